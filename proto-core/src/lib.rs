@@ -5,5 +5,6 @@
 
 extern crate alloc;
 
+pub mod mux;
 pub mod time;
 pub mod wire;

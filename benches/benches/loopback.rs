@@ -1,0 +1,164 @@
+//! Loopback TCP benches of the baselines `weft` compares itself to.
+//!
+//! Ids are `<workload>/<st|mt>/<baseline>`, e.g. `bulk_1flow/st/raw_tcp`.
+//! To add `weft`, add one `bench_on(...)` line per workload below, calling the
+//! `benches::weft::{setup_*, bulk, open_rate, pingpong}` functions that mirror
+//! `benches::raw_tcp` / `benches::yamux_mux`.
+
+use std::future::Future;
+use std::io;
+use std::time::Duration;
+
+use benches::{build_runtime, raw_tcp, time_on_runtime, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL};
+use criterion::measurement::WallTime;
+use criterion::{
+    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
+};
+
+/// Registers one benchmark `<group>/<mode>/<baseline>`.
+///
+/// `setup` runs once on a fresh runtime of flavour `mode` (not timed); then for
+/// every criterion sample `work(fixture, iters)` runs inside a task spawned on
+/// that runtime and must perform `iters` iterations and hand the fixture back.
+fn bench_on<T, S, SF, W, WF>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    mode: RtMode,
+    baseline: &str,
+    setup: S,
+    mut work: W,
+) where
+    T: Send + 'static,
+    S: FnOnce() -> SF,
+    SF: Future<Output = io::Result<T>>,
+    W: FnMut(T, u64) -> WF,
+    WF: Future<Output = io::Result<T>> + Send + 'static,
+{
+    let rt = build_runtime(mode);
+    let mut fixture = Some(rt.block_on(setup()).expect("bench setup failed"));
+    g.bench_function(format!("{}/{baseline}", mode.name()), |b| {
+        b.iter_custom(|iters| {
+            let f = fixture.take().expect("fixture lost by a failed sample");
+            let (f, elapsed) = time_on_runtime(&rt, f, |f| work(f, iters));
+            fixture = Some(f);
+            elapsed
+        })
+    });
+    // Drop the fixture (aborting its server tasks) inside the runtime, then the runtime.
+    rt.block_on(async move { drop(fixture) });
+    drop(rt);
+}
+
+fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+}
+
+fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
+    let mut g = c.benchmark_group(name);
+    configure(&mut g);
+    // One iteration moves 64 MiB (tens of ms): flat sampling keeps the
+    // iteration count (and run time) bounded.
+    g.sampling_mode(SamplingMode::Flat);
+    g.throughput(Throughput::Bytes(BULK_TOTAL as u64));
+    for mode in RtMode::ALL {
+        // raw TCP: one connection regardless of `flows` (raw TCP has no
+        // streams); see `benches::raw_tcp`.
+        bench_on(
+            &mut g,
+            mode,
+            "raw_tcp",
+            || raw_tcp::setup_bulk(flows),
+            |mut f, iters| async move {
+                for _ in 0..iters {
+                    raw_tcp::bulk(&mut f, BULK_TOTAL).await?;
+                }
+                Ok(f)
+            },
+        );
+        bench_on(
+            &mut g,
+            mode,
+            "yamux",
+            || yamux_mux::setup_bulk(flows),
+            |mut f, iters| async move {
+                for _ in 0..iters {
+                    yamux_mux::bulk(&mut f, BULK_TOTAL).await?;
+                }
+                Ok(f)
+            },
+        );
+    }
+    g.finish();
+}
+
+fn bulk_1flow(c: &mut Criterion) {
+    bulk_group(c, "bulk_1flow", 1);
+}
+
+fn bulk_100flows(c: &mut Criterion) {
+    bulk_group(c, "bulk_100flows", BULK_FLOWS);
+}
+
+fn open_rate(c: &mut Criterion) {
+    let mut g = c.benchmark_group("open_rate");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    for mode in RtMode::ALL {
+        // raw TCP: one new TCP connection per "stream" (connect + 1 byte +
+        // close); see `benches::raw_tcp`.
+        bench_on(
+            &mut g,
+            mode,
+            "raw_tcp",
+            raw_tcp::setup_open_rate,
+            |mut f, iters| async move {
+                raw_tcp::open_rate(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
+        bench_on(
+            &mut g,
+            mode,
+            "yamux",
+            yamux_mux::setup_open_rate,
+            |mut f, iters| async move {
+                yamux_mux::open_rate(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
+    }
+    g.finish();
+}
+
+fn pingpong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pingpong");
+    configure(&mut g);
+    g.throughput(Throughput::Elements(1));
+    for mode in RtMode::ALL {
+        bench_on(
+            &mut g,
+            mode,
+            "raw_tcp",
+            raw_tcp::setup_pingpong,
+            |mut f, iters| async move {
+                raw_tcp::pingpong(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
+        bench_on(
+            &mut g,
+            mode,
+            "yamux",
+            yamux_mux::setup_pingpong,
+            |mut f, iters| async move {
+                yamux_mux::pingpong(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(loopback, bulk_1flow, bulk_100flows, open_rate, pingpong);
+criterion_main!(loopback);

@@ -1,0 +1,181 @@
+//! Connection settings and limits. Every limit that protects against a
+//! hostile peer is a field here with its default documented.
+
+use crate::time::Duration;
+use core::fmt;
+
+/// Protocol constants both sides assume before any credit frame arrives.
+pub mod initial {
+    /// Bytes a side may send on a new flow before the peer's first MAX_FLOW_DATA.
+    pub const FLOW_WINDOW: u64 = 256 * 1024;
+    /// Bytes a side may send on the connection before the peer's first MAX_DATA.
+    pub const CONN_WINDOW: u64 = 1024 * 1024;
+    /// Flows a side may open before the peer's first MAX_FLOWS.
+    pub const MAX_FLOWS: u64 = 64;
+    /// Every receiver accepts DATA payloads up to this size; senders never exceed it.
+    pub const MIN_FRAME_PAYLOAD: usize = 16 * 1024;
+}
+
+/// Settings for a [`Connection`](super::Connection).
+///
+/// ```
+/// use proto_core::mux::Config;
+/// let mut config = Config::default();
+/// config.max_concurrent_flows = 1000;
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Concurrent flows the peer may have open towards us, granted as
+    /// MAX_FLOWS credit. Default 256; at least [`initial::MAX_FLOWS`].
+    pub max_concurrent_flows: u64,
+    /// Largest receive window one flow may grow to. Default 16 MiB.
+    pub max_flow_window: u64,
+    /// Bytes received but not yet read, over all flows: the connection
+    /// window and the cap on the sum of flow windows. Default 32 MiB; at
+    /// least [`initial::CONN_WINDOW`].
+    pub conn_recv_budget: u64,
+    /// Bytes an application may have written but not yet sent, per flow.
+    /// Default 1 MiB.
+    pub flow_send_buffer: usize,
+    /// Same, over all flows. Default 32 MiB.
+    pub conn_send_buffer: usize,
+    /// Largest DATA payload accepted from the peer. Default 64 KiB; at least
+    /// [`initial::MIN_FRAME_PAYLOAD`].
+    pub max_frame_payload: u64,
+    /// Largest DATA payload we send: smaller chunks interleave flows more
+    /// finely. Default 16 KiB; at most [`initial::MIN_FRAME_PAYLOAD`].
+    pub send_chunk: usize,
+    /// Bytes one `poll_transmit` call appends at most. Default 256 KiB.
+    pub max_transmit: usize,
+    /// Longest CLOSE reason accepted (and sent: longer ones are cut).
+    /// Default 1024.
+    pub max_close_reason: usize,
+    /// Control frames (PONGs, PINGs, GOAWAY) queued for sending while the
+    /// peer is not reading. Default 64.
+    pub max_queued_control: usize,
+    /// RESET_FLOW frames accepted from the peer per second. Default 1000.
+    pub max_resets_per_sec: u32,
+    /// PING frames accepted from the peer per second. Default 100.
+    pub max_pings_per_sec: u32,
+    /// Send a PING when nothing was received for this long. Default 15 s.
+    pub keepalive_interval: Option<Duration>,
+    /// Close the connection when nothing was received for this long.
+    /// Default 30 s.
+    pub channel_timeout: Option<Duration>,
+    /// Close the connection after this long with no open flows other than
+    /// side channels. Default: never.
+    pub idle_timeout: Option<Duration>,
+    /// After a GOAWAY, close anyway if flows have not finished within this.
+    /// Default 30 s.
+    pub drain_timeout: Duration,
+    /// Our own PINGs awaiting a PONG. Default 8.
+    pub max_outstanding_pings: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_concurrent_flows: 256,
+            max_flow_window: 16 * 1024 * 1024,
+            conn_recv_budget: 32 * 1024 * 1024,
+            flow_send_buffer: 1024 * 1024,
+            conn_send_buffer: 32 * 1024 * 1024,
+            max_frame_payload: 64 * 1024,
+            send_chunk: 16 * 1024,
+            max_transmit: 256 * 1024,
+            max_close_reason: 1024,
+            max_queued_control: 64,
+            max_resets_per_sec: 1000,
+            max_pings_per_sec: 100,
+            keepalive_interval: Some(Duration::from_secs(15)),
+            channel_timeout: Some(Duration::from_secs(30)),
+            idle_timeout: None,
+            drain_timeout: Duration::from_secs(30),
+            max_outstanding_pings: 8,
+        }
+    }
+}
+
+/// A [`Config`] value that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `max_concurrent_flows` is below [`initial::MAX_FLOWS`].
+    FlowLimitBelowInitial,
+    /// `conn_recv_budget` is below [`initial::CONN_WINDOW`].
+    BudgetBelowInitial,
+    /// `max_flow_window` is below [`initial::FLOW_WINDOW`].
+    FlowWindowBelowInitial,
+    /// `max_frame_payload` is below [`initial::MIN_FRAME_PAYLOAD`].
+    FramePayloadTooSmall,
+    /// `send_chunk` is zero or above [`initial::MIN_FRAME_PAYLOAD`].
+    BadSendChunk,
+    /// `max_transmit` is too small to hold one full DATA frame.
+    TransmitTooSmall,
+    /// `flow_send_buffer`, `max_queued_control` or `max_outstanding_pings` is zero.
+    ZeroLimit,
+    /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1.
+    TooLarge,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::FlowLimitBelowInitial => {
+                "max_concurrent_flows is below the protocol's initial flow credit"
+            }
+            ConfigError::BudgetBelowInitial => {
+                "conn_recv_budget is below the protocol's initial connection window"
+            }
+            ConfigError::FlowWindowBelowInitial => {
+                "max_flow_window is below the protocol's initial flow window"
+            }
+            ConfigError::FramePayloadTooSmall => "max_frame_payload is below the protocol minimum",
+            ConfigError::BadSendChunk => {
+                "send_chunk must be between 1 and the protocol minimum frame payload"
+            }
+            ConfigError::TransmitTooSmall => "max_transmit cannot hold one full DATA frame",
+            ConfigError::ZeroLimit => "a buffer or queue limit is zero",
+            ConfigError::TooLarge => "flow_send_buffer and max_flow_window must fit in 32 bits",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+impl Config {
+    /// Checks the values against the protocol's initial assumptions.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent_flows < initial::MAX_FLOWS {
+            return Err(ConfigError::FlowLimitBelowInitial);
+        }
+        if self.conn_recv_budget < initial::CONN_WINDOW {
+            return Err(ConfigError::BudgetBelowInitial);
+        }
+        if self.max_flow_window < initial::FLOW_WINDOW {
+            return Err(ConfigError::FlowWindowBelowInitial);
+        }
+        if self.max_frame_payload < initial::MIN_FRAME_PAYLOAD as u64 {
+            return Err(ConfigError::FramePayloadTooSmall);
+        }
+        if self.send_chunk == 0 || self.send_chunk > initial::MIN_FRAME_PAYLOAD {
+            return Err(ConfigError::BadSendChunk);
+        }
+        if self.max_transmit < self.send_chunk + super::frame::MAX_DATA_HEADER {
+            return Err(ConfigError::TransmitTooSmall);
+        }
+        if self.flow_send_buffer == 0
+            || self.conn_send_buffer == 0
+            || self.max_queued_control == 0
+            || self.max_outstanding_pings == 0
+        {
+            return Err(ConfigError::ZeroLimit);
+        }
+        if self.flow_send_buffer > u32::MAX as usize || self.max_flow_window > u32::MAX as u64 {
+            return Err(ConfigError::TooLarge);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,1599 @@
+//! The mux connection state machine.
+
+use super::config::{initial, Config, ConfigError};
+use super::error::{
+    ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
+};
+use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
+use super::flow::{flag, Flow, RecvState, SendState};
+use super::frame::{
+    data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
+    MAX_DATA_HEADER, PREFACE,
+};
+use super::transmit::TransmitBuf;
+use super::{FlowId, Side, REFUSED};
+use crate::time::{Duration, Instant};
+use crate::wire::{DecodeError, VARINT_MAX};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+use bytes::Bytes;
+
+/// Longest frame head the decoder buffers: RESET_FLOW's three varints, or a
+/// CLOSE's two plus its reason.
+const HEAD_BASE: usize = 1 + 3 * 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rx {
+    Preface(u8),
+    Head,
+    Payload {
+        flow: u64,
+        remaining: u64,
+        fin: bool,
+    },
+}
+
+/// A control frame waiting for the wire that has no per-flow home.
+#[derive(Debug, Clone, Copy)]
+enum Queued {
+    Ping(u64),
+    Pong(u64),
+    GoAway { accepted_below: u64, code: u64 },
+}
+
+#[derive(Debug)]
+struct CloseFrame {
+    app: bool,
+    code: u64,
+    reason: Vec<u8>,
+    sent: bool,
+}
+
+/// A multiplexed connection: many flows over one ordered byte stream.
+///
+/// # The sans-IO contract
+///
+/// The connection does no IO, reads no clock and spawns nothing. Its driver:
+///
+/// 1. feeds received bytes to [`handle_input`](Self::handle_input) (any
+///    chunking), calls [`handle_timeout`](Self::handle_timeout) when the
+///    deadline from [`poll_timeout`](Self::poll_timeout) passes, and issues
+///    commands ([`open_flow`](Self::open_flow), [`flow`](Self::flow)`.write`, ...);
+/// 2. after **every** input or command, drains
+///    [`poll_transmit`](Self::poll_transmit) (writing the bytes to the
+///    transport) and [`poll_event`](Self::poll_event) until both return `None`;
+/// 3. re-arms its timer from [`poll_timeout`](Self::poll_timeout).
+///
+/// Commands take the time of the latest input as "now". Same inputs, same
+/// outputs, byte for byte.
+///
+/// ```
+/// use proto_core::mux::{Config, Connection, Event, Side};
+/// use proto_core::time::Instant;
+///
+/// let now = Instant::ZERO;
+/// let mut a = Connection::new(Config::default(), Side::Dialer, now).unwrap();
+/// let mut b = Connection::new(Config::default(), Side::Acceptor, now).unwrap();
+///
+/// let id = a.open_flow().unwrap();
+/// a.flow(id).write(b"hello").unwrap();
+/// a.flow(id).finish().unwrap();
+///
+/// let mut wire = Vec::new();
+/// while a.poll_transmit(&mut wire).is_some() {}
+/// b.handle_input(now, &wire).unwrap();
+///
+/// let mut got = None;
+/// while let Some(ev) = b.poll_event() {
+///     if let Event::FlowOpened { id, .. } = ev { got = Some(id) }
+/// }
+/// let mut buf = [0u8; 16];
+/// let n = b.flow(got.unwrap()).read(&mut buf).unwrap();
+/// assert_eq!(&buf[..n], b"hello");
+/// assert_eq!(b.flow(got.unwrap()).read(&mut buf), Ok(0)); // FIN
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    config: Config,
+    side: Side,
+    now: Instant,
+    closed: bool,
+    flows: BTreeMap<u64, Flow>,
+
+    local_opened: u64,
+    local_max: u64,
+    peer_opened: u64,
+    peer_max: u64,
+    peer_max_sent: u64,
+    refuse_peer_from: Option<u64>,
+    refused_local_from: Option<u64>,
+
+    conn_sent: u64,
+    conn_send_max: u64,
+    conn_received: u64,
+    conn_read: u64,
+    conn_recv_max: u64,
+    conn_recv_max_sent: u64,
+    conn_send_buffered: usize,
+    total_windows: u64,
+
+    opens: VecDeque<u64>,
+    ready: VecDeque<u64>,
+    conn_blocked: VecDeque<u64>,
+    ctrl: VecDeque<u64>,
+    write_waiters: Vec<u64>,
+    queued: VecDeque<Queued>,
+    close_frame: Option<CloseFrame>,
+    preface_sent: bool,
+
+    rx: Rx,
+    head_buf: Vec<u8>,
+
+    events: VecDeque<Event>,
+    want_flow_credit: bool,
+
+    next_ping: u64,
+    pings: VecDeque<(u64, Instant)>,
+    last_recv: Instant,
+    keepalive_sent: bool,
+
+    rate_window: Instant,
+    resets_in_window: u32,
+    pings_in_window: u32,
+
+    goaway_sent: bool,
+    goaway_received: bool,
+    drain_deadline: Option<Instant>,
+    regular_flows: u64,
+    idle_since: Option<Instant>,
+
+    stats: ConnectionStats,
+}
+
+macro_rules! trace {
+    ($($t:tt)*) => {
+        #[cfg(feature = "tracing")]
+        tracing::debug!($($t)*);
+    };
+}
+
+impl Connection {
+    /// A connection on `side` of a byte stream, at time `now`.
+    ///
+    /// The preface, a first PING (for the RTT) and our credit frames are
+    /// queued at once: drain [`poll_transmit`](Self::poll_transmit).
+    pub fn new(config: Config, side: Side, now: Instant) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let mut c = Connection {
+            side,
+            now,
+            closed: false,
+            flows: BTreeMap::new(),
+            local_opened: 0,
+            local_max: initial::MAX_FLOWS,
+            peer_opened: 0,
+            peer_max: config.max_concurrent_flows,
+            peer_max_sent: initial::MAX_FLOWS,
+            refuse_peer_from: None,
+            refused_local_from: None,
+            conn_sent: 0,
+            conn_send_max: initial::CONN_WINDOW,
+            conn_received: 0,
+            conn_read: 0,
+            conn_recv_max: config.conn_recv_budget,
+            conn_recv_max_sent: initial::CONN_WINDOW,
+            conn_send_buffered: 0,
+            total_windows: 0,
+            opens: VecDeque::new(),
+            ready: VecDeque::new(),
+            conn_blocked: VecDeque::new(),
+            ctrl: VecDeque::new(),
+            write_waiters: Vec::new(),
+            queued: VecDeque::new(),
+            close_frame: None,
+            preface_sent: false,
+            rx: Rx::Preface(0),
+            head_buf: Vec::new(),
+            events: VecDeque::new(),
+            want_flow_credit: false,
+            next_ping: 0,
+            pings: VecDeque::new(),
+            last_recv: now,
+            keepalive_sent: false,
+            rate_window: now,
+            resets_in_window: 0,
+            pings_in_window: 0,
+            goaway_sent: false,
+            goaway_received: false,
+            drain_deadline: None,
+            regular_flows: 0,
+            idle_since: Some(now),
+            stats: ConnectionStats::default(),
+            config,
+        };
+        // The first PING measures the RTT that window growth needs.
+        let _ = c.ping();
+        Ok(c)
+    }
+
+    /// Which side of the stream this is.
+    pub fn side(&self) -> Side {
+        self.side
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The connection has closed (see [`Event::Closed`]); buffered flow data
+    /// can still be read.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    /// A GOAWAY was sent or received: no new flows.
+    pub fn is_draining(&self) -> bool {
+        self.goaway_sent || self.goaway_received
+    }
+
+    // ---------------------------------------------------------------- inputs
+
+    /// Bytes received from the transport, in any chunking.
+    ///
+    /// On a protocol error the connection closes: a CONNECTION_CLOSE is
+    /// queued for [`poll_transmit`](Self::poll_transmit) and
+    /// [`Event::Closed`] is emitted. Data already delivered stays readable.
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), InputError> {
+        self.input(now, data, None)
+    }
+
+    /// Like [`handle_input`](Self::handle_input), but large payloads are
+    /// kept as slices of `data` instead of being copied.
+    pub fn handle_input_bytes(&mut self, now: Instant, data: Bytes) -> Result<(), InputError> {
+        self.input(now, &data, Some(&data))
+    }
+
+    fn input(&mut self, now: Instant, data: &[u8], src: Option<&Bytes>) -> Result<(), InputError> {
+        self.tick(now);
+        if self.closed {
+            return Err(InputError::Closed);
+        }
+        if data.is_empty() {
+            return Ok(());
+        }
+        self.last_recv = now;
+        self.keepalive_sent = false;
+        self.stats.bytes_received += data.len() as u64;
+        match self.decode(data, src) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                trace!(error = %e, "mux protocol error");
+                self.close_with(
+                    true,
+                    false,
+                    e.code().to_wire(),
+                    b"protocol error",
+                    CloseReason::ProtocolError(e),
+                );
+                Err(InputError::Protocol(e))
+            }
+        }
+    }
+
+    /// The transport's read side ended (EOF or error): the connection is
+    /// closed; buffered data stays readable.
+    pub fn handle_transport_closed(&mut self, now: Instant) {
+        self.tick(now);
+        self.close_with(false, false, 0, b"", CloseReason::TransportEnded);
+        if let Some(f) = self.close_frame.as_mut() {
+            f.sent = true;
+        }
+    }
+
+    /// Call when the deadline from [`poll_timeout`](Self::poll_timeout) has
+    /// passed (early or repeated calls are harmless).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+        if self.closed {
+            return;
+        }
+        let Some((deadline, reason)) = self.poll_timeout() else {
+            return;
+        };
+        if now < deadline {
+            return;
+        }
+        trace!(?reason, "mux timer fired");
+        match reason {
+            TimerReason::ChannelTimeout => self.close_with(
+                true,
+                false,
+                ErrorCode::ChannelTimeout.to_wire(),
+                b"channel timeout",
+                CloseReason::ChannelTimeout,
+            ),
+            TimerReason::Idle => self.close_with(
+                true,
+                false,
+                ErrorCode::Idle.to_wire(),
+                b"idle",
+                CloseReason::Idle,
+            ),
+            TimerReason::Drain => self.close_with(
+                true,
+                false,
+                ErrorCode::DrainTimeout.to_wire(),
+                b"drain timeout",
+                CloseReason::DrainTimeout,
+            ),
+            TimerReason::Keepalive => {
+                self.keepalive_sent = true;
+                let _ = self.ping();
+            }
+        }
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
+    // --------------------------------------------------------------- outputs
+
+    /// The next deadline and what it is for; `None` when closed or nothing
+    /// is timed.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<(Instant, TimerReason)> {
+        if self.closed {
+            return None;
+        }
+        let c = &self.config;
+        let candidates = [
+            c.channel_timeout
+                .map(|d| (self.last_recv + d, TimerReason::ChannelTimeout)),
+            c.keepalive_interval
+                .filter(|_| !self.keepalive_sent)
+                .map(|d| (self.last_recv + d, TimerReason::Keepalive)),
+            c.idle_timeout
+                .zip(self.idle_since)
+                .map(|(d, since)| (since + d, TimerReason::Idle)),
+            self.drain_deadline.map(|t| (t, TimerReason::Drain)),
+        ];
+        candidates.into_iter().flatten().min_by_key(|(t, _)| *t)
+    }
+
+    /// The next event, if any.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// Appends bytes to send to `out` (at most `max_transmit` per call) and
+    /// returns how many; `None` when there is nothing to send.
+    ///
+    /// Order: preface, connection control frames, flow opens (in id order),
+    /// per-flow control frames, then DATA round-robin across flows in chunks
+    /// of `send_chunk`.
+    #[must_use]
+    pub fn poll_transmit(&mut self, out: &mut impl TransmitBuf) -> Option<usize> {
+        let mut n = 0;
+        if let Some(close) = self.close_frame.as_mut() {
+            if close.sent {
+                return None;
+            }
+            close.sent = true;
+            let frame = if close.app {
+                Control::ApplicationClose {
+                    code: close.code,
+                    reason: &close.reason,
+                }
+            } else {
+                Control::ConnectionClose {
+                    code: close.code,
+                    reason: &close.reason,
+                }
+            };
+            if !self.preface_sent {
+                self.preface_sent = true;
+                out.put_slice(PREFACE);
+                n += PREFACE.len();
+            }
+            n += put_control(out, &frame);
+            self.stats.frames_sent += 1;
+            self.stats.bytes_sent += n as u64;
+            return Some(n);
+        }
+        if self.closed {
+            return None;
+        }
+        if !self.preface_sent {
+            self.preface_sent = true;
+            out.put_slice(PREFACE);
+            n += PREFACE.len();
+        }
+        n += self.transmit_connection_control(out);
+        n += self.transmit_opens(out, n);
+        n += self.transmit_flow_control(out, n);
+        n += self.transmit_data(out, n);
+        self.wake_write_waiters();
+        self.stats.bytes_sent += n as u64;
+        (n > 0).then_some(n)
+    }
+
+    fn room(&self, used: usize) -> usize {
+        self.config.max_transmit.saturating_sub(used)
+    }
+
+    fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
+        let mut n = 0;
+        while let Some(q) = self.queued.pop_front() {
+            let frame = match q {
+                Queued::Ping(v) => Control::Ping(v),
+                Queued::Pong(v) => Control::Pong(v),
+                Queued::GoAway {
+                    accepted_below,
+                    code,
+                } => Control::GoAway {
+                    accepted_below,
+                    code,
+                },
+            };
+            n += put_control(out, &frame);
+            self.stats.frames_sent += 1;
+        }
+        if self.conn_recv_max > self.conn_recv_max_sent {
+            n += put_control(out, &Control::MaxData(self.conn_recv_max));
+            self.conn_recv_max_sent = self.conn_recv_max;
+            self.stats.frames_sent += 1;
+            self.stats.window_updates_sent += 1;
+        }
+        if self.peer_max > self.peer_max_sent {
+            n += put_control(out, &Control::MaxFlows(self.peer_max));
+            self.peer_max_sent = self.peer_max;
+            self.stats.frames_sent += 1;
+        }
+        n
+    }
+
+    fn transmit_opens(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
+        let mut n = 0;
+        while let Some(&id) = self.opens.front() {
+            if self.room(used + n) < MAX_DATA_HEADER + 1 {
+                break;
+            }
+            self.opens.pop_front();
+            if self.refused_local_from.is_some_and(|r| id >= r) {
+                continue; // refused by GOAWAY before the peer saw it
+            }
+            let Some(flow) = self.flows.get_mut(&id) else {
+                continue;
+            };
+            flow.set(flag::ANNOUNCED);
+            let side_channel = flow.has(flag::SIDE_CHANNEL);
+            n += self.emit_data(out, used + n, id, side_channel);
+            self.after_send(id);
+        }
+        n
+    }
+
+    fn transmit_flow_control(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
+        let mut n = 0;
+        while let Some(&id) = self.ctrl.front() {
+            if self.room(used + n) < 3 * 9 + 1 {
+                break;
+            }
+            self.ctrl.pop_front();
+            let now = self.now;
+            let srtt = self.stats.srtt;
+            let budget = self.config.conn_recv_budget;
+            let max_window = self.config.max_flow_window;
+            let Some(flow) = self.flows.get_mut(&id) else {
+                continue;
+            };
+            flow.clear(flag::IN_CTRL);
+            if flow.has(flag::WINDOW_UPDATE) {
+                flow.clear(flag::WINDOW_UPDATE);
+                if matches!(flow.recv_state, RecvState::Open) {
+                    // Grow when the peer used half a window within two RTTs:
+                    // the window, not the path, is what limits it.
+                    let window = u64::from(flow.window);
+                    if let Some(srtt) = srtt {
+                        let extra = window.min(max_window - window);
+                        if extra > 0
+                            && now.saturating_duration_since(flow.last_update) < srtt * 2
+                            && self.total_windows + extra <= budget
+                        {
+                            flow.window = (window + extra) as u32;
+                            self.total_windows += extra;
+                            trace!(flow = id, window = flow.window, "mux window grown");
+                        }
+                    }
+                    flow.last_update = now;
+                    let max = flow.read + u64::from(flow.window);
+                    if max > flow.recv_max {
+                        flow.recv_max = max;
+                        n += put_control(out, &Control::MaxFlowData { flow: id, max });
+                        self.stats.frames_sent += 1;
+                        self.stats.window_updates_sent += 1;
+                    }
+                }
+            }
+            if let SendState::Reset {
+                code,
+                sent: false,
+                by_peer,
+            } = flow.send_state
+            {
+                flow.send_state = SendState::Reset {
+                    code,
+                    sent: true,
+                    by_peer,
+                };
+                n += put_control(
+                    out,
+                    &Control::ResetFlow {
+                        flow: id,
+                        code,
+                        final_size: flow.sent,
+                    },
+                );
+                self.stats.frames_sent += 1;
+            }
+            if let RecvState::Stopped { code, sent: false } = flow.recv_state {
+                flow.recv_state = RecvState::Stopped { code, sent: true };
+                n += put_control(out, &Control::StopSending { flow: id, code });
+                self.stats.frames_sent += 1;
+            }
+            self.maybe_remove(id);
+        }
+        n
+    }
+
+    fn transmit_data(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
+        let mut n = 0;
+        while self.room(used + n) > MAX_DATA_HEADER {
+            let Some(id) = self.ready.pop_front() else {
+                break;
+            };
+            let conn_credit = self.conn_send_max - self.conn_sent;
+            let Some(flow) = self.flows.get_mut(&id) else {
+                continue;
+            };
+            if !flow.wants_send() {
+                flow.clear(flag::IN_READY);
+                continue;
+            }
+            if flow.send_buffered > 0 && flow.send_credit() == 0 {
+                flow.clear(flag::IN_READY); // MAX_FLOW_DATA puts it back
+                continue;
+            }
+            let fin_only = flow.send_buffered == 0;
+            if !fin_only && conn_credit == 0 {
+                self.conn_blocked.push_back(id); // MAX_DATA puts it back
+                continue;
+            }
+            flow.clear(flag::IN_READY);
+            n += self.emit_data(out, used + n, id, false);
+            self.after_send(id);
+        }
+        n
+    }
+
+    /// Emits one DATA frame for `id` with as much as credit and room allow.
+    fn emit_data(
+        &mut self,
+        out: &mut impl TransmitBuf,
+        used: usize,
+        id: u64,
+        side_channel: bool,
+    ) -> usize {
+        let room = self.room(used).saturating_sub(MAX_DATA_HEADER);
+        let conn_credit = self.conn_send_max - self.conn_sent;
+        let chunk = self.config.send_chunk;
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return 0;
+        };
+        let len = match flow.send_state {
+            SendState::Reset { .. } => 0,
+            _ => (flow.send_buffered as u64)
+                .min(flow.send_credit())
+                .min(conn_credit)
+                .min(chunk as u64)
+                .min(room as u64) as usize,
+        };
+        let fin =
+            flow.send_state == SendState::Fin { sent: false } && len == flow.send_buffered as usize;
+        let header = DataHeader {
+            flow: id,
+            len: len as u64,
+            fin,
+            side_channel,
+        };
+        let mut head = [0u8; MAX_DATA_HEADER];
+        let mut w = &mut head[..];
+        encode_data_header(&mut w, &header);
+        let hlen = data_header_len(id, len as u64);
+        out.put_slice(&head[..hlen]);
+        if len > 0 {
+            out.put_bytes(flow.take_send(len));
+        }
+        if fin {
+            flow.send_state = SendState::Fin { sent: true };
+        }
+        flow.frames_sent = flow.frames_sent.saturating_add(1);
+        self.conn_sent += len as u64;
+        self.conn_send_buffered -= len;
+        self.stats.data_sent += len as u64;
+        self.stats.frames_sent += 1;
+        hlen + len
+    }
+
+    /// After a flow sent something: reschedule, wake a blocked writer, and
+    /// forget the flow if it is done.
+    fn after_send(&mut self, id: u64) {
+        let limit = self.config.flow_send_buffer;
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return;
+        };
+        if flow.has(flag::WANT_WRITABLE) && (flow.send_buffered as usize) < limit {
+            flow.clear(flag::WANT_WRITABLE);
+            self.events.push_back(Event::Writable(FlowId(id)));
+        }
+        self.schedule(id);
+        self.maybe_remove(id);
+    }
+
+    /// Puts an announced flow with something to send in the round-robin.
+    fn schedule(&mut self, id: u64) {
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return;
+        };
+        if flow.has(flag::ANNOUNCED)
+            && flow.wants_send()
+            && (flow.send_buffered == 0 || flow.send_credit() > 0)
+            && flow.raise(flag::IN_READY)
+        {
+            self.ready.push_back(id);
+        }
+    }
+
+    fn schedule_ctrl(&mut self, id: u64) {
+        if let Some(flow) = self.flows.get_mut(&id) {
+            if flow.raise(flag::IN_CTRL) {
+                self.ctrl.push_back(id);
+            }
+        }
+    }
+
+    fn wake_write_waiters(&mut self) {
+        if self.conn_send_buffered >= self.config.conn_send_buffer {
+            return;
+        }
+        for id in core::mem::take(&mut self.write_waiters) {
+            if let Some(flow) = self.flows.get_mut(&id) {
+                if flow.has(flag::WANT_WRITABLE) {
+                    flow.clear(flag::WANT_WRITABLE);
+                    self.events.push_back(Event::Writable(FlowId(id)));
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------- commands
+
+    /// Opens a flow. Data written to it goes out with the opening frame: no
+    /// round trip.
+    pub fn open_flow(&mut self) -> Result<FlowId, OpenError> {
+        self.open(false)
+    }
+
+    /// Opens a side-channel flow: it does not keep the connection from being
+    /// idle.
+    pub fn open_side_channel(&mut self) -> Result<FlowId, OpenError> {
+        self.open(true)
+    }
+
+    fn open(&mut self, side_channel: bool) -> Result<FlowId, OpenError> {
+        if self.closed {
+            return Err(OpenError::Closed);
+        }
+        if self.is_draining() {
+            return Err(OpenError::GoingAway);
+        }
+        if self.local_opened >= self.local_max {
+            self.want_flow_credit = true;
+            trace!(limit = self.local_max, "mux open blocked by flow credit");
+            return Err(OpenError::FlowLimit);
+        }
+        let id = self.local_opened * 2 + self.side.parity();
+        self.local_opened += 1;
+        let mut flags = flag::LOCAL;
+        if side_channel {
+            flags |= flag::SIDE_CHANNEL;
+        }
+        self.insert_flow(id, flags);
+        self.opens.push_back(id);
+        self.stats.flows_opened += 1;
+        trace!(flow = id, side_channel, "mux flow opened");
+        Ok(FlowId(id))
+    }
+
+    fn insert_flow(&mut self, id: u64, flags: u8) {
+        let window = initial::FLOW_WINDOW;
+        self.flows
+            .insert(id, Flow::new(flags, initial::FLOW_WINDOW, window, self.now));
+        self.total_windows += window;
+        if flags & flag::SIDE_CHANNEL == 0 {
+            self.regular_flows += 1;
+            self.idle_since = None;
+        }
+        self.stats.flows_open = self.flows.len() as u64;
+    }
+
+    /// A view of one flow for reading, writing and closing it.
+    pub fn flow(&mut self, id: FlowId) -> FlowMut<'_> {
+        FlowMut {
+            conn: self,
+            id: id.0,
+        }
+    }
+
+    /// Sends a PING; its PONG yields [`Event::Rtt`]. Returns the opaque value.
+    pub fn ping(&mut self) -> Result<u64, PingError> {
+        if self.closed {
+            return Err(PingError::Closed);
+        }
+        if self.pings.len() >= self.config.max_outstanding_pings {
+            return Err(PingError::TooMany);
+        }
+        let v = self.next_ping;
+        self.next_ping += 1;
+        self.pings.push_back((v, self.now));
+        self.queued.push_back(Queued::Ping(v));
+        Ok(v)
+    }
+
+    /// Starts a graceful drain: tells the peer which of its flows we
+    /// accepted, refuses new ones, and closes once every flow has ended (or
+    /// after `drain_timeout`).
+    pub fn go_away(&mut self, code: u64) {
+        if self.closed || self.goaway_sent {
+            return;
+        }
+        let accepted_below = self.peer_opened * 2 + self.side.peer_parity();
+        self.goaway_sent = true;
+        self.refuse_peer_from = Some(accepted_below);
+        self.queued.push_back(Queued::GoAway {
+            accepted_below,
+            code,
+        });
+        self.start_drain();
+        trace!(accepted_below, code, "mux GOAWAY sent");
+        self.check_drained();
+    }
+
+    fn start_drain(&mut self) {
+        if self.drain_deadline.is_none() {
+            self.drain_deadline = Some(self.now + self.config.drain_timeout);
+        }
+    }
+
+    fn check_drained(&mut self) {
+        if self.is_draining() && self.flows.is_empty() && !self.closed {
+            self.close_with(
+                true,
+                false,
+                ErrorCode::NoError.to_wire(),
+                b"drained",
+                CloseReason::Drained,
+            );
+        }
+    }
+
+    /// Closes the connection now with an application `code` and `reason`
+    /// (cut to `max_close_reason`). Unsent data is dropped; use
+    /// [`go_away`](Self::go_away) to drain instead.
+    pub fn close(&mut self, code: u64, reason: &[u8]) {
+        self.close_with(true, true, code, reason, CloseReason::Local { code });
+    }
+
+    fn close_with(&mut self, send: bool, app: bool, code: u64, reason: &[u8], why: CloseReason) {
+        if self.closed {
+            return;
+        }
+        trace!(?why, "mux connection closed");
+        self.closed = true;
+        let reason = &reason[..reason.len().min(self.config.max_close_reason)];
+        self.close_frame = send.then(|| CloseFrame {
+            app,
+            code: code.min(VARINT_MAX),
+            reason: reason.to_vec(),
+            sent: false,
+        });
+        self.opens.clear();
+        self.ready.clear();
+        self.conn_blocked.clear();
+        self.ctrl.clear();
+        self.queued.clear();
+        self.write_waiters.clear();
+        for (&id, flow) in self.flows.iter_mut() {
+            // Wake every waiter so it sees the close.
+            self.events.push_back(Event::Readable(FlowId(id)));
+            if flow.has(flag::WANT_WRITABLE) {
+                self.events.push_back(Event::Writable(FlowId(id)));
+            }
+        }
+        self.events.push_back(Event::Closed(why));
+    }
+
+    /// Counters for the connection.
+    pub fn stats(&self) -> ConnectionStats {
+        let mut s = self.stats;
+        s.send_credit = self.conn_send_max - self.conn_sent;
+        s.recv_window = self.conn_recv_max - self.conn_received;
+        s.flows_open = self.flows.len() as u64;
+        s
+    }
+
+    /// Counters for one flow, if it is still known.
+    pub fn flow_stats(&self, id: FlowId) -> Option<FlowStats> {
+        let f = self.flows.get(&id.0)?;
+        Some(FlowStats {
+            bytes_sent: f.sent,
+            bytes_received: f.received,
+            bytes_read: f.read,
+            send_buffered: u64::from(f.send_buffered),
+            send_credit: f.send_credit(),
+            recv_window: u64::from(f.window),
+            frames_sent: u64::from(f.frames_sent),
+            frames_received: u64::from(f.frames_received),
+        })
+    }
+
+    /// The smoothed round-trip time, once a PONG has arrived.
+    pub fn smoothed_rtt(&self) -> Option<Duration> {
+        self.stats.srtt
+    }
+
+    /// Ids of the flows still in the table, in order.
+    pub fn flow_ids(&self) -> impl Iterator<Item = FlowId> + '_ {
+        self.flows.keys().map(|&id| FlowId(id))
+    }
+
+    // ------------------------------------------------------- flow operations
+
+    fn flow_for_write(&mut self, id: u64) -> Result<&mut Flow, WriteError> {
+        let closed = self.closed;
+        let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
+        match flow.send_state {
+            SendState::Reset {
+                code,
+                by_peer: true,
+                ..
+            } => Err(WriteError::Stopped(code)),
+            SendState::Open if closed => Err(WriteError::Closed),
+            SendState::Open => Ok(flow),
+            _ => Err(WriteError::Finished),
+        }
+    }
+
+    /// How many bytes `id` may buffer now; registers for `Writable` if none.
+    fn write_room(&mut self, id: u64, want: usize) -> Result<usize, WriteError> {
+        let conn_room = self
+            .config
+            .conn_send_buffer
+            .saturating_sub(self.conn_send_buffered);
+        let flow_limit = self.config.flow_send_buffer;
+        let flow = self.flow_for_write(id)?;
+        let flow_room = flow_limit.saturating_sub(flow.send_buffered as usize);
+        let room = flow_room.min(conn_room).min(want);
+        if room == 0 && want > 0 {
+            flow.set(flag::WANT_WRITABLE);
+            if conn_room == 0 {
+                self.write_waiters.push(id);
+            }
+            return Err(WriteError::Blocked);
+        }
+        Ok(room)
+    }
+
+    fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, WriteError> {
+        let n = self.write_room(id, data.len())?;
+        if let Some(flow) = self.flows.get_mut(&id) {
+            flow.push_send_slice(&data[..n]);
+        }
+        self.conn_send_buffered += n;
+        self.schedule(id);
+        Ok(n)
+    }
+
+    fn write_chunk(&mut self, id: u64, mut data: Bytes) -> Result<usize, WriteError> {
+        let n = self.write_room(id, data.len())?;
+        data.truncate(n);
+        if let Some(flow) = self.flows.get_mut(&id) {
+            if n > 0 {
+                flow.push_send_bytes(data);
+            }
+        }
+        self.conn_send_buffered += n;
+        self.schedule(id);
+        Ok(n)
+    }
+
+    fn finish(&mut self, id: u64) -> Result<(), WriteError> {
+        let flow = self.flow_for_write(id)?;
+        flow.send_state = SendState::Fin { sent: false };
+        self.schedule(id);
+        Ok(())
+    }
+
+    fn reset(&mut self, id: u64, code: u64) -> Result<(), WriteError> {
+        let closed = self.closed;
+        let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
+        if closed {
+            return Err(WriteError::Closed);
+        }
+        match flow.send_state {
+            SendState::Open | SendState::Fin { sent: false } => {}
+            _ => return Err(WriteError::Finished),
+        }
+        flow.send_state = SendState::Reset {
+            code: code.min(VARINT_MAX),
+            sent: false,
+            by_peer: false,
+        };
+        let dropped = flow.discard_send();
+        self.conn_send_buffered -= dropped;
+        trace!(flow = id, code, "mux flow reset");
+        self.schedule_ctrl(id);
+        Ok(())
+    }
+
+    fn stop(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
+        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
+        let dropped = match flow.recv_state {
+            RecvState::Open => {
+                flow.recv_state = RecvState::Stopped {
+                    code: code.min(VARINT_MAX),
+                    sent: self.closed,
+                };
+                flow.discard_recv()
+            }
+            RecvState::Fin { .. } | RecvState::Reset { .. } => {
+                flow.recv_state = RecvState::Done;
+                flow.discard_recv()
+            }
+            RecvState::Stopped { .. } | RecvState::Done => return Ok(()),
+        };
+        self.consumed(dropped);
+        self.schedule_ctrl(id);
+        self.maybe_remove(id);
+        Ok(())
+    }
+
+    fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
+        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
+        flow.clear(flag::READABLE_SIGNALED);
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if flow.recv_buffered() > 0 {
+            let n = flow.read_into(buf);
+            self.after_read(id, n as u64);
+            return Ok(n);
+        }
+        self.read_end(id).map(|()| 0)
+    }
+
+    fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, ReadError> {
+        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
+        flow.clear(flag::READABLE_SIGNALED);
+        if let Some(chunk) = flow.read_chunk(max.max(1)) {
+            self.after_read(id, chunk.len() as u64);
+            return Ok(Some(chunk));
+        }
+        self.read_end(id).map(|()| None)
+    }
+
+    /// Nothing buffered: EOF, an error, or "wait".
+    fn read_end(&mut self, id: u64) -> Result<(), ReadError> {
+        let closed = self.closed;
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return Err(ReadError::UnknownFlow);
+        };
+        let r = match flow.recv_state {
+            RecvState::Open if closed => Err(ReadError::Closed),
+            RecvState::Open => Err(ReadError::Blocked),
+            RecvState::Fin { final_size } if final_size == flow.read => {
+                flow.recv_state = RecvState::Done;
+                Ok(())
+            }
+            RecvState::Fin { .. } => Err(ReadError::Blocked),
+            RecvState::Reset { code } => {
+                flow.recv_state = RecvState::Done;
+                Err(ReadError::Reset(code))
+            }
+            RecvState::Stopped { .. } => Err(ReadError::Stopped),
+            RecvState::Done => Ok(()),
+        };
+        self.maybe_remove(id);
+        r
+    }
+
+    fn after_read(&mut self, id: u64, n: u64) {
+        if let Some(flow) = self.flows.get_mut(&id) {
+            if matches!(flow.recv_state, RecvState::Open)
+                && flow.recv_max - flow.read < u64::from(flow.window) / 2
+                && flow.raise(flag::WINDOW_UPDATE)
+            {
+                self.schedule_ctrl(id);
+            }
+        }
+        self.consumed(n);
+    }
+
+    /// `n` received bytes left the buffers (read or discarded).
+    fn consumed(&mut self, n: u64) {
+        self.conn_read += n;
+        let budget = self.config.conn_recv_budget;
+        if self.conn_recv_max - self.conn_read < budget / 2 {
+            self.conn_recv_max = self.conn_read + budget;
+        }
+    }
+
+    /// Forgets a flow whose both directions are done.
+    fn maybe_remove(&mut self, id: u64) {
+        if self.closed {
+            return;
+        }
+        let Some(flow) = self.flows.get(&id) else {
+            return;
+        };
+        if !(flow.send_done() && flow.recv_done()) {
+            return;
+        }
+        let Some(flow) = self.flows.remove(&id) else {
+            return;
+        };
+        self.total_windows -= u64::from(flow.window);
+        if !flow.has(flag::SIDE_CHANNEL) {
+            self.regular_flows -= 1;
+            if self.regular_flows == 0 {
+                self.idle_since = Some(self.now);
+            }
+        }
+        if !flow.has(flag::LOCAL) && self.refuse_peer_from.is_none() {
+            self.peer_max += 1; // the peer may open another
+        }
+        self.stats.flows_open = self.flows.len() as u64;
+        self.events.push_back(Event::FlowClosed(FlowId(id)));
+        trace!(flow = id, "mux flow closed");
+        self.check_drained();
+    }
+
+    // --------------------------------------------------------------- decoding
+
+    fn decode(&mut self, data: &[u8], src: Option<&Bytes>) -> Result<(), ProtocolError> {
+        let mut pos = 0;
+        while pos < data.len() && !self.closed {
+            match self.rx {
+                Rx::Preface(got) => {
+                    let got = got as usize;
+                    let n = (PREFACE.len() - got).min(data.len() - pos);
+                    if data[pos..pos + n] != PREFACE[got..got + n] {
+                        return Err(ProtocolError::BadPreface);
+                    }
+                    pos += n;
+                    self.rx = if got + n == PREFACE.len() {
+                        Rx::Head
+                    } else {
+                        Rx::Preface((got + n) as u8)
+                    };
+                }
+                Rx::Payload {
+                    flow,
+                    remaining,
+                    fin,
+                } => {
+                    let n = remaining.min((data.len() - pos) as u64) as usize;
+                    self.deliver(flow, &data[pos..pos + n], src);
+                    pos += n;
+                    let remaining = remaining - n as u64;
+                    if remaining == 0 {
+                        self.rx = Rx::Head;
+                        if fin {
+                            self.recv_fin(flow);
+                        }
+                    } else {
+                        self.rx = Rx::Payload {
+                            flow,
+                            remaining,
+                            fin,
+                        };
+                    }
+                }
+                Rx::Head if self.head_buf.is_empty() => {
+                    match decode_head(&data[pos..], self.config.max_close_reason) {
+                        Ok((head, used)) => {
+                            pos += used;
+                            self.on_head(head)?;
+                        }
+                        Err(DecodeError::Incomplete) => {
+                            self.stash_head(&data[pos..])?;
+                            pos = data.len();
+                        }
+                        Err(DecodeError::Invalid(what)) => {
+                            return Err(ProtocolError::Malformed(what))
+                        }
+                    }
+                }
+                Rx::Head => {
+                    let had = self.head_buf.len();
+                    let take = (self.head_cap() - had).min(data.len() - pos);
+                    self.head_buf.extend_from_slice(&data[pos..pos + take]);
+                    let buf = core::mem::take(&mut self.head_buf);
+                    match decode_head(&buf, self.config.max_close_reason) {
+                        Ok((head, used)) => {
+                            pos += used - had;
+                            self.on_head(head)?;
+                            self.head_buf = buf;
+                            self.head_buf.clear();
+                        }
+                        Err(DecodeError::Incomplete) => {
+                            if buf.len() >= self.head_cap() {
+                                return Err(ProtocolError::Malformed("frame head too long"));
+                            }
+                            self.head_buf = buf;
+                            pos += take;
+                        }
+                        Err(DecodeError::Invalid(what)) => {
+                            return Err(ProtocolError::Malformed(what))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn head_cap(&self) -> usize {
+        HEAD_BASE + self.config.max_close_reason
+    }
+
+    fn stash_head(&mut self, rest: &[u8]) -> Result<(), ProtocolError> {
+        if rest.len() >= self.head_cap() {
+            return Err(ProtocolError::Malformed("frame head too long"));
+        }
+        self.head_buf.extend_from_slice(rest);
+        Ok(())
+    }
+
+    fn on_head(&mut self, head: Head<'_>) -> Result<(), ProtocolError> {
+        self.stats.frames_received += 1;
+        match head {
+            Head::Data(h) => self.on_data_header(h),
+            Head::Control(c) => self.on_control(c),
+        }
+    }
+
+    fn is_peer_id(&self, id: u64) -> bool {
+        id % 2 == self.side.peer_parity()
+    }
+
+    /// A frame names `id`: is it a flow that exists or existed?
+    fn check_known(&self, id: u64) -> Result<(), ProtocolError> {
+        let next = if self.is_peer_id(id) {
+            self.peer_opened * 2 + self.side.peer_parity()
+        } else {
+            self.local_opened * 2 + self.side.parity()
+        };
+        if id < next {
+            Ok(())
+        } else {
+            Err(ProtocolError::BadFlowId(id))
+        }
+    }
+
+    fn on_data_header(&mut self, h: DataHeader) -> Result<(), ProtocolError> {
+        if h.len > self.config.max_frame_payload {
+            return Err(ProtocolError::FrameTooLarge(h.len));
+        }
+        if self.conn_received + h.len > self.conn_recv_max {
+            return Err(ProtocolError::FlowControl);
+        }
+        let id = h.flow;
+        if self.is_peer_id(id) && id == self.peer_opened * 2 + self.side.peer_parity() {
+            self.accept(id, h.side_channel)?;
+        } else {
+            self.check_known(id)?;
+        }
+        if let Some(flow) = self.flows.get_mut(&id) {
+            flow.frames_received = flow.frames_received.saturating_add(1);
+            if flow.received + h.len > flow.recv_max {
+                return Err(ProtocolError::FlowControl);
+            }
+            let end = flow.received + h.len;
+            match flow.recv_state {
+                RecvState::Fin { final_size } if end > final_size || h.fin && end != final_size => {
+                    return Err(ProtocolError::FinalSize)
+                }
+                RecvState::Reset { .. } if h.len > 0 => return Err(ProtocolError::FinalSize),
+                _ => {}
+            }
+        }
+        self.rx = Rx::Payload {
+            flow: id,
+            remaining: h.len,
+            fin: h.fin,
+        };
+        if h.len == 0 {
+            self.rx = Rx::Head;
+            if h.fin {
+                self.recv_fin(id);
+            }
+        }
+        Ok(())
+    }
+
+    /// The peer opens its next flow.
+    fn accept(&mut self, id: u64, side_channel: bool) -> Result<(), ProtocolError> {
+        if self.peer_opened >= self.peer_max {
+            trace!(flow = id, limit = self.peer_max, "mux flow refused: limit");
+            return Err(ProtocolError::FlowLimit);
+        }
+        self.peer_opened += 1;
+        if self.refuse_peer_from.is_some_and(|r| id >= r) {
+            trace!(flow = id, "mux flow refused: GOAWAY sent");
+            return Ok(()); // its data is discarded; the peer knows from GOAWAY
+        }
+        let mut flags = flag::ANNOUNCED;
+        if side_channel {
+            flags |= flag::SIDE_CHANNEL;
+        }
+        self.insert_flow(id, flags);
+        self.stats.flows_accepted += 1;
+        self.events.push_back(Event::FlowOpened {
+            id: FlowId(id),
+            side_channel,
+        });
+        trace!(flow = id, side_channel, "mux flow accepted");
+        Ok(())
+    }
+
+    /// A piece of DATA payload for `id`.
+    fn deliver(&mut self, id: u64, piece: &[u8], src: Option<&Bytes>) {
+        let n = piece.len() as u64;
+        self.conn_received += n;
+        self.stats.data_received += n;
+        let keep = match self.flows.get_mut(&id) {
+            Some(flow) => {
+                if matches!(flow.recv_state, RecvState::Open | RecvState::Fin { .. }) {
+                    flow.push_recv(piece, src);
+                    if flow.raise(flag::READABLE_SIGNALED) {
+                        self.events.push_back(Event::Readable(FlowId(id)));
+                    }
+                    true
+                } else {
+                    flow.received += n;
+                    flow.read += n;
+                    false
+                }
+            }
+            None => false,
+        };
+        if !keep {
+            self.consumed(n); // nobody will read it: give the credit back
+        }
+    }
+
+    fn recv_fin(&mut self, id: u64) {
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return;
+        };
+        match flow.recv_state {
+            RecvState::Open => {
+                flow.recv_state = RecvState::Fin {
+                    final_size: flow.received,
+                };
+                if flow.raise(flag::READABLE_SIGNALED) {
+                    self.events.push_back(Event::Readable(FlowId(id)));
+                }
+            }
+            RecvState::Stopped { sent: true, .. } => {
+                flow.recv_state = RecvState::Done;
+                self.maybe_remove(id);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_control(&mut self, c: Control<'_>) -> Result<(), ProtocolError> {
+        match c {
+            Control::Ping(v) => {
+                self.rate_tick();
+                self.pings_in_window += 1;
+                if self.pings_in_window > self.config.max_pings_per_sec {
+                    return Err(ProtocolError::PingFlood);
+                }
+                self.queue(Queued::Pong(v))?;
+            }
+            Control::Pong(v) => {
+                // Unknown values are ignored: they cost nothing to drop.
+                if let Some(i) = self.pings.iter().position(|&(p, _)| p == v) {
+                    let (_, sent) = self.pings.remove(i).unwrap_or((v, self.now));
+                    let sample = self.now.saturating_duration_since(sent);
+                    self.stats.rtt = Some(sample);
+                    self.stats.srtt = Some(match self.stats.srtt {
+                        None => sample,
+                        Some(s) => (s * 7 + sample) / 8,
+                    });
+                    self.events.push_back(Event::Rtt(sample));
+                }
+            }
+            Control::MaxData(max) => {
+                if max > self.conn_send_max {
+                    self.conn_send_max = max;
+                    while let Some(id) = self.conn_blocked.pop_front() {
+                        self.ready.push_back(id);
+                    }
+                }
+            }
+            Control::MaxFlowData { flow: id, max } => {
+                self.check_known(id)?;
+                if let Some(flow) = self.flows.get_mut(&id) {
+                    if max > flow.send_max {
+                        flow.send_max = max;
+                        self.schedule(id);
+                    }
+                }
+            }
+            Control::MaxFlows(max) => {
+                if max > 1 << 60 {
+                    return Err(ProtocolError::BadCredit);
+                }
+                if max > self.local_max {
+                    self.local_max = max;
+                    if core::mem::take(&mut self.want_flow_credit) {
+                        self.events.push_back(Event::FlowCredit);
+                    }
+                }
+            }
+            Control::ResetFlow {
+                flow: id,
+                code,
+                final_size,
+            } => {
+                self.check_known(id)?;
+                self.rate_tick();
+                self.resets_in_window += 1;
+                if self.resets_in_window > self.config.max_resets_per_sec {
+                    return Err(ProtocolError::ResetFlood);
+                }
+                self.on_reset(id, code, final_size)?;
+            }
+            Control::StopSending { flow: id, code } => {
+                self.check_known(id)?;
+                self.on_stop_sending(id, code);
+            }
+            Control::GoAway {
+                accepted_below,
+                code,
+            } => self.on_goaway(accepted_below, code),
+            Control::ConnectionClose { code, reason } => {
+                let code = ErrorCode::from_wire(code);
+                let reason = reason.to_vec();
+                self.close_with(
+                    false,
+                    false,
+                    0,
+                    b"",
+                    CloseReason::Transport { code, reason },
+                );
+            }
+            Control::ApplicationClose { code, reason } => {
+                let reason = reason.to_vec();
+                self.close_with(
+                    false,
+                    true,
+                    0,
+                    b"",
+                    CloseReason::Application { code, reason },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn queue(&mut self, q: Queued) -> Result<(), ProtocolError> {
+        if self.queued.len() >= self.config.max_queued_control {
+            return Err(ProtocolError::ControlQueueFull);
+        }
+        self.queued.push_back(q);
+        Ok(())
+    }
+
+    fn rate_tick(&mut self) {
+        if self.now.saturating_duration_since(self.rate_window) >= Duration::from_secs(1) {
+            self.rate_window = self.now;
+            self.resets_in_window = 0;
+            self.pings_in_window = 0;
+        }
+    }
+
+    fn on_reset(&mut self, id: u64, code: u64, final_size: u64) -> Result<(), ProtocolError> {
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return Ok(());
+        };
+        if final_size != flow.received {
+            return Err(ProtocolError::FinalSize);
+        }
+        match flow.recv_state {
+            RecvState::Open | RecvState::Fin { .. } => {
+                flow.recv_state = RecvState::Reset { code };
+                if flow.raise(flag::READABLE_SIGNALED) {
+                    self.events.push_back(Event::Readable(FlowId(id)));
+                }
+            }
+            RecvState::Stopped { .. } => {
+                flow.recv_state = RecvState::Done;
+                self.maybe_remove(id);
+            }
+            RecvState::Reset { .. } | RecvState::Done => {}
+        }
+        Ok(())
+    }
+
+    fn on_stop_sending(&mut self, id: u64, code: u64) {
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return;
+        };
+        if !matches!(
+            flow.send_state,
+            SendState::Open | SendState::Fin { sent: false }
+        ) {
+            return;
+        }
+        flow.send_state = SendState::Reset {
+            code,
+            sent: false,
+            by_peer: true,
+        };
+        let dropped = flow.discard_send();
+        if flow.has(flag::WANT_WRITABLE) {
+            flow.clear(flag::WANT_WRITABLE);
+            self.events.push_back(Event::Writable(FlowId(id)));
+        }
+        self.conn_send_buffered -= dropped;
+        self.schedule_ctrl(id);
+    }
+
+    fn on_goaway(&mut self, accepted_below: u64, code: u64) {
+        if self.goaway_received {
+            return;
+        }
+        self.goaway_received = true;
+        self.refused_local_from = Some(accepted_below);
+        self.start_drain();
+        trace!(accepted_below, code, "mux GOAWAY received");
+        self.events.push_back(Event::GoAway {
+            accepted_below,
+            code,
+        });
+        let refused: Vec<u64> = self
+            .flows
+            .range(accepted_below..)
+            .filter(|(_, f)| f.has(flag::LOCAL))
+            .map(|(&id, _)| id)
+            .collect();
+        for id in refused {
+            let Some(flow) = self.flows.get_mut(&id) else {
+                continue;
+            };
+            let dropped = flow.discard_send();
+            self.conn_send_buffered -= dropped;
+            flow.send_state = SendState::Reset {
+                code: REFUSED,
+                sent: true,
+                by_peer: true,
+            };
+            if !flow.recv_done() {
+                flow.recv_state = RecvState::Reset { code: REFUSED };
+            }
+            self.events.push_back(Event::Readable(FlowId(id)));
+            self.events.push_back(Event::Writable(FlowId(id)));
+        }
+        self.check_drained();
+    }
+}
+
+/// Encodes a control frame through a stack buffer (the sink need not be a
+/// `BufMut`); returns its length.
+fn put_control(out: &mut impl TransmitBuf, c: &Control<'_>) -> usize {
+    let (head, reason): (Control<'_>, &[u8]) = match *c {
+        Control::ConnectionClose { code, reason } => {
+            (Control::ConnectionClose { code, reason: &[] }, reason)
+        }
+        Control::ApplicationClose { code, reason } => {
+            (Control::ApplicationClose { code, reason: &[] }, reason)
+        }
+        ref other => (other.clone(), &[]),
+    };
+    let mut buf = [0u8; HEAD_BASE];
+    let mut w = &mut buf[..];
+    encode_control(&mut w, &head);
+    let mut len = HEAD_BASE - w.len();
+    if !reason.is_empty() {
+        // The reason length was encoded as 0: re-encode it.
+        len -= 1;
+        let mut lenbuf = [0u8; 8];
+        let mut w = &mut lenbuf[..];
+        crate::wire::put_varint(&mut w, reason.len() as u64);
+        let l = 8 - w.len();
+        out.put_slice(&buf[..len]);
+        out.put_slice(&lenbuf[..l]);
+        out.put_slice(reason);
+        return len + l + reason.len();
+    }
+    out.put_slice(&buf[..len]);
+    len
+}
+
+/// A borrowed view of one flow, from [`Connection::flow`].
+#[derive(Debug)]
+pub struct FlowMut<'a> {
+    conn: &'a mut Connection,
+    id: u64,
+}
+
+impl FlowMut<'_> {
+    /// The flow's id.
+    pub fn id(&self) -> FlowId {
+        FlowId(self.id)
+    }
+
+    /// Copies as much of `data` as the send buffers take; returns how much.
+    /// `Err(Blocked)` when nothing fits: wait for [`Event::Writable`].
+    pub fn write(&mut self, data: &[u8]) -> Result<usize, WriteError> {
+        self.conn.write(self.id, data)
+    }
+
+    /// Like [`write`](Self::write) without copying: keeps (a prefix of)
+    /// `data` by reference; returns how many bytes it took.
+    pub fn write_chunk(&mut self, data: Bytes) -> Result<usize, WriteError> {
+        self.conn.write_chunk(self.id, data)
+    }
+
+    /// Ends the send direction after the buffered data (FIN).
+    pub fn finish(&mut self) -> Result<(), WriteError> {
+        self.conn.finish(self.id)
+    }
+
+    /// Abandons the send direction with an application `code`: unsent data
+    /// is dropped and the peer's reads fail with `Reset(code)`.
+    pub fn reset(&mut self, code: u64) -> Result<(), WriteError> {
+        self.conn.reset(self.id, code)
+    }
+
+    /// Stops reading: buffered and future data is discarded and the peer is
+    /// asked to stop sending (its writes fail with `Stopped(code)`).
+    pub fn stop(&mut self, code: u64) -> Result<(), ReadError> {
+        self.conn.stop(self.id, code)
+    }
+
+    /// Copies buffered data into `buf`. `Ok(0)` means end of data (FIN);
+    /// `Err(Blocked)` means wait for [`Event::Readable`].
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        self.conn.read(self.id, buf)
+    }
+
+    /// Takes up to `max` buffered bytes without copying. `Ok(None)` means
+    /// end of data; `Err(Blocked)` means wait for [`Event::Readable`].
+    pub fn read_chunk(&mut self, max: usize) -> Result<Option<Bytes>, ReadError> {
+        self.conn.read_chunk(self.id, max)
+    }
+
+    /// Counters for this flow.
+    pub fn stats(&self) -> Option<FlowStats> {
+        self.conn.flow_stats(FlowId(self.id))
+    }
+}

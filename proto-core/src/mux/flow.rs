@@ -1,0 +1,261 @@
+//! One flow's state: a send half and a receive half with their buffers.
+//!
+//! Kept small on purpose: an idle flow must cost at most 256 bytes of core
+//! state (checked by a test). Buffers are empty `VecDeque`/`BytesMut`s,
+//! which do not allocate until used.
+
+use crate::time::Instant;
+use alloc::collections::VecDeque;
+use bytes::{Buf, Bytes, BytesMut};
+
+/// Received payloads at least this long may be kept by reference.
+const ZERO_COPY_MIN: usize = 4096;
+/// ... but only when they are at least 1/8 of the input buffer they pin.
+const ZERO_COPY_MAX_PIN: usize = 8;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendState {
+    Open,
+    /// FIN requested; `sent` once it is on the wire.
+    Fin {
+        sent: bool,
+    },
+    /// Abandoned with `code`; `by_peer` when the peer asked (STOP_SENDING or
+    /// GOAWAY refusal); `sent` once RESET_FLOW is on the wire (or need not be).
+    Reset {
+        code: u64,
+        sent: bool,
+        by_peer: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecvState {
+    Open,
+    /// FIN seen: the final size is known.
+    Fin {
+        final_size: u64,
+    },
+    /// The peer reset the flow; the application has not seen it yet.
+    Reset {
+        code: u64,
+    },
+    /// We stopped reading; STOP_SENDING `sent` once on the wire.
+    Stopped {
+        code: u64,
+        sent: bool,
+    },
+    /// The application saw the end (EOF or reset); nothing more to do.
+    Done,
+}
+
+pub(crate) mod flag {
+    pub const LOCAL: u8 = 1 << 0;
+    pub const SIDE_CHANNEL: u8 = 1 << 1;
+    pub const ANNOUNCED: u8 = 1 << 2;
+    pub const IN_READY: u8 = 1 << 3;
+    pub const IN_CTRL: u8 = 1 << 4;
+    pub const WANT_WRITABLE: u8 = 1 << 5;
+    pub const READABLE_SIGNALED: u8 = 1 << 6;
+    pub const WINDOW_UPDATE: u8 = 1 << 7;
+}
+
+#[derive(Debug)]
+pub(crate) struct Flow {
+    pub send_queue: VecDeque<Bytes>,
+    pub send_tail: BytesMut,
+    pub recv_queue: VecDeque<Bytes>,
+    pub recv_tail: BytesMut,
+    /// Payload bytes put on the wire (the next send offset).
+    pub sent: u64,
+    /// The peer's MAX_FLOW_DATA.
+    pub send_max: u64,
+    /// Payload bytes received (the next receive offset).
+    pub received: u64,
+    /// Payload bytes the application has read (or we discarded).
+    pub read: u64,
+    /// The MAX_FLOW_DATA we last granted.
+    pub recv_max: u64,
+    /// When we last granted more (drives window growth).
+    pub last_update: Instant,
+    pub send_state: SendState,
+    pub recv_state: RecvState,
+    /// Bytes written but not yet sent.
+    pub send_buffered: u32,
+    /// Current receive window.
+    pub window: u32,
+    pub frames_sent: u32,
+    pub frames_received: u32,
+    pub flags: u8,
+}
+
+impl Flow {
+    pub fn new(flags: u8, send_max: u64, window: u64, now: Instant) -> Self {
+        Flow {
+            send_queue: VecDeque::new(),
+            send_tail: BytesMut::new(),
+            recv_queue: VecDeque::new(),
+            recv_tail: BytesMut::new(),
+            sent: 0,
+            send_max,
+            received: 0,
+            read: 0,
+            recv_max: window,
+            last_update: now,
+            send_state: SendState::Open,
+            recv_state: RecvState::Open,
+            send_buffered: 0,
+            window: window as u32,
+            frames_sent: 0,
+            frames_received: 0,
+            flags,
+        }
+    }
+
+    pub fn has(&self, f: u8) -> bool {
+        self.flags & f != 0
+    }
+
+    pub fn set(&mut self, f: u8) {
+        self.flags |= f;
+    }
+
+    pub fn clear(&mut self, f: u8) {
+        self.flags &= !f;
+    }
+
+    /// Sets `f` and reports whether it was clear before.
+    pub fn raise(&mut self, f: u8) -> bool {
+        let was = self.has(f);
+        self.flags |= f;
+        !was
+    }
+
+    pub fn send_done(&self) -> bool {
+        matches!(
+            self.send_state,
+            SendState::Fin { sent: true } | SendState::Reset { sent: true, .. }
+        )
+    }
+
+    pub fn recv_done(&self) -> bool {
+        matches!(self.recv_state, RecvState::Done)
+    }
+
+    /// The send half has bytes or a FIN waiting for the wire.
+    pub fn wants_send(&self) -> bool {
+        match self.send_state {
+            SendState::Open => self.send_buffered > 0,
+            SendState::Fin { sent } => !sent,
+            SendState::Reset { .. } => false,
+        }
+    }
+
+    pub fn send_credit(&self) -> u64 {
+        self.send_max.saturating_sub(self.sent)
+    }
+
+    /// Takes up to `n` buffered bytes for the wire.
+    pub fn take_send(&mut self, n: usize) -> Bytes {
+        let piece = match self.send_queue.front_mut() {
+            Some(front) if front.len() > n => front.split_to(n),
+            Some(_) => self.send_queue.pop_front().unwrap_or_default(),
+            None => self
+                .send_tail
+                .split_to(n.min(self.send_tail.len()))
+                .freeze(),
+        };
+        self.send_buffered -= piece.len() as u32;
+        self.sent += piece.len() as u64;
+        piece
+    }
+
+    pub fn push_send_slice(&mut self, data: &[u8]) {
+        self.send_tail.extend_from_slice(data);
+        self.send_buffered += data.len() as u32;
+    }
+
+    pub fn push_send_bytes(&mut self, data: Bytes) {
+        if !self.send_tail.is_empty() {
+            let tail = self.send_tail.split().freeze();
+            self.send_queue.push_back(tail);
+        }
+        self.send_buffered += data.len() as u32;
+        self.send_queue.push_back(data);
+    }
+
+    /// Drops unsent bytes; returns how many.
+    pub fn discard_send(&mut self) -> usize {
+        let n = self.send_buffered as usize;
+        self.send_queue = VecDeque::new();
+        self.send_tail = BytesMut::new();
+        self.send_buffered = 0;
+        n
+    }
+
+    pub fn recv_buffered(&self) -> u64 {
+        self.received - self.read
+    }
+
+    /// Buffers a received payload piece. `src` is the input buffer `piece`
+    /// lies in, when the driver gave one that can be shared.
+    pub fn push_recv(&mut self, piece: &[u8], src: Option<&Bytes>) {
+        self.received += piece.len() as u64;
+        match src {
+            Some(src)
+                if piece.len() >= ZERO_COPY_MIN && piece.len() * ZERO_COPY_MAX_PIN >= src.len() =>
+            {
+                if !self.recv_tail.is_empty() {
+                    let tail = self.recv_tail.split().freeze();
+                    self.recv_queue.push_back(tail);
+                }
+                self.recv_queue.push_back(src.slice_ref(piece));
+            }
+            _ => self.recv_tail.extend_from_slice(piece),
+        }
+    }
+
+    /// Copies buffered bytes into `buf`; returns how many.
+    pub fn read_into(&mut self, buf: &mut [u8]) -> usize {
+        let mut n = 0;
+        while n < buf.len() {
+            let src: &mut dyn Buf = match self.recv_queue.front_mut() {
+                Some(front) => front,
+                None if !self.recv_tail.is_empty() => &mut self.recv_tail,
+                None => break,
+            };
+            let k = src.remaining().min(buf.len() - n);
+            src.copy_to_slice(&mut buf[n..n + k]);
+            n += k;
+            if self.recv_queue.front().is_some_and(|f| f.is_empty()) {
+                self.recv_queue.pop_front();
+            }
+        }
+        self.read += n as u64;
+        n
+    }
+
+    /// Takes up to `max` buffered bytes without copying.
+    pub fn read_chunk(&mut self, max: usize) -> Option<Bytes> {
+        let chunk = match self.recv_queue.front_mut() {
+            Some(front) if front.len() > max => front.split_to(max),
+            Some(_) => self.recv_queue.pop_front()?,
+            None if !self.recv_tail.is_empty() => {
+                let n = max.min(self.recv_tail.len());
+                self.recv_tail.split_to(n).freeze()
+            }
+            None => return None,
+        };
+        self.read += chunk.len() as u64;
+        Some(chunk)
+    }
+
+    /// Drops unread bytes; returns how many.
+    pub fn discard_recv(&mut self) -> u64 {
+        let n = self.recv_buffered();
+        self.recv_queue = VecDeque::new();
+        self.recv_tail = BytesMut::new();
+        self.read = self.received;
+        n
+    }
+}

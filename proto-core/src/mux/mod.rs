@@ -1,0 +1,89 @@
+//! Flows multiplexed over one ordered byte stream (the native wire profile).
+//!
+//! A [`Connection`] carries many flows, each a reliable, flow-controlled
+//! byte stream in both directions. It follows the crate's sans-IO contract
+//! (see [`Connection`] for the required call order):
+//!
+//! - **Flows** are opened without a round trip (data rides on the opening
+//!   frame), accepted as [`Event::FlowOpened`], written, read, half-closed
+//!   ([`FlowMut::finish`]), reset with a code, or stopped by the reader.
+//!   Ids are even for the dialer and odd for the acceptor, strictly
+//!   increasing, never reused.
+//! - **Flow control** uses absolute offsets per flow and per connection;
+//!   FIN and RESET carry the final size, which must match the data seen.
+//!   Receive windows start at [`initial::FLOW_WINDOW`] and double when the
+//!   application drains half a window within two RTTs, up to
+//!   [`Config::max_flow_window`], while the sum of windows stays within
+//!   [`Config::conn_recv_budget`], which also bounds the connection window:
+//!   unread data never exceeds the budget.
+//! - **Flow credit**: the peer may have [`Config::max_concurrent_flows`]
+//!   open; a closed flow returns its credit (MAX_FLOWS). An opener without
+//!   credit gets [`OpenError::FlowLimit`] and later [`Event::FlowCredit`].
+//! - **Scheduling**: control frames first, then flow opens in id order, then
+//!   per-flow control, then DATA round-robin in chunks of
+//!   [`Config::send_chunk`]. Reads never wait on writes: input is processed
+//!   whatever the send side's state.
+//! - **Health**: PING/PONG gives [`Event::Rtt`]; a keepalive PING goes out
+//!   after [`Config::keepalive_interval`] of silence and the connection
+//!   closes after [`Config::channel_timeout`]. [`Config::idle_timeout`]
+//!   counts time with no flows but side channels.
+//! - **Drain**: [`Connection::go_away`] sends GOAWAY with the peer flows we
+//!   accepted; no new flows; once every flow ends the connection closes
+//!   ([`CloseReason::Drained`]), or after [`Config::drain_timeout`].
+//! - **Hostile peers**: every limit is a [`Config`] field; breaking one
+//!   closes the connection with a [`ProtocolError`] whose
+//!   [`ErrorCode`] goes to the peer. No input panics or allocates without
+//!   bound.
+
+mod config;
+mod connection;
+mod error;
+mod event;
+mod flow;
+pub mod frame;
+mod transmit;
+
+pub use config::{initial, Config, ConfigError};
+pub use connection::{Connection, FlowMut};
+pub use error::{
+    ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
+};
+pub use event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
+pub use transmit::{IoChunks, TransmitBuf};
+
+use core::fmt;
+
+/// The reset code given to our flows that a peer's GOAWAY refused.
+pub const REFUSED: u64 = u64::MAX >> 2;
+
+/// Which end of the byte stream a connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    /// Opened the byte stream; its flows have even ids.
+    Dialer,
+    /// Accepted the byte stream; its flows have odd ids.
+    Acceptor,
+}
+
+impl Side {
+    fn parity(self) -> u64 {
+        match self {
+            Side::Dialer => 0,
+            Side::Acceptor => 1,
+        }
+    }
+
+    fn peer_parity(self) -> u64 {
+        1 - self.parity()
+    }
+}
+
+/// A flow's id: even for flows the dialer opened, odd for the acceptor's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FlowId(pub u64);
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "flow {}", self.0)
+    }
+}
