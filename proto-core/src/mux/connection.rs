@@ -832,6 +832,8 @@ impl Connection {
         s.send_credit = self.conn_send_max - self.conn_sent;
         s.recv_window = self.conn_recv_max - self.conn_received;
         s.flows_open = self.flows.len() as u64;
+        s.recv_buffered = self.conn_received - self.conn_read;
+        s.send_buffered = self.conn_send_buffered as u64;
         s
     }
 

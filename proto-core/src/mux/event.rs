@@ -123,6 +123,11 @@ pub struct ConnectionStats {
     pub send_credit: u64,
     /// Connection bytes the peer may still send us.
     pub recv_window: u64,
+    /// Bytes received but not yet read, over all flows (at most
+    /// `conn_recv_budget`).
+    pub recv_buffered: u64,
+    /// Bytes written but not yet sent, over all flows.
+    pub send_buffered: u64,
 }
 
 /// Per-flow counters.

@@ -1,0 +1,533 @@
+//! Two mux connections over the simulated pipe: behaviour a user relies on.
+
+mod common;
+
+use common::{opened, pattern, pump_read, pump_write, Faults, Pair};
+use proto_core::mux::{
+    initial, CloseReason, Config, Event, FlowId, OpenError, ReadError, WriteError, REFUSED,
+};
+use proto_core::time::{Duration, Instant};
+use std::collections::BTreeMap;
+
+/// Moves `sizes[i]` bytes from a to b on flow i, under the pair's faults,
+/// checking every byte; returns the flows' ids on b.
+fn transfer(pair: &mut Pair, sizes: &[usize]) {
+    // Open as the peer's flow credit allows.
+    let mut ids: Vec<FlowId> = Vec::new();
+    while ids.len() < sizes.len() {
+        match pair.a.conn.open_flow() {
+            Ok(id) => ids.push(id),
+            Err(OpenError::FlowLimit) => {
+                pair.step();
+            }
+            Err(e) => panic!("open: {e}"),
+        }
+    }
+    let data: Vec<Vec<u8>> = ids
+        .iter()
+        .zip(sizes)
+        .map(|(id, &n)| pattern(id.0, 0, n))
+        .collect();
+    let mut pos = vec![0usize; ids.len()];
+    let mut fin = vec![false; ids.len()];
+    let mut got: BTreeMap<FlowId, Vec<u8>> = BTreeMap::new();
+    let mut done: BTreeMap<FlowId, bool> = BTreeMap::new();
+    for _ in 0..200_000 {
+        for (i, id) in ids.iter().enumerate() {
+            pump_write(&mut pair.a.conn, *id, &data[i], &mut pos[i]);
+            if pos[i] == data[i].len() && !fin[i] {
+                pair.a.conn.flow(*id).finish().unwrap();
+                fin[i] = true;
+            }
+        }
+        pair.step();
+        for id in opened(&pair.take_events_b()) {
+            got.insert(id, Vec::new());
+        }
+        for (id, buf) in got.iter_mut() {
+            if !done.get(id).copied().unwrap_or(false) {
+                let end = pump_read(&mut pair.b.conn, *id, buf).unwrap();
+                done.insert(*id, end);
+            }
+        }
+        if done.len() == ids.len() && done.values().all(|d| *d) {
+            for (i, id) in ids.iter().enumerate() {
+                assert_eq!(got[id].len(), sizes[i], "flow {id} length");
+                assert!(got[id] == data[i], "flow {id} content");
+            }
+            return;
+        }
+    }
+    panic!("transfer did not complete");
+}
+
+#[test]
+fn one_flow_bulk_survives_rechunking_and_grows_its_window() {
+    let faults = Faults {
+        max_chunk: 3000,
+        delay: (100_000, 2_000_000),
+        ..Faults::default()
+    };
+    let mut pair = Pair::with(1, Config::default(), Config::default(), faults);
+    // Let the first PING measure the RTT.
+    pair.settle();
+    assert!(pair.a.conn.smoothed_rtt().is_some());
+    let id = pair.a.conn.open_flow().unwrap();
+    let data = pattern(id.0, 0, 8 << 20);
+    let mut pos = 0;
+    let mut got = Vec::new();
+    let mut max_window = 0;
+    pair.settle(); // b learns of the flow
+    loop {
+        pump_write(&mut pair.a.conn, id, &data, &mut pos);
+        if pos == data.len() {
+            let _ = pair.a.conn.flow(id).finish();
+        }
+        pair.step();
+        if let Some(s) = pair.b.conn.flow_stats(id) {
+            max_window = max_window.max(s.recv_window);
+        }
+        if pump_read(&mut pair.b.conn, id, &mut got).unwrap() {
+            break;
+        }
+    }
+    assert!(got == data);
+    assert!(
+        max_window > initial::FLOW_WINDOW,
+        "window never grew: {max_window}"
+    );
+}
+
+#[test]
+fn hundred_flows_of_mixed_sizes_arrive_intact() {
+    let faults = Faults {
+        max_chunk: 5000,
+        delay: (10_000, 500_000),
+        pipe_capacity: 256 * 1024,
+    };
+    let mut pair = Pair::with(2, Config::default(), Config::default(), faults);
+    let sizes: Vec<usize> = (0..100)
+        .map(|i| match i % 4 {
+            0 => 0,
+            1 => 1 + i * 37,
+            2 => 70_000 + i,
+            _ => 300_000 + i * 1000,
+        })
+        .collect();
+    transfer(&mut pair, &sizes);
+}
+
+#[test]
+fn a_small_flow_is_not_starved_by_a_big_one() {
+    let mut cfg = Config::default();
+    cfg.max_transmit = cfg.send_chunk + 64; // one chunk per poll: see the order
+    let mut pair = Pair::with(3, cfg, Config::default(), Faults::default());
+    let big = pair.a.conn.open_flow().unwrap();
+    let small = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(small).write(b"+").unwrap();
+    pair.settle(); // both flows announced, windows granted
+    let big_data = pattern(1, 0, 1 << 20);
+    let mut big_pos = 0;
+    pump_write(&mut pair.a.conn, big, &big_data, &mut big_pos);
+    assert!(big_pos > 512 * 1024);
+    pair.a.conn.flow(small).write(b"ping").unwrap();
+    // Count the big flow's bytes that go out before the small flow's.
+    let before = pair.a.conn.flow_stats(big).unwrap().bytes_sent;
+    let mut out = Vec::new();
+    while pair.a.conn.flow_stats(small).unwrap().bytes_sent < 5 {
+        out.clear();
+        assert!(pair.a.conn.poll_transmit(&mut out).is_some());
+    }
+    let waited = pair.a.conn.flow_stats(big).unwrap().bytes_sent - before;
+    assert!(
+        waited <= 2 * Config::default().send_chunk as u64,
+        "small flow waited for {waited} bytes of the big one"
+    );
+}
+
+#[test]
+fn half_close_works_in_each_direction() {
+    let mut pair = Pair::new(4);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"request").unwrap();
+    pair.a.conn.flow(id).finish().unwrap();
+    pair.settle();
+    let mut got = Vec::new();
+    assert_eq!(pump_read(&mut pair.b.conn, id, &mut got), Ok(true));
+    assert_eq!(got, b"request");
+    // b can still answer on the half-closed flow.
+    pair.b.conn.flow(id).write(b"response").unwrap();
+    pair.settle();
+    let mut back = Vec::new();
+    assert_eq!(pump_read(&mut pair.a.conn, id, &mut back), Ok(false));
+    assert_eq!(back, b"response");
+    // a's send side is finished.
+    assert_eq!(pair.a.conn.flow(id).write(b"x"), Err(WriteError::Finished));
+    pair.b.conn.flow(id).finish().unwrap();
+    pair.settle();
+    assert_eq!(pump_read(&mut pair.a.conn, id, &mut back), Ok(true));
+    // Both directions done: both sides forget the flow.
+    pair.settle();
+    assert!(pair.take_events_a().contains(&Event::FlowClosed(id)));
+    assert!(pair.take_events_b().contains(&Event::FlowClosed(id)));
+    assert_eq!(pair.a.conn.stats().flows_open, 0);
+    assert_eq!(pair.b.conn.stats().flows_open, 0);
+}
+
+#[test]
+fn reset_delivers_buffered_data_then_the_code() {
+    let mut pair = Pair::new(5);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"partial").unwrap();
+    pair.settle();
+    pair.a.conn.flow(id).reset(42).unwrap();
+    pair.settle();
+    let mut got = Vec::new();
+    assert_eq!(
+        pump_read(&mut pair.b.conn, id, &mut got),
+        Err(ReadError::Reset(42))
+    );
+    assert_eq!(got, b"partial");
+    assert_eq!(
+        pair.a.conn.flow(id).write(b"more"),
+        Err(WriteError::Finished)
+    );
+}
+
+#[test]
+fn stop_makes_the_writer_fail_with_the_code() {
+    let mut pair = Pair::new(6);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"unwanted").unwrap();
+    pair.settle();
+    pair.b.conn.flow(id).stop(7).unwrap();
+    pair.settle();
+    assert_eq!(
+        pair.a.conn.flow(id).write(b"more"),
+        Err(WriteError::Stopped(7))
+    );
+    // The discarded bytes no longer count against the connection.
+    assert_eq!(pair.b.conn.stats().recv_buffered, 0);
+}
+
+#[test]
+fn a_reader_that_stops_holds_memory_flat_then_recovers() {
+    let faults = Faults {
+        pipe_capacity: 128 * 1024,
+        ..Faults::default()
+    };
+    let mut pair = Pair::with(7, Config::default(), Config::default(), faults);
+    pair.settle();
+    let id = pair.a.conn.open_flow().unwrap();
+    let data = pattern(9, 0, 64 << 20);
+    let mut pos = 0;
+    // b's application never reads: a must block, nothing grows without bound.
+    for _ in 0..2000 {
+        pump_write(&mut pair.a.conn, id, &data, &mut pos);
+        pair.step();
+    }
+    let cfg = Config::default();
+    let sa = pair.a.conn.flow_stats(id).unwrap();
+    let sb = pair.b.conn.flow_stats(id).unwrap();
+    assert!(sa.send_buffered as usize <= cfg.flow_send_buffer);
+    assert!(sb.bytes_received - sb.bytes_read <= sb.recv_window);
+    assert!(pos < data.len(), "writer was never blocked");
+    assert_eq!(pair.a.conn.flow(id).write(b"x"), Err(WriteError::Blocked));
+    // Now read: everything flows again, and the writer is told it may write.
+    let mut got = Vec::new();
+    let _ = pump_read(&mut pair.b.conn, id, &mut got);
+    pair.settle();
+    assert!(pair.take_events_a().contains(&Event::Writable(id)));
+    for _ in 0..1_000_000 {
+        pump_write(&mut pair.a.conn, id, &data, &mut pos);
+        if pos == data.len() {
+            let _ = pair.a.conn.flow(id).finish();
+        }
+        pair.step();
+        if pump_read(&mut pair.b.conn, id, &mut got).unwrap() {
+            break;
+        }
+    }
+    assert!(got == data);
+}
+
+#[test]
+fn both_sides_blocked_on_writes_still_read() {
+    let faults = Faults {
+        pipe_capacity: 64 * 1024,
+        ..Faults::default()
+    };
+    let mut pair = Pair::with(8, Config::default(), Config::default(), faults);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"hi").unwrap();
+    pair.settle();
+    let a_data = pattern(1, 0, 6 << 20);
+    let b_data = pattern(2, 0, 6 << 20);
+    let (mut pa, mut pb) = (0, 0);
+    let (mut ga, mut gb) = (Vec::new(), b"hi".to_vec());
+    let mut hi = Vec::new();
+    let _ = pump_read(&mut pair.b.conn, id, &mut hi);
+    gb.clear();
+    let (mut fa, mut fb) = (false, false);
+    for _ in 0..1_000_000 {
+        // Each side writes all it can before it reads anything.
+        pump_write(&mut pair.a.conn, id, &a_data, &mut pa);
+        pump_write(&mut pair.b.conn, id, &b_data, &mut pb);
+        if pa == a_data.len() {
+            let _ = pair.a.conn.flow(id).finish();
+        }
+        if pb == b_data.len() {
+            let _ = pair.b.conn.flow(id).finish();
+        }
+        pair.step();
+        fa = fa || pump_read(&mut pair.a.conn, id, &mut ga).unwrap();
+        fb = fb || pump_read(&mut pair.b.conn, id, &mut gb).unwrap();
+        if fa && fb {
+            break;
+        }
+    }
+    assert!(ga == b_data && gb == a_data);
+}
+
+#[test]
+fn flow_credit_makes_the_opener_wait_instead_of_failing() {
+    let mut cfg = Config::default();
+    cfg.max_concurrent_flows = initial::MAX_FLOWS;
+    let mut pair = Pair::with(9, Config::default(), cfg, Faults::default());
+    let ids: Vec<FlowId> = (0..initial::MAX_FLOWS)
+        .map(|_| pair.a.conn.open_flow().unwrap())
+        .collect();
+    assert_eq!(pair.a.conn.open_flow(), Err(OpenError::FlowLimit));
+    for id in &ids {
+        pair.a.conn.flow(*id).finish().unwrap();
+    }
+    pair.settle();
+    // b finishes and reads one flow: it is forgotten and its credit returns.
+    let first = ids[0];
+    pair.b.conn.flow(first).finish().unwrap();
+    let mut sink = Vec::new();
+    assert_eq!(pump_read(&mut pair.b.conn, first, &mut sink), Ok(true));
+    pair.settle();
+    let mut a_sink = Vec::new();
+    assert_eq!(pump_read(&mut pair.a.conn, first, &mut a_sink), Ok(true));
+    pair.settle();
+    assert!(pair.take_events_a().contains(&Event::FlowCredit));
+    assert!(pair.a.conn.open_flow().is_ok());
+    assert_eq!(pair.a.conn.open_flow(), Err(OpenError::FlowLimit));
+}
+
+#[test]
+fn ping_measures_the_round_trip() {
+    let faults = Faults {
+        delay: (10_000_000, 10_000_000),
+        ..Faults::default()
+    };
+    let mut pair = Pair::with(10, Config::default(), Config::default(), faults);
+    pair.settle();
+    pair.take_events_a();
+    pair.a.conn.ping().unwrap();
+    pair.settle();
+    let rtts: Vec<Duration> = pair
+        .take_events_a()
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::Rtt(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rtts, vec![Duration::from_millis(20)]);
+    assert_eq!(pair.a.conn.stats().rtt, Some(Duration::from_millis(20)));
+}
+
+#[test]
+fn keepalive_keeps_a_quiet_connection_open_and_silence_closes_it() {
+    let mut pair = Pair::new(11);
+    pair.advance(Duration::from_secs(300));
+    assert!(!pair.a.conn.is_closed() && !pair.b.conn.is_closed());
+    let cut_at = pair.now;
+    pair.cut();
+    pair.advance(Duration::from_secs(60));
+    let closed = |evs: Vec<Event>| evs.contains(&Event::Closed(CloseReason::ChannelTimeout));
+    assert!(closed(pair.take_events_a()));
+    assert!(closed(pair.take_events_b()));
+    assert!(pair.now >= cut_at + Config::default().channel_timeout.unwrap());
+}
+
+#[test]
+fn idle_timeout_ignores_side_channels() {
+    let mut cfg = Config::default();
+    cfg.idle_timeout = Some(Duration::from_secs(10));
+    let mut pair = Pair::with(12, cfg.clone(), cfg, Faults::default());
+    let side = pair.a.conn.open_side_channel().unwrap();
+    pair.a.conn.flow(side).write(b"hb").unwrap();
+    let regular = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(regular).write(b"work").unwrap();
+    pair.settle();
+    assert!(pair
+        .take_events_b()
+        .iter()
+        .any(|e| matches!(e, Event::FlowOpened { id, side_channel: true } if *id == side)));
+    pair.advance(Duration::from_secs(20));
+    assert!(!pair.a.conn.is_closed(), "a regular flow is open");
+    pair.a.conn.flow(regular).finish().unwrap();
+    pair.b.conn.flow(regular).finish().unwrap();
+    pair.settle();
+    let mut sink = Vec::new();
+    assert_eq!(pump_read(&mut pair.a.conn, regular, &mut sink), Ok(true));
+    assert_eq!(pump_read(&mut pair.b.conn, regular, &mut sink), Ok(true));
+    pair.advance(Duration::from_secs(11));
+    assert!(pair.a.conn.is_closed(), "only a side channel is left");
+    assert!(pair
+        .take_events_a()
+        .contains(&Event::Closed(CloseReason::Idle)));
+}
+
+#[test]
+fn goaway_drains_existing_flows_refuses_new_ones_then_closes() {
+    let mut pair = Pair::new(13);
+    let old = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(old).write(b"before").unwrap();
+    pair.settle();
+    // b drains while a's next open is already in flight.
+    let late = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(late).write(b"too late").unwrap();
+    pair.b.conn.go_away(0);
+    pair.flush(); // a's open and b's GOAWAY cross on the wire
+    pair.settle();
+    assert_eq!(pair.b.conn.open_flow(), Err(OpenError::GoingAway));
+    assert_eq!(pair.a.conn.open_flow(), Err(OpenError::GoingAway));
+    assert!(pair
+        .take_events_a()
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { accepted_below, .. } if *accepted_below == late.0)));
+    let mut sink = Vec::new();
+    assert_eq!(
+        pair.a.conn.flow(late).write(b"x"),
+        Err(WriteError::Stopped(REFUSED))
+    );
+    assert_eq!(
+        pump_read(&mut pair.a.conn, late, &mut sink),
+        Err(ReadError::Reset(REFUSED))
+    );
+    assert!(!opened(&pair.take_events_b()).contains(&late));
+    // The old flow finishes normally.
+    pair.a.conn.flow(old).write(b" and after").unwrap();
+    pair.a.conn.flow(old).finish().unwrap();
+    pair.b.conn.flow(old).finish().unwrap();
+    pair.settle();
+    let mut got = Vec::new();
+    assert_eq!(pump_read(&mut pair.b.conn, old, &mut got), Ok(true));
+    assert_eq!(got, b"before and after");
+    assert_eq!(pump_read(&mut pair.a.conn, old, &mut sink), Ok(true));
+    pair.settle();
+    assert!(pair.a.conn.is_closed() && pair.b.conn.is_closed());
+    assert!(pair
+        .take_events_b()
+        .contains(&Event::Closed(CloseReason::Drained)));
+}
+
+#[test]
+fn a_drain_that_never_finishes_times_out() {
+    let mut pair = Pair::new(14);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"never finished").unwrap();
+    pair.settle();
+    pair.b.conn.go_away(0);
+    pair.advance(Config::default().drain_timeout + Duration::from_secs(1));
+    assert!(pair
+        .take_events_b()
+        .contains(&Event::Closed(CloseReason::DrainTimeout)));
+}
+
+#[test]
+fn close_carries_code_and_reason_and_keeps_received_data() {
+    let mut pair = Pair::new(15);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"last words").unwrap();
+    pair.settle();
+    pair.a.conn.flow(id).write(b" never sent").unwrap();
+    pair.a.conn.close(99, b"shutting down");
+    pair.settle();
+    assert!(pair
+        .take_events_b()
+        .contains(&Event::Closed(CloseReason::Application {
+            code: 99,
+            reason: b"shutting down".to_vec()
+        })));
+    // Close drops unsent data; what had arrived stays readable.
+    let mut got = Vec::new();
+    assert_eq!(
+        pump_read(&mut pair.b.conn, id, &mut got),
+        Err(ReadError::Closed)
+    );
+    assert_eq!(got, b"last words");
+    assert_eq!(pair.a.conn.flow(id).write(b"x"), Err(WriteError::Closed));
+    assert_eq!(pair.a.conn.open_flow(), Err(OpenError::Closed));
+}
+
+#[test]
+fn transport_end_keeps_buffered_data_readable() {
+    let mut pair = Pair::new(16);
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"buffered").unwrap();
+    pair.settle();
+    pair.b.conn.handle_transport_closed(pair.now);
+    pair.flush();
+    let mut got = Vec::new();
+    assert_eq!(
+        pump_read(&mut pair.b.conn, id, &mut got),
+        Err(ReadError::Closed)
+    );
+    assert_eq!(got, b"buffered");
+    assert!(pair
+        .take_events_b()
+        .contains(&Event::Closed(CloseReason::TransportEnded)));
+}
+
+#[test]
+fn same_seed_same_bytes() {
+    let run = |seed| {
+        let faults = Faults {
+            max_chunk: 1500,
+            delay: (1_000, 3_000_000),
+            pipe_capacity: 100_000,
+        };
+        let mut pair = Pair::with(seed, Config::default(), Config::default(), faults);
+        transfer(&mut pair, &[10_000, 200_000, 3, 0, 90_000]);
+        pair.transcript
+    };
+    assert_eq!(run(77), run(77));
+}
+
+#[test]
+fn zero_copy_input_and_chunk_io_deliver_the_same_bytes() {
+    let mut a = proto_core::mux::Connection::new(
+        Config::default(),
+        proto_core::mux::Side::Dialer,
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut b = proto_core::mux::Connection::new(
+        Config::default(),
+        proto_core::mux::Side::Acceptor,
+        Instant::ZERO,
+    )
+    .unwrap();
+    let id = a.open_flow().unwrap();
+    let data = bytes::Bytes::from(pattern(3, 0, 200_000));
+    assert_eq!(a.flow(id).write_chunk(data.clone()).unwrap(), data.len());
+    a.flow(id).finish().unwrap();
+    let mut out = proto_core::mux::IoChunks::default();
+    while a.poll_transmit(&mut out).is_some() {}
+    let mut wire = Vec::new();
+    for c in out.chunks() {
+        wire.extend_from_slice(c);
+    }
+    b.handle_input_bytes(Instant::ZERO, bytes::Bytes::from(wire))
+        .unwrap();
+    let mut got = Vec::new();
+    while let Some(chunk) = b.flow(id).read_chunk(usize::MAX).unwrap() {
+        got.extend_from_slice(&chunk);
+    }
+    assert!(got == data);
+}
