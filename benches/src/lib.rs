@@ -325,6 +325,14 @@ where
 ///   the measured work.
 ///
 /// All sockets have `TCP_NODELAY` set.
+///
+/// `open_rate` caveat: the client closes first, so every connection leaves a
+/// client-side TIME_WAIT entry (60 s). A full bench run fills the whole
+/// ephemeral port range (~28k entries with the default 32768-60999); connects
+/// keep working only because Linux's default `net.ipv4.tcp_tw_reuse = 2`
+/// reuses TIME_WAIT ports for loopback after `tcp_tw_reuse_delay` (1 s). That
+/// caps this baseline at roughly 28k connections/s before `connect` fails
+/// with `EADDRNOTAVAIL`.
 pub mod raw_tcp {
     use super::*;
 
@@ -428,7 +436,7 @@ pub mod raw_tcp {
 /// happen, and outbound streams are created with `poll_new_outbound` on the
 /// same `&mut Connection`. So each side runs one driver task owning the
 /// `Connection`; the client driver also serves "open a stream" requests sent
-/// over a channel by [`YamuxClient::open`]. The server driver spawns one task
+/// over a channel by [`yamux_mux::YamuxClient::open`]. The server driver spawns one task
 /// per inbound stream running [`serve`].
 pub mod yamux_mux {
     use super::*;

@@ -365,7 +365,11 @@ impl Connection {
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        let ev = self.events.pop_front();
+        if ev.is_none() {
+            shrink_idle(&mut self.events);
+        }
+        ev
     }
 
     /// Appends bytes to send to `out` (at most `max_transmit` per call) and
@@ -416,6 +420,8 @@ impl Connection {
         n += self.transmit_flow_control(out, n);
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
+        shrink_idle(&mut self.opens);
+        shrink_idle(&mut self.ctrl);
         self.stats.bytes_sent += n as u64;
         (n > 0).then_some(n)
     }
@@ -1505,6 +1511,13 @@ impl Connection {
             self.events.push_back(Event::Writable(FlowId(id)));
         }
         self.check_drained();
+    }
+}
+
+/// Gives back a burst's worth of queue capacity once the queue is empty.
+fn shrink_idle<T>(q: &mut VecDeque<T>) {
+    if q.is_empty() && q.capacity() > 64 {
+        *q = VecDeque::new();
     }
 }
 
