@@ -531,3 +531,144 @@ fn zero_copy_input_and_chunk_io_deliver_the_same_bytes() {
     }
     assert!(got == data);
 }
+
+/// One seeded run: random faults (chunking, latency, pipe size, pauses of
+/// either reader), random flows in both directions, some reset midway.
+fn seeded_run(seed: u64) {
+    let mut rng = common::Rng::new(seed);
+    let faults = Faults {
+        max_chunk: [1, 7, 100, 1500, 65536, usize::MAX][rng.range(0, 5) as usize],
+        delay: (rng.range(0, 1_000_000), rng.range(1_000_000, 50_000_000)),
+        pipe_capacity: rng.range(1024, 1 << 20) as usize,
+    };
+    let mut pair = Pair::with(seed, Config::default(), Config::default(), faults);
+    struct F {
+        id: FlowId,
+        from_a: bool,
+        data: Vec<u8>,
+        pos: usize,
+        reset_at: Option<usize>,
+        got: Vec<u8>,
+        end: Option<Result<(), ReadError>>,
+    }
+    let mut flows: Vec<F> = Vec::new();
+    let n = rng.range(1, 40);
+    for _ in 0..n {
+        let from_a = rng.chance(60);
+        let conn = if from_a {
+            &mut pair.a.conn
+        } else {
+            &mut pair.b.conn
+        };
+        let Ok(id) = conn.open_flow() else { continue };
+        let len = [0, 1, 100, 20_000, 300_000, 2_000_000][rng.range(0, 5) as usize];
+        let reset_at = rng.chance(15).then(|| rng.range(0, len as u64) as usize);
+        flows.push(F {
+            id,
+            from_a,
+            data: pattern(seed ^ id.0, 0, len),
+            pos: 0,
+            reset_at,
+            got: Vec::new(),
+            end: None,
+        });
+    }
+    for round in 0..200_000u64 {
+        if round % 50 == 0 {
+            pair.pause_a_reading(rng.chance(20));
+            pair.pause_b_reading(rng.chance(20));
+        }
+        for f in flows.iter_mut() {
+            let conn = if f.from_a {
+                &mut pair.a.conn
+            } else {
+                &mut pair.b.conn
+            };
+            if f.end.is_some() && f.pos == usize::MAX {
+                continue;
+            }
+            let limit = f.reset_at.unwrap_or(f.data.len());
+            if f.pos != usize::MAX {
+                let mut pos = f.pos;
+                pump_write(conn, f.id, &f.data[..limit], &mut pos);
+                f.pos = pos;
+                if pos == limit {
+                    if f.reset_at.is_some() {
+                        conn.flow(f.id).reset(5).unwrap();
+                    } else {
+                        conn.flow(f.id).finish().unwrap();
+                    }
+                    f.pos = usize::MAX;
+                }
+            }
+        }
+        if !pair.step() {
+            pair.pause_a_reading(false);
+            pair.pause_b_reading(false);
+            pair.advance(Duration::from_millis(1));
+        }
+        let mut all = true;
+        for f in flows.iter_mut() {
+            if f.end.is_some() {
+                continue;
+            }
+            all = false;
+            let conn = if f.from_a {
+                &mut pair.b.conn
+            } else {
+                &mut pair.a.conn
+            };
+            match pump_read(conn, f.id, &mut f.got) {
+                Ok(true) => f.end = Some(Ok(())),
+                Ok(false) | Err(ReadError::UnknownFlow) => {}
+                Err(e) => f.end = Some(Err(e)),
+            }
+        }
+        if all {
+            for f in &flows {
+                assert!(
+                    f.data.starts_with(&f.got),
+                    "seed {seed}: {} got bytes that were not sent",
+                    f.id
+                );
+                match f.reset_at {
+                    None => {
+                        assert_eq!(f.end, Some(Ok(())), "seed {seed}: {}", f.id);
+                        assert_eq!(f.got.len(), f.data.len(), "seed {seed}: {}", f.id);
+                    }
+                    Some(at) => {
+                        assert_eq!(
+                            f.end,
+                            Some(Err(ReadError::Reset(5))),
+                            "seed {seed}: {}",
+                            f.id
+                        );
+                        assert!(f.got.len() <= at);
+                    }
+                }
+            }
+            assert!(
+                !pair.a.conn.is_closed() && !pair.b.conn.is_closed(),
+                "seed {seed}"
+            );
+            return;
+        }
+    }
+    panic!("seed {seed}: flows did not finish");
+}
+
+/// A sweep of seeds; `WEFT_SEED=N` runs one (the failure message says which).
+#[test]
+fn seeded_fault_sweep() {
+    let seeds: Vec<u64> = match std::env::var("WEFT_SEED") {
+        Ok(s) => vec![s.parse().expect("WEFT_SEED is a number")],
+        Err(_) => (0..40).collect(),
+    };
+    for seed in seeds {
+        let r = std::panic::catch_unwind(|| seeded_run(seed));
+        if let Err(e) = r {
+            eprintln!("replay with: WEFT_SEED={seed} cargo test -p proto-core --test mux_pair seeded_fault_sweep");
+            std::panic::resume_unwind(e);
+        }
+    }
+}

@@ -286,9 +286,6 @@ impl Connection {
     pub fn handle_transport_closed(&mut self, now: Instant) {
         self.tick(now);
         self.close_with(false, false, 0, b"", CloseReason::TransportEnded);
-        if let Some(f) = self.close_frame.as_mut() {
-            f.sent = true;
-        }
     }
 
     /// Call when the deadline from [`poll_timeout`](Self::poll_timeout) has
@@ -485,7 +482,8 @@ impl Connection {
     fn transmit_flow_control(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
         let mut n = 0;
         while let Some(&id) = self.ctrl.front() {
-            if self.room(used + n) < 3 * 9 + 1 {
+            // MAX_FLOW_DATA + RESET_FLOW + STOP_SENDING at their largest.
+            if self.room(used + n) < 64 {
                 break;
             }
             self.ctrl.pop_front();
@@ -897,7 +895,7 @@ impl Connection {
         let room = flow_room.min(conn_room).min(want);
         if room == 0 && want > 0 {
             flow.set(flag::WANT_WRITABLE);
-            if conn_room == 0 {
+            if conn_room == 0 && !self.write_waiters.contains(&id) {
                 self.write_waiters.push(id);
             }
             return Err(WriteError::Blocked);
