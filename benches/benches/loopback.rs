@@ -9,7 +9,9 @@ use std::future::Future;
 use std::io;
 use std::time::Duration;
 
-use benches::{build_runtime, raw_tcp, time_on_runtime, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL};
+use benches::{
+    build_runtime, raw_tcp, time_on_runtime, weft, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL,
+};
 use criterion::measurement::WallTime;
 use criterion::{
     criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
@@ -88,6 +90,18 @@ fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
                 Ok(f)
             },
         );
+        bench_on(
+            &mut g,
+            mode,
+            "weft",
+            || weft::setup_bulk(flows),
+            |mut f, iters| async move {
+                for _ in 0..iters {
+                    weft::bulk(&mut f, BULK_TOTAL).await?;
+                }
+                Ok(f)
+            },
+        );
     }
     g.finish();
 }
@@ -127,6 +141,16 @@ fn open_rate(c: &mut Criterion) {
                 Ok(f)
             },
         );
+        bench_on(
+            &mut g,
+            mode,
+            "weft",
+            weft::setup_open_rate,
+            |mut f, iters| async move {
+                weft::open_rate(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
     }
     g.finish();
 }
@@ -153,6 +177,16 @@ fn pingpong(c: &mut Criterion) {
             yamux_mux::setup_pingpong,
             |mut f, iters| async move {
                 yamux_mux::pingpong(&mut f, iters as usize).await?;
+                Ok(f)
+            },
+        );
+        bench_on(
+            &mut g,
+            mode,
+            "weft",
+            weft::setup_pingpong,
+            |mut f, iters| async move {
+                weft::pingpong(&mut f, iters as usize).await?;
                 Ok(f)
             },
         );

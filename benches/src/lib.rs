@@ -656,3 +656,141 @@ pub mod yamux_mux {
         client_pingpong(&mut f.stream, round_trips).await
     }
 }
+
+// ---------------------------------------------------------------------------
+// weft over loopback TCP through adapter-tokio
+// ---------------------------------------------------------------------------
+
+/// weft's mux (native profile, plaintext) through `adapter-tokio`, default
+/// `Config`, flows used through tokio's `AsyncRead`/`AsyncWrite` exactly as
+/// the baselines use their streams (so every byte is copied into and out of
+/// the flow buffers, as with yamux).
+pub mod weft {
+    use super::*;
+    use adapter_tokio::{Config, Connection, Flow};
+
+    /// One weft connection: the client handle; the server runs in tasks.
+    #[derive(Debug)]
+    pub struct WeftClient {
+        /// The dialing side.
+        pub conn: Connection,
+        _tasks: TaskGuard,
+    }
+
+    /// Sets up one loopback TCP connection with weft on both ends, the
+    /// server running `serve(role, flow)` for every flow it accepts.
+    pub async fn connect(role: ServerRole) -> io::Result<WeftClient> {
+        let (client_tcp, server_tcp) = tcp_pair().await?;
+        let mut cfg = Config::default();
+        if std::env::var("WEFT_NO_TIMERS").is_ok() {
+            cfg.keepalive_interval = None;
+            cfg.channel_timeout = None;
+        }
+        let server = Connection::server(server_tcp, cfg.clone())?;
+        let conn = Connection::client(client_tcp, cfg)?;
+        let mut tasks = TaskGuard::default();
+        tasks.push(tokio::spawn(async move {
+            while let Ok(flow) = server.accept_flow().await {
+                tokio::spawn(async move {
+                    let _ = serve(role, flow).await;
+                });
+            }
+        }));
+        Ok(WeftClient {
+            conn,
+            _tasks: tasks,
+        })
+    }
+
+    /// Fixture for `bulk_1flow` / `bulk_100flows`: `flows` long-lived flows.
+    #[derive(Debug)]
+    pub struct Bulk {
+        flows: Vec<Flow>,
+        _client: WeftClient,
+    }
+
+    /// Connects and opens `flows` flows (not timed).
+    pub async fn setup_bulk(flows: usize) -> io::Result<Bulk> {
+        let client = connect(ServerRole::Bulk).await?;
+        let mut v = Vec::with_capacity(flows);
+        for _ in 0..flows.max(1) {
+            v.push(client.conn.open_flow().await?);
+        }
+        Ok(Bulk {
+            flows: v,
+            _client: client,
+        })
+    }
+
+    /// Sends `total` bytes split evenly over the flows, one task per flow.
+    pub async fn bulk(f: &mut Bulk, total: usize) -> io::Result<()> {
+        if f.flows.len() == 1 {
+            return client_bulk(&mut f.flows[0], total, BULK_WRITE).await;
+        }
+        let n = f.flows.len();
+        let tasks: Vec<_> = f
+            .flows
+            .drain(..)
+            .zip(split_even(total, n))
+            .map(|(mut s, k)| {
+                tokio::spawn(async move {
+                    let r = client_bulk(&mut s, k, BULK_WRITE).await;
+                    (s, r)
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for t in tasks {
+            let (s, r) = t.await.map_err(io::Error::other)?;
+            f.flows.push(s);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
+    /// Fixture for `open_rate`: one connection.
+    #[derive(Debug)]
+    pub struct OpenRate {
+        client: WeftClient,
+    }
+
+    /// Connects (not timed).
+    pub async fn setup_open_rate() -> io::Result<OpenRate> {
+        Ok(OpenRate {
+            client: connect(ServerRole::OpenClose).await?,
+        })
+    }
+
+    /// `streams` sequential open + 1 byte + close + wait-for-server-close.
+    pub async fn open_rate(f: &mut OpenRate, streams: usize) -> io::Result<()> {
+        for _ in 0..streams {
+            let s = f.client.conn.open_flow().await?;
+            client_open_close(s).await?;
+        }
+        Ok(())
+    }
+
+    /// Fixture for `pingpong`: one flow.
+    #[derive(Debug)]
+    pub struct PingPong {
+        flow: Flow,
+        _client: WeftClient,
+    }
+
+    /// Connects and opens the flow (not timed).
+    pub async fn setup_pingpong() -> io::Result<PingPong> {
+        let client = connect(ServerRole::Echo).await?;
+        let flow = client.conn.open_flow().await?;
+        Ok(PingPong {
+            flow,
+            _client: client,
+        })
+    }
+
+    /// `round_trips` sequential 64-byte round trips on one flow.
+    pub async fn pingpong(f: &mut PingPong, round_trips: usize) -> io::Result<()> {
+        client_pingpong(&mut f.flow, round_trips).await
+    }
+}
