@@ -1,1 +1,121 @@
-//! placeholder
+//! Runtime-neutral machinery shared by weft's runtime adapters.
+//!
+//! An adapter does IO, timers and spawning, nothing else. Everything two
+//! adapters would both need is here, written once:
+//!
+//! - the shared state: the sans-IO [`proto_core::mux::Connection`] behind a
+//!   mutex, with the wakers of the tasks waiting on it (per-flow read and
+//!   write wakers, an accept queue, open-credit, ping and close waiters, and
+//!   the driver's waker);
+//! - the [`Driver`]: a future, generic over a small [`Transport`] and
+//!   [`Timer`], that moves bytes between the transport and the connection
+//!   (and [`Pump`], its building block, for drivers made of threads);
+//! - the handles: [`Connection`] (clone-able) and [`Flow`], with poll
+//!   functions an adapter wraps in its runtime's IO traits, and async
+//!   methods that work on any executor;
+//! - [`block_on`], for blocking adapters and tests;
+//! - with the `conformance` feature, the conformance suite every adapter
+//!   runs (`adapter_core::conformance`).
+//!
+//! # How the pieces meet
+//!
+//! After every command a handle issues (open, write, read, finish, ...),
+//! it drains the connection's events into wake-ups and wakes the driver,
+//! which drains `poll_transmit` into the transport and re-arms its timer
+//! from `poll_timeout`: the sans-IO contract's call order, kept in one
+//! place.
+//!
+//! ```
+//! use adapter_core::{Config, Connection, Side};
+//! # use adapter_core::{Transport, Timer};
+//! # use std::{io, task::{Context, Poll}, time::Instant};
+//! # struct Io; struct NoTimer;
+//! # impl Transport for Io {
+//! #   fn poll_read(&mut self, _: &mut Context<'_>, _: &mut [u8]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(0)) }
+//! #   fn poll_write_vectored(&mut self, _: &mut Context<'_>, b: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(b.iter().map(|s| s.len()).sum())) }
+//! #   fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> { Poll::Ready(Ok(())) }
+//! #   fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> { Poll::Ready(Ok(())) }
+//! # }
+//! # impl Timer for NoTimer { fn reset(&mut self, _: Instant) {} fn poll_expired(&mut self, _: &mut Context<'_>) -> Poll<()> { Poll::Pending } }
+//! let (conn, driver) = adapter_core::Driver::new(Io, NoTimer, Config::default(), Side::Dialer).unwrap();
+//! // The transport ends at once: the driver sees EOF and the connection closes.
+//! adapter_core::block_on(driver).unwrap();
+//! assert_eq!(adapter_core::block_on(conn.closed()), adapter_core::CloseReason::TransportEnded);
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod blocking;
+mod connection;
+mod driver;
+mod error;
+mod flow;
+mod runtime;
+mod shared;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use blocking::{block_on, ThreadWaker};
+pub use connection::{Connection, Ping};
+pub use driver::{Driver, Pump, PumpStatus, LINGER, TRANSMIT_HIGH_WATER};
+pub use error::{close_reason, reset_code, stop_code, ConnectionClosed, GoingAway};
+pub use flow::{Flow, FlowReader, FlowWriter};
+pub use runtime::{RecvBuffer, Runtime, Timer, Transport};
+
+pub use proto_core;
+pub use proto_core::mux::{
+    CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Side,
+};
+
+use std::io;
+
+/// Starts a connection over `io` on `runtime`: creates it, spawns its
+/// [`Driver`], and returns the handle. A bad `config` is `InvalidInput`.
+///
+/// ```
+/// use adapter_core::{Config, Runtime, Side, Timer};
+/// # use std::{future::Future, io, task::{Context, Poll}, time::Instant};
+/// # struct Io;
+/// # impl adapter_core::Transport for Io {
+/// #   fn poll_read(&mut self, _: &mut Context<'_>, _: &mut [u8]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(0)) }
+/// #   fn poll_write_vectored(&mut self, _: &mut Context<'_>, b: &[io::IoSlice<'_>]) -> Poll<io::Result<usize>> { Poll::Ready(Ok(b.iter().map(|s| s.len()).sum())) }
+/// #   fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> { Poll::Ready(Ok(())) }
+/// #   fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> { Poll::Ready(Ok(())) }
+/// # }
+/// # struct NoTimer;
+/// # impl Timer for NoTimer { fn reset(&mut self, _: Instant) {} fn poll_expired(&mut self, _: &mut Context<'_>) -> Poll<()> { Poll::Pending } }
+/// struct Threads;
+/// impl Runtime for Threads {
+///     type Timer = NoTimer;
+///     fn timer(&self) -> NoTimer { NoTimer }
+///     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, f: F) {
+///         std::thread::spawn(move || adapter_core::block_on(f));
+///     }
+/// }
+/// let conn = adapter_core::spawn_connection(&Threads, Io, Config::default(), Side::Dialer).unwrap();
+/// let reason = adapter_core::block_on(conn.closed());
+/// assert_eq!(reason, adapter_core::CloseReason::TransportEnded);
+/// ```
+pub fn spawn_connection<R: Runtime, T: Transport>(
+    runtime: &R,
+    io: T,
+    config: Config,
+    side: Side,
+) -> io::Result<Connection> {
+    let (conn, driver) = Driver::new(io, runtime.timer(), config, side).map_err(config_error)?;
+    runtime.spawn(async move {
+        let _ = driver.await;
+    });
+    Ok(conn)
+}
+
+/// A [`ConfigError`] as an `InvalidInput` `io::Error`.
+///
+/// ```
+/// let e = adapter_core::config_error(adapter_core::ConfigError::ZeroLimit);
+/// assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+/// ```
+pub fn config_error(e: ConfigError) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, e)
+}

@@ -1,1 +1,520 @@
-//! placeholder
+//! weft's mux connections with blocking std IO and threads.
+//!
+//! A connection runs two threads: a reader that blocks in `read` and feeds
+//! what arrives to the connection, and a writer that drains the
+//! connection's output with vectored writes and fires its timer (it parks
+//! until there is output or the deadline). Because reading never waits on
+//! writing, two peers that both write and stop reading cannot deadlock.
+//! Both threads are thin loops over [`adapter_core::Pump`]; the handles are
+//! `adapter_core`'s poll-based ones, driven to completion with a
+//! thread-parking waker ([`adapter_core::block_on`]). No protocol logic
+//! lives here.
+//!
+//! Any [`Stream`] works: a `Read + Write` byte stream that can be cloned
+//! for the reader thread and shut down: `TcpStream`, `UnixStream`, and the
+//! in-memory [`pipe`].
+//!
+//! ```
+//! use adapter_std::{Config, Connection};
+//! use std::io::{Read, Write};
+//!
+//! let (a, b) = adapter_std::pipe();
+//! let client = Connection::client(a, Config::default())?;
+//! let server = Connection::server(b, Config::default())?;
+//!
+//! let mut flow = client.open_flow()?;
+//! flow.write_all(b"hello")?;
+//! flow.finish()?; // FIN
+//!
+//! let mut accepted = server.accept_flow()?;
+//! let mut got = Vec::new();
+//! accepted.read_to_end(&mut got)?;
+//! assert_eq!(got, b"hello");
+//! # std::io::Result::Ok(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod pipe;
+
+pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
+
+pub use adapter_core::{
+    close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
+    ErrorCode, FlowId, FlowStats, GoingAway, Side,
+};
+
+use adapter_core::proto_core::mux::IoChunks;
+use adapter_core::{block_on, Pump, RecvBuffer, ThreadWaker, LINGER, TRANSMIT_HIGH_WATER};
+use bytes::Bytes;
+use std::fmt;
+use std::future::poll_fn;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::{Shutdown, TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// A blocking byte stream the adapter can run a connection over: readable
+/// and writable, clonable for a separate reader thread, and shut down-able.
+///
+/// ```
+/// use adapter_std::Stream;
+/// let (a, _b) = adapter_std::pipe();
+/// let reader = a.try_clone().unwrap();
+/// a.shutdown(std::net::Shutdown::Write).unwrap();
+/// # drop(reader);
+/// ```
+pub trait Stream: Read + Write + Send + Sized + 'static {
+    /// Another handle to the same stream (for the reader thread).
+    fn try_clone(&self) -> io::Result<Self>;
+    /// Shuts down one or both directions; a blocked `read` must return
+    /// after `Shutdown::Read`.
+    fn shutdown(&self, how: Shutdown) -> io::Result<()>;
+    /// Bounds how long a blocked `write` waits (it then fails with
+    /// `WouldBlock` or `TimedOut`). Streams that support it let a closed
+    /// connection give up on a peer that never reads; the default does
+    /// nothing.
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
+}
+
+/// How long the writer thread blocks in one `write` before it looks again
+/// at the connection's state.
+const WRITE_POLL: Duration = Duration::from_millis(200);
+
+impl Stream for TcpStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        TcpStream::try_clone(self)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        TcpStream::shutdown(self, how)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_write_timeout(self, timeout)
+    }
+}
+
+#[cfg(unix)]
+impl Stream for std::os::unix::net::UnixStream {
+    fn try_clone(&self) -> io::Result<Self> {
+        std::os::unix::net::UnixStream::try_clone(self)
+    }
+
+    fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        std::os::unix::net::UnixStream::shutdown(self, how)
+    }
+
+    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
+    }
+}
+
+/// Starts the reader and writer threads of a connection over `stream`.
+fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connection> {
+    let (conn, pump) = Pump::new(config, side).map_err(adapter_core::config_error)?;
+    let reader = stream.try_clone()?;
+    let pump = Arc::new(pump);
+    let reader_done = Arc::new(AtomicBool::new(false));
+
+    let (p, done) = (pump.clone(), reader_done.clone());
+    let writer = thread::Builder::new()
+        .name("weft-mux-writer".into())
+        .spawn(move || write_loop(stream, &p, &done))?;
+    let writer_thread = writer.thread().clone();
+    let p = pump.clone();
+    let spawned = thread::Builder::new()
+        .name("weft-mux-reader".into())
+        .spawn(move || {
+            read_loop(reader, &p);
+            reader_done.store(true, Ordering::SeqCst);
+            writer_thread.unpark();
+        });
+    if let Err(e) = spawned {
+        // No reader: end the connection so that nothing waits on it.
+        pump.transport_closed(Some(&e));
+        return Err(e);
+    }
+    Ok(Connection { inner: conn })
+}
+
+/// Blocks in `read` and feeds the connection until the stream ends.
+fn read_loop<S: Stream>(mut stream: S, pump: &Pump) {
+    let mut recv = RecvBuffer::new();
+    loop {
+        match stream.read(recv.spare()) {
+            Ok(0) => {
+                pump.transport_closed(None);
+                return;
+            }
+            Ok(n) => {
+                let data = recv.take(n);
+                if !pump.is_closed() {
+                    pump.input(data);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => {
+                pump.transport_closed(Some(&e));
+                return;
+            }
+        }
+    }
+}
+
+/// Writes the connection's output and fires its timer; after the close,
+/// shuts the stream down and lingers for the peer's end.
+fn write_loop<S: Stream>(mut stream: S, pump: &Pump, reader_done: &AtomicBool) {
+    let waker = ThreadWaker::current();
+    let mut out = IoChunks::default();
+    let mut broken = false;
+    let mut close_deadline = None;
+    // Blocking writes wake up now and then to notice a close.
+    let _ = stream.set_write_timeout(Some(WRITE_POLL));
+    loop {
+        let status = pump.poll_transmit(&mut out, TRANSMIT_HIGH_WATER, &waker);
+        if broken {
+            out = IoChunks::default();
+        }
+        if status.closed && !out.is_empty() {
+            let give_up = *close_deadline.get_or_insert(Instant::now() + LINGER);
+            if Instant::now() >= give_up {
+                // A peer that does not read cannot hold this thread.
+                let _ = stream.shutdown(Shutdown::Both);
+                return;
+            }
+        }
+        if !out.is_empty() {
+            let mut slices = [IoSlice::new(&[]); 64];
+            let mut k = 0;
+            for (slot, chunk) in slices.iter_mut().zip(out.chunks()) {
+                *slot = IoSlice::new(chunk);
+                k += 1;
+            }
+            match stream.write_vectored(&slices[..k]) {
+                Ok(0) => {
+                    broken = true;
+                    pump.transport_closed(Some(&io::ErrorKind::WriteZero.into()));
+                }
+                Ok(n) => out.advance(n),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::WouldBlock
+                            | io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => {
+                    broken = true;
+                    pump.transport_closed(Some(&e));
+                }
+            }
+            continue;
+        }
+        if status.closed && !status.more {
+            break;
+        }
+        if status.more {
+            continue;
+        }
+        let _ = stream.flush();
+        match status.deadline {
+            Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            None => thread::park(),
+        }
+    }
+    // Closed and written: FIN, then read (and discard) until the peer's
+    // FIN, so that closing does not reset a connection with data in flight.
+    let _ = stream.flush();
+    let _ = stream.shutdown(Shutdown::Write);
+    let until = Instant::now() + LINGER;
+    while !reader_done.load(Ordering::SeqCst) {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        thread::park_timeout(until - now);
+    }
+    let _ = stream.shutdown(Shutdown::Both);
+}
+
+/// A multiplexed connection over a blocking stream; clones share it.
+///
+/// Blocking methods park the calling thread until done.
+///
+/// ```no_run
+/// use adapter_std::{Config, Connection};
+/// let conn = Connection::connect_tcp("127.0.0.1:4000", Config::default())?;
+/// println!("rtt {:?}", conn.ping()?);
+/// conn.go_away(0);
+/// println!("closed: {:?}", conn.closed());
+/// # std::io::Result::Ok(())
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    inner: adapter_core::Connection,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl From<adapter_core::Connection> for Connection {
+    fn from(inner: adapter_core::Connection) -> Self {
+        Connection { inner }
+    }
+}
+
+impl Connection {
+    /// The dialing side over `stream`; starts its reader and writer threads.
+    /// A bad `config` is `InvalidInput`.
+    pub fn client<S: Stream>(stream: S, config: Config) -> io::Result<Self> {
+        start(stream, config, Side::Dialer)
+    }
+
+    /// The accepting side over `stream`; starts its reader and writer threads.
+    pub fn server<S: Stream>(stream: S, config: Config) -> io::Result<Self> {
+        start(stream, config, Side::Acceptor)
+    }
+
+    /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side.
+    pub fn connect_tcp(addr: impl ToSocketAddrs, config: Config) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Self::client(stream, config)
+    }
+
+    /// Which end of the stream this is.
+    pub fn side(&self) -> Side {
+        self.inner.side()
+    }
+
+    /// Opens a flow, blocking while the peer's flow limit is reached (see
+    /// [`adapter_core::Connection::open_flow`]).
+    pub fn open_flow(&self) -> io::Result<Flow> {
+        block_on(self.inner.open_flow()).map(Flow)
+    }
+
+    /// Opens a side-channel flow (it does not keep the connection from idling).
+    pub fn open_side_channel(&self) -> io::Result<Flow> {
+        block_on(self.inner.open_side_channel()).map(Flow)
+    }
+
+    /// Blocks until the peer opens a flow (see
+    /// [`adapter_core::Connection::accept_flow`]).
+    pub fn accept_flow(&self) -> io::Result<Flow> {
+        block_on(self.inner.accept_flow()).map(Flow)
+    }
+
+    /// Sends a PING and blocks for its PONG: the round-trip time.
+    pub fn ping(&self) -> io::Result<Duration> {
+        block_on(self.inner.ping())
+    }
+
+    /// Starts a graceful drain (GOAWAY); see [`adapter_core::Connection::go_away`].
+    pub fn go_away(&self, code: u64) {
+        self.inner.go_away(code)
+    }
+
+    /// Closes now with an application `code` and `reason`.
+    pub fn close(&self, code: u64, reason: &[u8]) {
+        self.inner.close(code, reason)
+    }
+
+    /// Blocks until the connection is closed; returns why.
+    pub fn closed(&self) -> CloseReason {
+        block_on(self.inner.closed())
+    }
+
+    /// Why the connection closed, if it has.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.inner.close_reason()
+    }
+
+    /// The connection is draining (GOAWAY sent or received) or closed.
+    pub fn is_draining(&self) -> bool {
+        self.inner.is_draining()
+    }
+
+    /// The peer's GOAWAY, if one arrived: `(accepted_below, code)`.
+    pub fn peer_go_away(&self) -> Option<(u64, u64)> {
+        self.inner.peer_go_away()
+    }
+
+    /// The transport's error, if it failed rather than ended cleanly.
+    pub fn transport_error(&self) -> Option<String> {
+        self.inner.transport_error()
+    }
+
+    /// Connection counters.
+    pub fn stats(&self) -> ConnectionStats {
+        self.inner.stats()
+    }
+
+    /// The smoothed round-trip time, once a PONG has arrived.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.inner.rtt()
+    }
+
+    /// The runtime-neutral handle (its methods are async: drive them with
+    /// [`adapter_core::block_on`] or an executor).
+    pub fn into_core(self) -> adapter_core::Connection {
+        self.inner
+    }
+}
+
+/// A flow implementing [`Read`] and [`Write`]; [`finish`](Self::finish)
+/// sends FIN. Dropping it finishes the send side and stops an unfinished
+/// receive side.
+///
+/// ```no_run
+/// # fn f(conn: adapter_std::Connection) -> std::io::Result<()> {
+/// use std::io::{Read, Write};
+/// let mut flow = conn.accept_flow()?;
+/// let mut buf = Vec::new();
+/// flow.read_to_end(&mut buf)?;
+/// flow.write_all(&buf)?;
+/// flow.finish()?;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Flow(adapter_core::Flow);
+
+/// The receive half of a [`Flow`], implementing [`Read`].
+#[derive(Debug)]
+pub struct FlowReader(adapter_core::FlowReader);
+
+/// The send half of a [`Flow`], implementing [`Write`].
+#[derive(Debug)]
+pub struct FlowWriter(adapter_core::FlowWriter);
+
+impl Flow {
+    /// The flow's id.
+    pub fn id(&self) -> FlowId {
+        self.0.id()
+    }
+
+    /// The flow does not keep the connection from being idle.
+    pub fn is_side_channel(&self) -> bool {
+        self.0.is_side_channel()
+    }
+
+    /// Counters for the flow, while the connection knows it.
+    pub fn stats(&self) -> Option<FlowStats> {
+        self.0.stats()
+    }
+
+    /// Ends the send side after the buffered data (FIN).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
+    }
+
+    /// Abandons the send side; the peer's reads fail with `ConnectionReset` and `code`.
+    pub fn reset(&mut self, code: u64) -> io::Result<()> {
+        self.0.reset(code)
+    }
+
+    /// Stops reading; the peer's writes fail with `BrokenPipe` and `code`.
+    pub fn stop(&mut self, code: u64) -> io::Result<()> {
+        self.0.stop(code)
+    }
+
+    /// Blocks for up to `max` received bytes, without copying; `None` at the end of data.
+    pub fn read_chunk(&mut self, max: usize) -> io::Result<Option<Bytes>> {
+        block_on(self.0.read_chunk(max))
+    }
+
+    /// Writes all of `data` without copying it, blocking while buffers are full.
+    pub fn write_chunk(&mut self, data: Bytes) -> io::Result<()> {
+        block_on(self.0.write_chunk(data))
+    }
+
+    /// The two directions, for two threads.
+    pub fn split(self) -> (FlowReader, FlowWriter) {
+        let (r, w) = self.0.split();
+        (FlowReader(r), FlowWriter(w))
+    }
+
+    /// The runtime-neutral flow.
+    pub fn into_core(self) -> adapter_core::Flow {
+        self.0
+    }
+}
+
+impl FlowReader {
+    /// The flow's id.
+    pub fn id(&self) -> FlowId {
+        self.0.id()
+    }
+
+    /// Stops reading; the peer's writes fail with `BrokenPipe` and `code`.
+    pub fn stop(&mut self, code: u64) -> io::Result<()> {
+        self.0.stop(code)
+    }
+
+    /// Blocks for up to `max` received bytes, without copying; `None` at the end of data.
+    pub fn read_chunk(&mut self, max: usize) -> io::Result<Option<Bytes>> {
+        block_on(self.0.read_chunk(max))
+    }
+}
+
+impl FlowWriter {
+    /// The flow's id.
+    pub fn id(&self) -> FlowId {
+        self.0.id()
+    }
+
+    /// Ends the send side after the buffered data (FIN).
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.0.finish()
+    }
+
+    /// Abandons the send side; the peer's reads fail with `ConnectionReset` and `code`.
+    pub fn reset(&mut self, code: u64) -> io::Result<()> {
+        self.0.reset(code)
+    }
+
+    /// Writes all of `data` without copying it, blocking while buffers are full.
+    pub fn write_chunk(&mut self, data: Bytes) -> io::Result<()> {
+        block_on(self.0.write_chunk(data))
+    }
+}
+
+impl Read for Flow {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        block_on(poll_fn(|cx| self.0.poll_read(cx, buf)))
+    }
+}
+
+impl Read for FlowReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        block_on(poll_fn(|cx| self.0.poll_read(cx, buf)))
+    }
+}
+
+impl Write for Flow {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        block_on(poll_fn(|cx| self.0.poll_write(cx, buf)))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        block_on(poll_fn(|cx| self.0.poll_flush(cx)))
+    }
+}
+
+impl Write for FlowWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        block_on(poll_fn(|cx| self.0.poll_write(cx, buf)))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        block_on(poll_fn(|cx| self.0.poll_flush(cx)))
+    }
+}

@@ -1,0 +1,233 @@
+//! The state every handle and the driver share: the sans-IO connection and
+//! the wakers waiting on it.
+
+use proto_core::mux::{self, CloseReason, Event, FlowId};
+use proto_core::time::Instant as MuxInstant;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard};
+use std::task::{Context, Waker};
+use std::time::{Duration, Instant};
+
+/// Wakers of the one task reading and the one task writing a flow.
+#[derive(Debug, Default)]
+pub(crate) struct FlowWakers {
+    pub read: Option<Waker>,
+    pub write: Option<Waker>,
+    /// Live halves (reader, writer) of the flow's handle.
+    pub halves: u8,
+}
+
+/// A `ping()` awaiting its PONG.
+#[derive(Debug, Default)]
+pub(crate) struct PingSlot {
+    pub waker: Option<Waker>,
+    pub rtt: Option<Duration>,
+}
+
+#[derive(Debug)]
+pub(crate) struct State {
+    pub conn: mux::Connection,
+    /// Wakers of flows that have a handle.
+    pub flows: HashMap<u64, FlowWakers>,
+    /// Flows the peer opened that no `accept_flow` took yet.
+    pub accept_queue: VecDeque<(FlowId, bool)>,
+    pub accept_wakers: Vec<Waker>,
+    /// `open_flow` calls waiting for flow credit.
+    pub open_wakers: Vec<Waker>,
+    /// Pings by opaque value. The core answers PINGs in order and numbers
+    /// them 0, 1, 2, ... (including its own keepalives), so the k-th
+    /// `Event::Rtt` belongs to ping value k.
+    pub pings: BTreeMap<u64, PingSlot>,
+    pub rtt_events: u64,
+    /// `ping` calls waiting because too many pings are outstanding.
+    pub ping_wakers: Vec<Waker>,
+    pub close_reason: Option<CloseReason>,
+    pub close_wakers: Vec<Waker>,
+    /// The peer's GOAWAY: (accepted_below, code).
+    pub peer_goaway: Option<(u64, u64)>,
+    pub driver_waker: Option<Waker>,
+    /// The transport's error, if it failed rather than ended.
+    pub transport_error: Option<String>,
+    /// Live `Connection` handles; the last one to go sends GOAWAY.
+    pub handles: usize,
+    /// Something may need transmitting: wake the driver.
+    pub kick: bool,
+    to_wake: Vec<Waker>,
+}
+
+fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
+pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
+    match slot {
+        Some(old) if old.will_wake(w) => {}
+        _ => *slot = Some(w.clone()),
+    }
+}
+
+impl State {
+    pub fn register_accept(&mut self, cx: &Context<'_>) {
+        push_waker(&mut self.accept_wakers, cx.waker());
+    }
+
+    pub fn register_open(&mut self, cx: &Context<'_>) {
+        push_waker(&mut self.open_wakers, cx.waker());
+    }
+
+    pub fn register_ping(&mut self, cx: &Context<'_>) {
+        push_waker(&mut self.ping_wakers, cx.waker());
+    }
+
+    pub fn register_close(&mut self, cx: &Context<'_>) {
+        push_waker(&mut self.close_wakers, cx.waker());
+    }
+
+    /// Drains `poll_event`, turning events into wake-ups.
+    pub fn dispatch(&mut self) {
+        while let Some(ev) = self.conn.poll_event() {
+            match ev {
+                Event::FlowOpened { id, side_channel } => {
+                    if self.handles == 0 {
+                        // Nobody will ever accept it.
+                        let mut f = self.conn.flow(id);
+                        let _ = f.reset(0);
+                        let _ = f.stop(0);
+                        self.kick = true;
+                        continue;
+                    }
+                    self.accept_queue.push_back((id, side_channel));
+                    self.to_wake.append(&mut self.accept_wakers);
+                }
+                Event::Readable(id) => {
+                    if let Some(w) = self.flows.get_mut(&id.0).and_then(|f| f.read.take()) {
+                        self.to_wake.push(w);
+                    }
+                }
+                Event::Writable(id) => {
+                    if let Some(w) = self.flows.get_mut(&id.0).and_then(|f| f.write.take()) {
+                        self.to_wake.push(w);
+                    }
+                }
+                Event::FlowClosed(id) => {
+                    if let Some(f) = self.flows.get_mut(&id.0) {
+                        self.to_wake.extend(f.read.take());
+                        self.to_wake.extend(f.write.take());
+                    }
+                }
+                Event::FlowCredit => self.to_wake.append(&mut self.open_wakers),
+                Event::Rtt(rtt) => {
+                    let k = self.rtt_events;
+                    self.rtt_events += 1;
+                    for (_, slot) in self.pings.range_mut(..=k) {
+                        if slot.rtt.is_none() {
+                            slot.rtt = Some(rtt);
+                            self.to_wake.extend(slot.waker.take());
+                        }
+                    }
+                    self.to_wake.append(&mut self.ping_wakers);
+                }
+                Event::GoAway {
+                    accepted_below,
+                    code,
+                } => {
+                    self.peer_goaway = Some((accepted_below, code));
+                    self.to_wake.append(&mut self.open_wakers);
+                    self.to_wake.append(&mut self.accept_wakers);
+                }
+                Event::Closed(reason) => {
+                    self.close_reason = Some(reason);
+                    self.wake_all();
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn wake_all(&mut self) {
+        for f in self.flows.values_mut() {
+            self.to_wake.extend(f.read.take());
+            self.to_wake.extend(f.write.take());
+        }
+        self.to_wake.append(&mut self.accept_wakers);
+        self.to_wake.append(&mut self.open_wakers);
+        self.to_wake.append(&mut self.ping_wakers);
+        self.to_wake.append(&mut self.close_wakers);
+        for slot in self.pings.values_mut() {
+            self.to_wake.extend(slot.waker.take());
+        }
+    }
+}
+
+/// The state behind a mutex, plus the clock origin.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    state: Mutex<State>,
+    origin: Instant,
+}
+
+impl Shared {
+    pub fn new(conn: mux::Connection, origin: Instant) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                conn,
+                flows: HashMap::new(),
+                accept_queue: VecDeque::new(),
+                accept_wakers: Vec::new(),
+                open_wakers: Vec::new(),
+                pings: BTreeMap::new(),
+                rtt_events: 0,
+                ping_wakers: Vec::new(),
+                close_reason: None,
+                close_wakers: Vec::new(),
+                peer_goaway: None,
+                driver_waker: None,
+                transport_error: None,
+                handles: 0,
+                kick: false,
+                to_wake: Vec::new(),
+            }),
+            origin,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The core's clock: nanoseconds since the connection started.
+    pub fn now(&self) -> MuxInstant {
+        to_mux(self.origin, Instant::now())
+    }
+
+    /// A core deadline on the std clock.
+    pub fn to_std(&self, t: MuxInstant) -> Instant {
+        self.origin + Duration::from_nanos(t.as_nanos())
+    }
+
+    /// Runs `f` on the state, then dispatches events; wakes the tasks they
+    /// concern (after unlocking) and the driver if `f` set `kick`.
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        let mut st = self.lock();
+        let r = f(&mut st);
+        st.dispatch();
+        let wakers = std::mem::take(&mut st.to_wake);
+        if std::mem::take(&mut st.kick) {
+            if let Some(w) = &st.driver_waker {
+                w.wake_by_ref();
+            }
+        }
+        drop(st);
+        for w in wakers {
+            w.wake();
+        }
+        r
+    }
+}
+
+pub(crate) fn to_mux(origin: Instant, t: Instant) -> MuxInstant {
+    let nanos = t.saturating_duration_since(origin).as_nanos();
+    MuxInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+}

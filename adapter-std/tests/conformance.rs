@@ -1,0 +1,123 @@
+//! The adapter conformance suite over blocking std IO: real loopback TCP,
+//! and the in-memory pipe. Tasks are threads blocking on the poll-based
+//! handles.
+
+use adapter_core::conformance::{BoxFuture, Harness, Pair};
+use adapter_core::Config;
+use adapter_std::{Connection, Stream};
+use std::future::Future;
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+use std::thread;
+use std::time::Duration;
+
+#[derive(Clone, Copy)]
+enum Transport {
+    Tcp,
+    Pipe,
+}
+
+struct StdHarness(Transport);
+
+fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let a = TcpStream::connect(listener.local_addr()?)?;
+    let (b, _) = listener.accept()?;
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    let cut = a.try_clone()?;
+    Ok(Pair {
+        client: Connection::client(a, client)?.into_core(),
+        server: Connection::server(b, server)?.into_core(),
+        cut: Some(Box::new(move || {
+            let _ = cut.shutdown(Shutdown::Both);
+        })),
+    })
+}
+
+fn pipe_pair(client: Config, server: Config) -> io::Result<Pair> {
+    let (a, b) = adapter_std::pipe();
+    let cut = a.try_clone()?;
+    Ok(Pair {
+        client: Connection::client(a, client)?.into_core(),
+        server: Connection::server(b, server)?.into_core(),
+        cut: Some(Box::new(move || {
+            let _ = Stream::shutdown(&cut, Shutdown::Both);
+        })),
+    })
+}
+
+/// Whether the sleep is over, and the task to wake when it is.
+type SleepState = Arc<Mutex<(bool, Option<Waker>)>>;
+
+/// A sleep for thread-based tasks: a helper thread wakes the task.
+struct Sleep {
+    duration: Duration,
+    state: Option<SleepState>,
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let duration = self.duration;
+        let state = self.state.get_or_insert_with(|| {
+            let state = Arc::new(Mutex::new((false, None::<Waker>)));
+            let s = state.clone();
+            thread::spawn(move || {
+                thread::sleep(duration);
+                let mut g = s.lock().unwrap();
+                g.0 = true;
+                if let Some(w) = g.1.take() {
+                    w.wake();
+                }
+            });
+            state
+        });
+        let mut g = state.lock().unwrap();
+        if g.0 {
+            Poll::Ready(())
+        } else {
+            g.1 = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}
+
+impl Harness for StdHarness {
+    fn pair(&self, client: Config, server: Config) -> BoxFuture<io::Result<Pair>> {
+        let transport = self.0;
+        Box::pin(async move {
+            match transport {
+                Transport::Tcp => tcp_pair(client, server),
+                Transport::Pipe => pipe_pair(client, server),
+            }
+        })
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) {
+        thread::spawn(move || adapter_core::block_on(task));
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        Box::pin(Sleep {
+            duration,
+            state: None,
+        })
+    }
+
+    fn block_on(&self, task: BoxFuture<()>) {
+        adapter_core::block_on(task)
+    }
+}
+
+mod tcp {
+    adapter_core::conformance_tests!(super::StdHarness(super::Transport::Tcp));
+}
+
+mod pipe {
+    adapter_core::conformance_tests!(super::StdHarness(super::Transport::Pipe));
+}
