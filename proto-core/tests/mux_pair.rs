@@ -657,12 +657,17 @@ fn seeded_run(seed: u64) {
     panic!("seed {seed}: flows did not finish");
 }
 
-/// A sweep of seeds; `WEFT_SEED=N` runs one (the failure message says which).
+/// A sweep of seeds (`WEFT_SWEEP=N` for more than 40); `WEFT_SEED=N` runs
+/// one (the failure message says which).
 #[test]
 fn seeded_fault_sweep() {
     let seeds: Vec<u64> = match std::env::var("WEFT_SEED") {
         Ok(s) => vec![s.parse().expect("WEFT_SEED is a number")],
-        Err(_) => (0..40).collect(),
+        Err(_) => {
+            let n = std::env::var("WEFT_SWEEP")
+                .map_or(40, |s| s.parse().expect("WEFT_SWEEP is a number"));
+            (0..n).collect()
+        }
     };
     for seed in seeds {
         let r = std::panic::catch_unwind(|| seeded_run(seed));
