@@ -396,3 +396,8 @@ macro_rules! async_write {
 
 async_write!(Flow);
 async_write!(FlowWriter);
+
+/// The README's example, compiled as a doctest so it cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
