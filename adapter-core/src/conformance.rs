@@ -93,6 +93,7 @@ macro_rules! conformance_tests {
             flow_limit,
             ping,
             go_away_drain,
+            go_away_right_after_open,
             close_with_reason,
             transport_eof,
         );
@@ -748,6 +749,41 @@ pub mod cases {
                 other => panic!("client closed with {other:?}"),
             }
             assert!(p.server.accept_flow().await.is_err());
+        })
+    }
+
+    /// A flow opened just before our own GOAWAY still reaches the peer and
+    /// runs to its end (the GOAWAY must not overtake its opening frame).
+    pub fn go_away_right_after_open(h: Shared) -> BoxFuture<()> {
+        Box::pin(async move {
+            let p = pair(&h).await;
+            p.client.ping().await.unwrap(); // both sides are up
+            let mut flow = p.client.open_flow().await.unwrap();
+            flow.write_all(b"opened before GOAWAY").await.unwrap();
+            flow.finish().unwrap();
+            p.client.go_away(0);
+            assert!(p.client.open_flow().await.is_err());
+
+            let mut acc = timeout(
+                &h,
+                Duration::from_secs(10),
+                "accept the flow opened before GOAWAY",
+                p.server.accept_flow(),
+            )
+            .await
+            .expect("the flow opened before GOAWAY was lost");
+            assert_eq!(acc.read_to_end(100).await.unwrap(), b"opened before GOAWAY");
+            acc.write_all(b"ok").await.unwrap();
+            acc.finish().unwrap();
+            assert_eq!(flow.read_to_end(100).await.unwrap(), b"ok");
+            drop((flow, acc));
+            for reason in [p.client.closed().await, p.server.closed().await] {
+                match reason {
+                    CloseReason::Drained => {}
+                    CloseReason::Transport { code, .. } => assert_eq!(code, ErrorCode::NoError),
+                    other => panic!("closed with {other:?}"),
+                }
+            }
         })
     }
 

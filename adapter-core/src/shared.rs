@@ -34,11 +34,8 @@ pub(crate) struct State {
     pub accept_wakers: Vec<Waker>,
     /// `open_flow` calls waiting for flow credit.
     pub open_wakers: Vec<Waker>,
-    /// Pings by opaque value. The core answers PINGs in order and numbers
-    /// them 0, 1, 2, ... (including its own keepalives), so the k-th
-    /// `Event::Rtt` belongs to ping value k.
+    /// Pings by opaque value, answered by the matching `Event::Rtt`.
     pub pings: BTreeMap<u64, PingSlot>,
-    pub rtt_events: u64,
     /// `ping` calls waiting because too many pings are outstanding.
     pub ping_wakers: Vec<Waker>,
     pub close_reason: Option<CloseReason>,
@@ -118,14 +115,10 @@ impl State {
                     }
                 }
                 Event::FlowCredit => self.to_wake.append(&mut self.open_wakers),
-                Event::Rtt(rtt) => {
-                    let k = self.rtt_events;
-                    self.rtt_events += 1;
-                    for (_, slot) in self.pings.range_mut(..=k) {
-                        if slot.rtt.is_none() {
-                            slot.rtt = Some(rtt);
-                            self.to_wake.extend(slot.waker.take());
-                        }
+                Event::Rtt { ping, rtt } => {
+                    if let Some(slot) = self.pings.get_mut(&ping) {
+                        slot.rtt = Some(rtt);
+                        self.to_wake.extend(slot.waker.take());
                     }
                     self.to_wake.append(&mut self.ping_wakers);
                 }
@@ -178,7 +171,6 @@ impl Shared {
                 accept_wakers: Vec::new(),
                 open_wakers: Vec::new(),
                 pings: BTreeMap::new(),
-                rtt_events: 0,
                 ping_wakers: Vec::new(),
                 close_reason: None,
                 close_wakers: Vec::new(),

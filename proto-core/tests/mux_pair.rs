@@ -331,7 +331,7 @@ fn ping_measures_the_round_trip() {
         .take_events_a()
         .into_iter()
         .filter_map(|e| match e {
-            Event::Rtt(d) => Some(d),
+            Event::Rtt { rtt, .. } => Some(rtt),
             _ => None,
         })
         .collect();
@@ -676,4 +676,42 @@ fn seeded_fault_sweep() {
             std::panic::resume_unwind(e);
         }
     }
+}
+
+#[test]
+fn a_frame_can_span_several_written_chunks() {
+    let mut pair = Pair::new(21);
+    let id = pair.a.conn.open_flow().unwrap();
+    let mut sent = Vec::new();
+    for i in 0..10u8 {
+        let chunk = vec![i; 100 + i as usize * 300];
+        sent.extend_from_slice(&chunk);
+        pair.a
+            .conn
+            .flow(id)
+            .write_chunk(bytes::Bytes::from(chunk))
+            .unwrap();
+        pair.a.conn.flow(id).write(&[i; 7]).unwrap();
+        sent.extend_from_slice(&[i; 7]);
+    }
+    pair.a.conn.flow(id).finish().unwrap();
+    pair.settle();
+    let mut got = Vec::new();
+    assert_eq!(pump_read(&mut pair.b.conn, id, &mut got), Ok(true));
+    assert!(got == sent);
+}
+
+#[test]
+fn goaway_right_after_open_does_not_lose_the_flow() {
+    let mut pair = Pair::new(22);
+    pair.settle();
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).write(b"just in time").unwrap();
+    pair.a.conn.flow(id).finish().unwrap();
+    pair.a.conn.go_away(0);
+    pair.settle();
+    assert!(opened(&pair.take_events_b()).contains(&id));
+    let mut got = Vec::new();
+    assert_eq!(pump_read(&mut pair.b.conn, id, &mut got), Ok(true));
+    assert_eq!(got, b"just in time");
 }

@@ -72,6 +72,9 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Our own PINGs awaiting a PONG. Default 8.
     pub max_outstanding_pings: usize,
+    /// Emptied flow buffers kept for reuse (each at most 256 KiB of
+    /// capacity), so busy flows do not allocate per write. Default 4.
+    pub spare_buffers: usize,
 }
 
 impl Default for Config {
@@ -94,6 +97,7 @@ impl Default for Config {
             idle_timeout: None,
             drain_timeout: Duration::from_secs(30),
             max_outstanding_pings: 8,
+            spare_buffers: 4,
         }
     }
 }

@@ -5,7 +5,7 @@ use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
-use super::flow::{flag, Flow, RecvState, SendState};
+use super::flow::{flag, BufferPool, Flow, RecvState, SendState};
 use super::frame::{
     data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
     MAX_DATA_HEADER, PREFACE,
@@ -99,6 +99,7 @@ pub struct Connection {
     now: Instant,
     closed: bool,
     flows: BTreeMap<u64, Flow>,
+    pool: BufferPool,
 
     local_opened: u64,
     local_max: u64,
@@ -169,6 +170,7 @@ impl Connection {
             now,
             closed: false,
             flows: BTreeMap::new(),
+            pool: BufferPool::new(config.spare_buffers),
             local_opened: 0,
             local_max: initial::MAX_FLOWS,
             peer_opened: 0,
@@ -372,9 +374,9 @@ impl Connection {
     /// Appends bytes to send to `out` (at most `max_transmit` per call) and
     /// returns how many; `None` when there is nothing to send.
     ///
-    /// Order: preface, connection control frames, flow opens (in id order),
-    /// per-flow control frames, then DATA round-robin across flows in chunks
-    /// of `send_chunk`.
+    /// Order: preface, connection control frames, flow opens (in id order;
+    /// a GOAWAY never overtakes an open issued before it), per-flow control
+    /// frames, then DATA round-robin across flows in chunks of `send_chunk`.
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut impl TransmitBuf) -> Option<usize> {
         let mut n = 0;
@@ -414,6 +416,7 @@ impl Connection {
         }
         n += self.transmit_connection_control(out);
         n += self.transmit_opens(out, n);
+        n += self.transmit_connection_control(out); // a GOAWAY held back for opens
         n += self.transmit_flow_control(out, n);
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
@@ -430,6 +433,11 @@ impl Connection {
     fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
         while let Some(q) = self.queued.pop_front() {
+            if matches!(q, Queued::GoAway { .. }) && !self.opens.is_empty() {
+                // GOAWAY must not overtake flows opened before it.
+                self.queued.push_front(q);
+                break;
+            }
             let frame = match q {
                 Queued::Ping(v) => Control::Ping(v),
                 Queued::Pong(v) => Control::Pong(v),
@@ -618,9 +626,17 @@ impl Connection {
         encode_data_header(&mut w, &header);
         let hlen = data_header_len(id, len as u64);
         out.put_slice(&head[..hlen]);
-        if len > 0 {
-            out.put_bytes(flow.take_send(len));
+        let mut taken = 0;
+        while taken < len {
+            // One piece per queued chunk: a frame may span several writes.
+            let piece = flow.take_send(len - taken, &mut self.pool);
+            if piece.is_empty() {
+                break;
+            }
+            taken += piece.len();
+            out.put_bytes(piece);
         }
+        debug_assert_eq!(taken, len);
         if fin {
             flow.send_state = SendState::Fin { sent: true };
         }
@@ -906,7 +922,7 @@ impl Connection {
     fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, WriteError> {
         let n = self.write_room(id, data.len())?;
         if let Some(flow) = self.flows.get_mut(&id) {
-            flow.push_send_slice(&data[..n]);
+            flow.push_send_slice(&data[..n], &mut self.pool);
         }
         self.conn_send_buffered += n;
         self.schedule(id);
@@ -918,7 +934,7 @@ impl Connection {
         data.truncate(n);
         if let Some(flow) = self.flows.get_mut(&id) {
             if n > 0 {
-                flow.push_send_bytes(data);
+                flow.push_send_bytes(data, &mut self.pool);
             }
         }
         self.conn_send_buffered += n;
@@ -948,7 +964,7 @@ impl Connection {
             sent: false,
             by_peer: false,
         };
-        let dropped = flow.discard_send();
+        let dropped = flow.discard_send(&mut self.pool);
         self.conn_send_buffered -= dropped;
         trace!(flow = id, code, "mux flow reset");
         self.schedule_ctrl(id);
@@ -963,11 +979,11 @@ impl Connection {
                     code: code.min(VARINT_MAX),
                     sent: self.closed,
                 };
-                flow.discard_recv()
+                flow.discard_recv(&mut self.pool)
             }
             RecvState::Fin { .. } | RecvState::Reset { .. } => {
                 flow.recv_state = RecvState::Done;
-                flow.discard_recv()
+                flow.discard_recv(&mut self.pool)
             }
             RecvState::Stopped { .. } | RecvState::Done => return Ok(()),
         };
@@ -984,7 +1000,7 @@ impl Connection {
             return Ok(0);
         }
         if flow.recv_buffered() > 0 {
-            let n = flow.read_into(buf);
+            let n = flow.read_into(buf, &mut self.pool);
             self.after_read(id, n as u64);
             return Ok(n);
         }
@@ -994,7 +1010,7 @@ impl Connection {
     fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, ReadError> {
         let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
         flow.clear(flag::READABLE_SIGNALED);
-        if let Some(chunk) = flow.read_chunk(max.max(1)) {
+        if let Some(chunk) = flow.read_chunk(max.max(1), &mut self.pool) {
             self.after_read(id, chunk.len() as u64);
             return Ok(Some(chunk));
         }
@@ -1274,7 +1290,7 @@ impl Connection {
         let keep = match self.flows.get_mut(&id) {
             Some(flow) => {
                 if matches!(flow.recv_state, RecvState::Open | RecvState::Fin { .. }) {
-                    flow.push_recv(piece, src);
+                    flow.push_recv(piece, src, &mut self.pool);
                     if flow.raise(flag::READABLE_SIGNALED) {
                         self.events.push_back(Event::Readable(FlowId(id)));
                     }
@@ -1333,7 +1349,10 @@ impl Connection {
                         None => sample,
                         Some(s) => (s * 7 + sample) / 8,
                     });
-                    self.events.push_back(Event::Rtt(sample));
+                    self.events.push_back(Event::Rtt {
+                        ping: v,
+                        rtt: sample,
+                    });
                 }
             }
             Control::MaxData(max) => {
@@ -1464,7 +1483,7 @@ impl Connection {
             sent: false,
             by_peer: true,
         };
-        let dropped = flow.discard_send();
+        let dropped = flow.discard_send(&mut self.pool);
         if flow.has(flag::WANT_WRITABLE) {
             flow.clear(flag::WANT_WRITABLE);
             self.events.push_back(Event::Writable(FlowId(id)));
@@ -1495,7 +1514,7 @@ impl Connection {
             let Some(flow) = self.flows.get_mut(&id) else {
                 continue;
             };
-            let dropped = flow.discard_send();
+            let dropped = flow.discard_send(&mut self.pool);
             self.conn_send_buffered -= dropped;
             flow.send_state = SendState::Reset {
                 code: REFUSED,

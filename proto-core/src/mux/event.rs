@@ -26,8 +26,15 @@ pub enum Event {
     FlowClosed(FlowId),
     /// `open_flow` failed with `FlowLimit` and may now succeed.
     FlowCredit,
-    /// A PONG arrived: a fresh round-trip sample.
-    Rtt(Duration),
+    /// A PONG arrived: a fresh round-trip sample for the PING whose opaque
+    /// value was `ping` (as returned by `Connection::ping`; keepalive PINGs
+    /// report theirs too).
+    Rtt {
+        /// The PING's opaque value.
+        ping: u64,
+        /// The round trip it measured.
+        rtt: Duration,
+    },
     /// The peer sent GOAWAY: no new flows; ours above `accepted_below` were
     /// refused (each also gets a reset with [`REFUSED`](super::REFUSED)).
     GoAway {

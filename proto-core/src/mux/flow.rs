@@ -7,6 +7,7 @@
 use crate::time::Instant;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
 /// Received payloads at least this long may be kept by reference.
@@ -69,6 +70,44 @@ pub(crate) struct Buffers {
     send_tail: BytesMut,
     recv_queue: VecDeque<Bytes>,
     recv_tail: BytesMut,
+}
+
+impl Buffers {
+    fn capacity(&self) -> usize {
+        self.send_tail.capacity() + self.recv_tail.capacity()
+    }
+}
+
+/// Emptied flow buffers kept for the next flow that needs one, so a busy
+/// flow does not allocate (and fault in) a fresh buffer for every write.
+/// Bounded in count and per-buffer capacity: idle memory stays bounded
+/// per connection, not per flow.
+#[derive(Debug)]
+pub(crate) struct BufferPool {
+    free: Vec<Box<Buffers>>,
+    max: usize,
+}
+
+/// Buffers holding more than this are freed rather than pooled.
+const POOL_MAX_CAPACITY: usize = 256 * 1024;
+
+impl BufferPool {
+    pub fn new(max: usize) -> Self {
+        BufferPool {
+            free: Vec::new(),
+            max,
+        }
+    }
+
+    fn get(&mut self) -> Box<Buffers> {
+        self.free.pop().unwrap_or_default()
+    }
+
+    fn put(&mut self, b: Box<Buffers>) {
+        if self.free.len() < self.max && b.capacity() <= POOL_MAX_CAPACITY {
+            self.free.push(b);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -160,19 +199,26 @@ impl Flow {
         self.send_max.saturating_sub(self.sent)
     }
 
-    fn bufs(&mut self) -> &mut Buffers {
-        self.bufs.get_or_insert_with(Box::default)
+    fn bufs(&mut self, pool: &mut BufferPool) -> &mut Buffers {
+        self.bufs.get_or_insert_with(|| pool.get())
     }
 
-    fn release_if_empty(&mut self) {
+    fn release_if_empty(&mut self, pool: &mut BufferPool) {
         if self.send_buffered == 0 && self.received == self.read {
-            self.bufs = None;
+            if let Some(mut b) = self.bufs.take() {
+                // Queues are empty; keep only their (small) capacity.
+                b.send_queue.clear();
+                b.recv_queue.clear();
+                b.send_tail.clear();
+                b.recv_tail.clear();
+                pool.put(b);
+            }
         }
     }
 
     /// Takes up to `n` buffered bytes for the wire.
-    pub fn take_send(&mut self, n: usize) -> Bytes {
-        let b = self.bufs();
+    pub fn take_send(&mut self, n: usize, pool: &mut BufferPool) -> Bytes {
+        let b = self.bufs(pool);
         let piece = match b.send_queue.front_mut() {
             Some(front) if front.len() > n => front.split_to(n),
             Some(_) => b.send_queue.pop_front().unwrap_or_default(),
@@ -180,18 +226,18 @@ impl Flow {
         };
         self.send_buffered -= piece.len() as u32;
         self.sent += piece.len() as u64;
-        self.release_if_empty();
+        self.release_if_empty(pool);
         piece
     }
 
-    pub fn push_send_slice(&mut self, data: &[u8]) {
-        self.bufs().send_tail.extend_from_slice(data);
+    pub fn push_send_slice(&mut self, data: &[u8], pool: &mut BufferPool) {
+        self.bufs(pool).send_tail.extend_from_slice(data);
         self.send_buffered += data.len() as u32;
     }
 
-    pub fn push_send_bytes(&mut self, data: Bytes) {
+    pub fn push_send_bytes(&mut self, data: Bytes, pool: &mut BufferPool) {
         self.send_buffered += data.len() as u32;
-        let b = self.bufs();
+        let b = self.bufs(pool);
         if !b.send_tail.is_empty() {
             let tail = b.send_tail.split().freeze();
             b.send_queue.push_back(tail);
@@ -200,14 +246,14 @@ impl Flow {
     }
 
     /// Drops unsent bytes; returns how many.
-    pub fn discard_send(&mut self) -> usize {
+    pub fn discard_send(&mut self, pool: &mut BufferPool) -> usize {
         let n = self.send_buffered as usize;
         if let Some(b) = self.bufs.as_mut() {
-            b.send_queue = VecDeque::new();
-            b.send_tail = BytesMut::new();
+            b.send_queue.clear();
+            b.send_tail.clear();
         }
         self.send_buffered = 0;
-        self.release_if_empty();
+        self.release_if_empty(pool);
         n
     }
 
@@ -217,9 +263,9 @@ impl Flow {
 
     /// Buffers a received payload piece. `src` is the input buffer `piece`
     /// lies in, when the driver gave one that can be shared.
-    pub fn push_recv(&mut self, piece: &[u8], src: Option<&Bytes>) {
+    pub fn push_recv(&mut self, piece: &[u8], src: Option<&Bytes>, pool: &mut BufferPool) {
         self.received += piece.len() as u64;
-        let b = self.bufs();
+        let b = self.bufs(pool);
         match src {
             Some(src)
                 if piece.len() >= ZERO_COPY_MIN && piece.len() * ZERO_COPY_MAX_PIN >= src.len() =>
@@ -235,7 +281,7 @@ impl Flow {
     }
 
     /// Copies buffered bytes into `buf`; returns how many.
-    pub fn read_into(&mut self, buf: &mut [u8]) -> usize {
+    pub fn read_into(&mut self, buf: &mut [u8], pool: &mut BufferPool) -> usize {
         let Some(b) = self.bufs.as_mut() else {
             return 0;
         };
@@ -254,12 +300,12 @@ impl Flow {
             }
         }
         self.read += n as u64;
-        self.release_if_empty();
+        self.release_if_empty(pool);
         n
     }
 
     /// Takes up to `max` buffered bytes without copying.
-    pub fn read_chunk(&mut self, max: usize) -> Option<Bytes> {
+    pub fn read_chunk(&mut self, max: usize, pool: &mut BufferPool) -> Option<Bytes> {
         let b = self.bufs.as_mut()?;
         let chunk = match b.recv_queue.front_mut() {
             Some(front) if front.len() > max => front.split_to(max),
@@ -271,19 +317,19 @@ impl Flow {
             None => return None,
         };
         self.read += chunk.len() as u64;
-        self.release_if_empty();
+        self.release_if_empty(pool);
         Some(chunk)
     }
 
     /// Drops unread bytes; returns how many.
-    pub fn discard_recv(&mut self) -> u64 {
+    pub fn discard_recv(&mut self, pool: &mut BufferPool) -> u64 {
         let n = self.recv_buffered();
         if let Some(b) = self.bufs.as_mut() {
-            b.recv_queue = VecDeque::new();
-            b.recv_tail = BytesMut::new();
+            b.recv_queue.clear();
+            b.recv_tail.clear();
         }
         self.read = self.received;
-        self.release_if_empty();
+        self.release_if_empty(pool);
         n
     }
 }
