@@ -84,6 +84,8 @@ impl Buffers {
 /// per connection, not per flow.
 #[derive(Debug)]
 pub(crate) struct BufferPool {
+    // Boxed so a buffer set moves between a flow and the pool without copying.
+    #[allow(clippy::vec_box)]
     free: Vec<Box<Buffers>>,
     max: usize,
 }
