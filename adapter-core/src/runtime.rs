@@ -126,8 +126,9 @@ const RECV_MIN: usize = 16 * 1024;
 /// copying, for [`Connection::handle_input_bytes`](proto_core::mux::Connection::handle_input_bytes).
 ///
 /// It keeps an initialised (zeroed) region and splits received bytes off its
-/// front, so the zeroing costs one `memset` per allocation, not per read,
-/// and no `unsafe` is needed to read into spare capacity.
+/// front, so the zeroing costs one `memset` per 64 KiB, not per read, and no
+/// `unsafe` is needed to read into spare capacity. Once every slice handed
+/// out has been dropped, the same allocation is reused.
 ///
 /// ```
 /// use adapter_core::RecvBuffer;
@@ -158,7 +159,12 @@ impl RecvBuffer {
     /// Room to read into (at least 16 KiB).
     pub fn spare(&mut self) -> &mut [u8] {
         if self.buf.len() < RECV_MIN {
-            self.buf = BytesMut::zeroed(RECV_CHUNK);
+            // Reuse the allocation once the core has let go of every slice
+            // of it (warm memory, no page faults); otherwise start a new one.
+            if !self.buf.try_reclaim(RECV_CHUNK) {
+                self.buf = BytesMut::with_capacity(RECV_CHUNK);
+            }
+            self.buf.resize(RECV_CHUNK, 0);
         }
         &mut self.buf[..]
     }
