@@ -238,7 +238,7 @@ impl<T: Transport, M: Timer> Driver<T, M> {
 
         // Read whatever has arrived, whatever the write side's state.
         if !self.read_done {
-            match self.io.poll_read(cx, self.recv.spare()) {
+            match self.io.poll_read_recv(cx, &mut self.recv) {
                 Poll::Ready(Ok(0)) => {
                     self.read_done = true;
                     self.pump.transport_closed(None);

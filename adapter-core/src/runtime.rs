@@ -39,6 +39,18 @@ use std::time::Instant;
 pub trait Transport: Send + 'static {
     /// Reads into `buf`; `Ok(0)` is end of stream.
     fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>>;
+    /// Reads into the driver's receive buffer; the driver then takes the
+    /// `n` bytes read with [`RecvBuffer::take`]. The default reads into
+    /// zeroed memory through [`poll_read`](Self::poll_read); a transport
+    /// that can fill uninitialised memory safely (tokio's) overrides it to
+    /// read into [`RecvBuffer::unfilled`] and skip the zeroing.
+    fn poll_read_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        recv: &mut RecvBuffer,
+    ) -> Poll<io::Result<usize>> {
+        self.poll_read(cx, recv.spare())
+    }
     /// Writes a prefix of `bufs` (gathered); returns how many bytes.
     fn poll_write_vectored(
         &mut self,
@@ -118,9 +130,9 @@ pub trait Runtime: Send + Sync + 'static {
 }
 
 /// Bytes the driver reads into per allocation.
-pub(crate) const RECV_CHUNK: usize = 64 * 1024;
+pub(crate) const RECV_CHUNK: usize = 256 * 1024;
 /// Below this much room left, a fresh allocation is made.
-const RECV_MIN: usize = 16 * 1024;
+const RECV_MIN: usize = 64 * 1024;
 
 /// A receive buffer that hands out what was read as [`Bytes`] without
 /// copying, for [`Connection::handle_input_bytes`](proto_core::mux::Connection::handle_input_bytes).
@@ -169,7 +181,19 @@ impl RecvBuffer {
         &mut self.buf[..]
     }
 
-    /// The first `n` bytes of the last [`spare`](Self::spare), which a read filled.
+    /// An empty `BytesMut` with at least 16 KiB of (uninitialised) capacity,
+    /// for transports that append to it; then [`take`](Self::take) the
+    /// bytes appended.
+    pub fn unfilled(&mut self) -> &mut BytesMut {
+        self.buf.clear();
+        if self.buf.capacity() < RECV_MIN && !self.buf.try_reclaim(RECV_CHUNK) {
+            self.buf = BytesMut::with_capacity(RECV_CHUNK);
+        }
+        &mut self.buf
+    }
+
+    /// The first `n` bytes of the last [`spare`](Self::spare) (or of what
+    /// was appended to [`unfilled`](Self::unfilled)), which a read filled.
     pub fn take(&mut self, n: usize) -> Bytes {
         self.buf.split_to(n.min(self.buf.len())).freeze()
     }

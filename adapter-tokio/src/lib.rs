@@ -73,6 +73,15 @@ where
         }
     }
 
+    fn poll_read_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        recv: &mut adapter_core::RecvBuffer,
+    ) -> Poll<io::Result<usize>> {
+        // tokio reads into uninitialised capacity: no zeroing per buffer.
+        tokio_util::io::poll_read_buf(Pin::new(&mut self.0), cx, recv.unfilled())
+    }
+
     fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,

@@ -102,6 +102,19 @@ fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
                 Ok(f)
             },
         );
+        // The same transfer on weft's zero-copy API (write_chunk/read_chunk).
+        bench_on(
+            &mut g,
+            mode,
+            "weft_zero_copy",
+            || weft::setup_bulk_zero_copy(flows),
+            |mut f, iters| async move {
+                for _ in 0..iters {
+                    weft::bulk_zero_copy(&mut f, BULK_TOTAL).await?;
+                }
+                Ok(f)
+            },
+        );
     }
     g.finish();
 }

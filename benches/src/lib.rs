@@ -66,6 +66,30 @@ pub const BULK_WRITE: usize = 64 * 1024;
 pub const BULK_FLOWS: usize = 100;
 /// Message size of the pingpong workload.
 pub const PING_SIZE: usize = 64;
+/// `open_rate` keeps this many open + 1 byte + close exchanges in flight
+/// (every baseline the same), so it measures a rate, not one round trip.
+pub const OPEN_CONCURRENCY: usize = 16;
+
+/// Runs `n` copies of `one()` with at most [`OPEN_CONCURRENCY`] in flight.
+pub async fn run_concurrent<F, Fut>(n: usize, mut one: F) -> io::Result<()>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = io::Result<()>>,
+{
+    use futures::stream::{FuturesUnordered, StreamExt as _};
+    let mut in_flight = FuturesUnordered::new();
+    let mut started = 0;
+    while started < n || !in_flight.is_empty() {
+        while started < n && in_flight.len() < OPEN_CONCURRENCY {
+            in_flight.push(one());
+            started += 1;
+        }
+        if let Some(r) = in_flight.next().await {
+            r?;
+        }
+    }
+    Ok(())
+}
 
 // ---------------------------------------------------------------------------
 // Runtimes
@@ -388,14 +412,15 @@ pub mod raw_tcp {
         })
     }
 
-    /// `streams` sequential connect + 1 byte + close + wait-for-server-close.
+    /// `streams` connect + 1 byte + close + wait-for-server-close, [`OPEN_CONCURRENCY`] at a time.
     pub async fn open_rate(f: &mut OpenRate, streams: usize) -> io::Result<()> {
-        for _ in 0..streams {
-            let s = TcpStream::connect(f.addr).await?;
+        let addr = f.addr;
+        run_concurrent(streams, || async move {
+            let s = TcpStream::connect(addr).await?;
             s.set_nodelay(true)?;
-            client_open_close(s).await?;
-        }
-        Ok(())
+            client_open_close(s).await
+        })
+        .await
     }
 
     /// Fixture for `pingpong`: one established connection to an echo server.
@@ -625,13 +650,13 @@ pub mod yamux_mux {
         })
     }
 
-    /// `streams` sequential open + 1 byte + close + wait-for-server-close.
+    /// `streams` open + 1 byte + close + wait-for-server-close, [`OPEN_CONCURRENCY`] at a time.
     pub async fn open_rate(f: &mut OpenRate, streams: usize) -> io::Result<()> {
-        for _ in 0..streams {
-            let s = f.client.open().await?;
-            client_open_close(s).await?;
-        }
-        Ok(())
+        let client = &f.client;
+        run_concurrent(streams, || async move {
+            client_open_close(client.open().await?).await
+        })
+        .await
     }
 
     /// Fixture for `pingpong`: one yamux connection with one stream.
@@ -678,8 +703,13 @@ pub mod weft {
     }
 
     /// Sets up one loopback TCP connection with weft on both ends, the
-    /// server running `serve(role, flow)` for every flow it accepts.
+    /// server running `serve(role, flow)` for every flow it accepts (or,
+    /// with `zero_copy`, the bulk server on `read_chunk`).
     pub async fn connect(role: ServerRole) -> io::Result<WeftClient> {
+        connect_with(role, false).await
+    }
+
+    async fn connect_with(role: ServerRole, zero_copy: bool) -> io::Result<WeftClient> {
         let (client_tcp, server_tcp) = tcp_pair().await?;
         let mut cfg = Config::default();
         if std::env::var("WEFT_NO_TIMERS").is_ok() {
@@ -692,7 +722,11 @@ pub mod weft {
         tasks.push(tokio::spawn(async move {
             while let Ok(flow) = server.accept_flow().await {
                 tokio::spawn(async move {
-                    let _ = serve(role, flow).await;
+                    let _ = if zero_copy {
+                        serve_bulk_chunks(flow).await
+                    } else {
+                        serve(role, flow).await
+                    };
                 });
             }
         }));
@@ -750,6 +784,101 @@ pub mod weft {
         result
     }
 
+    /// [`ServerRole::Bulk`] on the zero-copy API: `read_chunk` hands out
+    /// the receive buffer's slices.
+    async fn serve_bulk_chunks(mut flow: Flow) -> io::Result<()> {
+        use tokio::io::AsyncWriteExt as _;
+        let mut pending = bytes::Bytes::new();
+        loop {
+            // The 8-byte length header, possibly split across chunks.
+            let mut hdr = [0u8; 8];
+            let mut got = 0;
+            while got < 8 {
+                if pending.is_empty() {
+                    match flow.read_chunk(usize::MAX).await? {
+                        Some(c) => pending = c,
+                        None if got == 0 => return flow.shutdown().await,
+                        None => return Err(io::ErrorKind::UnexpectedEof.into()),
+                    }
+                }
+                let k = (8 - got).min(pending.len());
+                hdr[got..got + k].copy_from_slice(&pending.split_to(k));
+                got += k;
+            }
+            let mut left = u64::from_be_bytes(hdr) as usize;
+            while left > 0 {
+                if pending.is_empty() {
+                    pending = flow
+                        .read_chunk(left)
+                        .await?
+                        .ok_or(io::ErrorKind::UnexpectedEof)?;
+                }
+                let k = left.min(pending.len());
+                let _ = pending.split_to(k);
+                left -= k;
+            }
+            flow.write_all(&[1]).await?;
+        }
+    }
+
+    /// `bulk` on the zero-copy API: the client hands the same 64 KiB
+    /// `Bytes` to `write_chunk` (no copy), the server uses `read_chunk`.
+    pub async fn setup_bulk_zero_copy(flows: usize) -> io::Result<Bulk> {
+        let client = connect_with(ServerRole::Bulk, true).await?;
+        let mut v = Vec::with_capacity(flows);
+        for _ in 0..flows.max(1) {
+            v.push(client.conn.open_flow().await?);
+        }
+        Ok(Bulk {
+            flows: v,
+            _client: client,
+        })
+    }
+
+    async fn client_bulk_chunks(flow: &mut Flow, total: usize) -> io::Result<()> {
+        use tokio::io::AsyncReadExt as _;
+        let payload = bytes::Bytes::from(vec![0xA5u8; BULK_WRITE]);
+        flow.write_chunk(bytes::Bytes::copy_from_slice(&(total as u64).to_be_bytes()))
+            .await?;
+        let mut left = total;
+        while left > 0 {
+            let k = left.min(BULK_WRITE);
+            flow.write_chunk(payload.slice(..k)).await?;
+            left -= k;
+        }
+        let mut ack = [0u8; 1];
+        flow.read_exact(&mut ack).await?;
+        Ok(())
+    }
+
+    /// [`bulk`] through [`setup_bulk_zero_copy`]'s fixture.
+    pub async fn bulk_zero_copy(f: &mut Bulk, total: usize) -> io::Result<()> {
+        if f.flows.len() == 1 {
+            return client_bulk_chunks(&mut f.flows[0], total).await;
+        }
+        let n = f.flows.len();
+        let tasks: Vec<_> = f
+            .flows
+            .drain(..)
+            .zip(split_even(total, n))
+            .map(|(mut s, k)| {
+                tokio::spawn(async move {
+                    let r = client_bulk_chunks(&mut s, k).await;
+                    (s, r)
+                })
+            })
+            .collect();
+        let mut result = Ok(());
+        for t in tasks {
+            let (s, r) = t.await.map_err(io::Error::other)?;
+            f.flows.push(s);
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    }
+
     /// Fixture for `open_rate`: one connection.
     #[derive(Debug)]
     pub struct OpenRate {
@@ -763,13 +892,13 @@ pub mod weft {
         })
     }
 
-    /// `streams` sequential open + 1 byte + close + wait-for-server-close.
+    /// `streams` open + 1 byte + close + wait-for-server-close, [`OPEN_CONCURRENCY`] at a time.
     pub async fn open_rate(f: &mut OpenRate, streams: usize) -> io::Result<()> {
-        for _ in 0..streams {
-            let s = f.client.conn.open_flow().await?;
-            client_open_close(s).await?;
-        }
-        Ok(())
+        let conn = &f.client.conn;
+        run_concurrent(streams, || async move {
+            client_open_close(conn.open_flow().await?).await
+        })
+        .await
     }
 
     /// Fixture for `pingpong`: one flow.

@@ -3,7 +3,7 @@
 
 use std::io;
 
-use benches::{build_runtime, raw_tcp, time_on_runtime, yamux_mux, RtMode, BULK_FLOWS};
+use benches::{build_runtime, raw_tcp, time_on_runtime, weft, yamux_mux, RtMode, BULK_FLOWS};
 
 const BULK_SMALL: usize = 1024 * 1024;
 const OPENS: usize = 10;
@@ -29,6 +29,22 @@ fn run_all(mode: RtMode) {
             }),
         );
         run(
+            &format!("bulk_{flows}/weft"),
+            Box::pin(async move {
+                let mut f = weft::setup_bulk(flows).await?;
+                weft::bulk(&mut f, BULK_SMALL).await?;
+                weft::bulk(&mut f, BULK_SMALL).await
+            }),
+        );
+        run(
+            &format!("bulk_{flows}/weft_zero_copy"),
+            Box::pin(async move {
+                let mut f = weft::setup_bulk_zero_copy(flows).await?;
+                weft::bulk_zero_copy(&mut f, BULK_SMALL).await?;
+                weft::bulk_zero_copy(&mut f, BULK_SMALL).await
+            }),
+        );
+        run(
             &format!("bulk_{flows}/yamux"),
             Box::pin(async move {
                 let mut f = yamux_mux::setup_bulk(flows).await?;
@@ -42,6 +58,20 @@ fn run_all(mode: RtMode) {
         Box::pin(async {
             let mut f = raw_tcp::setup_open_rate().await?;
             raw_tcp::open_rate(&mut f, OPENS).await
+        }),
+    );
+    run(
+        "open_rate/weft",
+        Box::pin(async {
+            let mut f = weft::setup_open_rate().await?;
+            weft::open_rate(&mut f, OPENS).await
+        }),
+    );
+    run(
+        "pingpong/weft",
+        Box::pin(async {
+            let mut f = weft::setup_pingpong().await?;
+            weft::pingpong(&mut f, ROUND_TRIPS).await
         }),
     );
     run(
