@@ -50,7 +50,10 @@ impl Instant {
 
 /// A duration in nanoseconds, saturating at `u64::MAX` (584 years).
 pub(crate) fn duration_nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+    // Without u128 arithmetic: this sits on the timer path of every poll.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 impl Add<Duration> for Instant {
