@@ -123,8 +123,9 @@ impl Pump {
                     break;
                 }
             }
+            st.armed = st.conn.poll_timeout().map(|(d, _)| d);
             PumpStatus {
-                deadline: st.conn.poll_timeout().map(|(d, _)| shared.to_std(d)),
+                deadline: st.armed.map(|d| shared.to_std(d)),
                 closed: st.conn.is_closed(),
                 more,
             }

@@ -47,8 +47,11 @@ pub(crate) struct State {
     pub transport_error: Option<String>,
     /// Live `Connection` handles; the last one to go sends GOAWAY.
     pub handles: usize,
-    /// Something may need transmitting: wake the driver.
+    /// Something may need transmitting: wake the driver (if the core agrees
+    /// or its timer must fire earlier than the one armed).
     pub kick: bool,
+    /// The core deadline the driver last armed its timer for.
+    pub armed: Option<MuxInstant>,
     to_wake: Vec<Waker>,
 }
 
@@ -66,6 +69,18 @@ pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
 }
 
 impl State {
+    /// The driver has work: bytes to send, a close to notice, or a timer
+    /// to arm earlier than the one it has.
+    fn driver_needed(&self) -> bool {
+        self.conn.wants_transmit()
+            || self.conn.is_closed()
+            || match (self.conn.poll_timeout(), self.armed) {
+                (Some((d, _)), Some(armed)) => d < armed,
+                (Some(_), None) => true,
+                (None, _) => false,
+            }
+    }
+
     pub fn register_accept(&mut self, cx: &Context<'_>) {
         push_waker(&mut self.accept_wakers, cx.waker());
     }
@@ -179,6 +194,7 @@ impl Shared {
                 transport_error: None,
                 handles: 0,
                 kick: false,
+                armed: None,
                 to_wake: Vec::new(),
             }),
             origin,
@@ -206,7 +222,7 @@ impl Shared {
         let r = f(&mut st);
         st.dispatch();
         let wakers = std::mem::take(&mut st.to_wake);
-        if std::mem::take(&mut st.kick) {
+        if std::mem::take(&mut st.kick) && st.driver_needed() {
             if let Some(w) = &st.driver_waker {
                 w.wake_by_ref();
             }

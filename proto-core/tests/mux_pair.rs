@@ -715,3 +715,28 @@ fn goaway_right_after_open_does_not_lose_the_flow() {
     assert_eq!(pump_read(&mut pair.b.conn, id, &mut got), Ok(true));
     assert_eq!(got, b"just in time");
 }
+
+#[test]
+fn wants_transmit_tells_when_poll_transmit_has_work() {
+    let mut pair = Pair::new(23);
+    assert!(pair.a.conn.wants_transmit()); // preface and PING
+    pair.settle();
+    assert!(!pair.a.conn.wants_transmit());
+    let id = pair.a.conn.open_flow().unwrap();
+    assert!(pair.a.conn.wants_transmit());
+    pair.settle();
+    assert!(!pair.a.conn.wants_transmit() && !pair.b.conn.wants_transmit());
+    pair.a.conn.flow(id).write(b"x").unwrap();
+    assert!(pair.a.conn.wants_transmit());
+    pair.settle();
+    // A small read queues no window update: nothing to send.
+    let mut buf = [0u8; 4];
+    assert_eq!(pair.b.conn.flow(id).read(&mut buf), Ok(1));
+    assert!(!pair.b.conn.wants_transmit());
+    let mut out = Vec::new();
+    assert_eq!(pair.b.conn.poll_transmit(&mut out), None);
+    pair.b.conn.close(0, b"");
+    assert!(pair.b.conn.wants_transmit());
+    assert!(pair.b.conn.poll_transmit(&mut out).is_some());
+    assert!(!pair.b.conn.wants_transmit());
+}

@@ -361,6 +361,27 @@ impl Connection {
         candidates.into_iter().flatten().min_by_key(|(t, _)| *t)
     }
 
+    /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes to
+    /// send: lets a driver skip waking its IO task after a command that
+    /// queued nothing (most reads, for instance). Conservative: `true` can
+    /// still be followed by a `None` (a flow blocked on credit).
+    #[must_use]
+    pub fn wants_transmit(&self) -> bool {
+        match &self.close_frame {
+            Some(close) => !close.sent,
+            None if self.closed => false,
+            None => {
+                !self.preface_sent
+                    || !self.queued.is_empty()
+                    || self.conn_recv_max > self.conn_recv_max_sent
+                    || self.peer_max > self.peer_max_sent
+                    || !self.opens.is_empty()
+                    || !self.ctrl.is_empty()
+                    || !self.ready.is_empty()
+            }
+        }
+    }
+
     /// The next event, if any.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {
