@@ -96,6 +96,7 @@ macro_rules! conformance_tests {
             go_away_right_after_open,
             close_with_reason,
             transport_eof,
+            idle_timeout,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
@@ -813,6 +814,37 @@ pub mod cases {
             let reason = crate::close_reason(&e).expect("a close reason");
             assert!(matches!(reason, CloseReason::Application { code: 42, .. }));
             assert!(p.client.ping().await.is_err());
+        })
+    }
+
+    /// With an idle timeout, a connection whose last regular flow ended
+    /// closes by itself: the driver arms the core's idle deadline.
+    pub fn idle_timeout(h: Shared) -> BoxFuture<()> {
+        Box::pin(async move {
+            let mut cfg = Config::default();
+            cfg.idle_timeout = Some(Duration::from_millis(200));
+            cfg.keepalive_interval = None;
+            cfg.channel_timeout = None;
+            let p = pair_with(&h, cfg.clone(), cfg).await;
+            let _server = serve_echo(&h, p.server.clone());
+            let mut flow = p.client.open_flow().await.unwrap();
+            flow.write_all(b"last work").await.unwrap();
+            flow.finish().unwrap();
+            assert_eq!(flow.read_to_end(1 << 10).await.unwrap(), b"last work");
+            drop(flow);
+            let reason =
+                timeout(&h, Duration::from_secs(20), "idle close", p.client.closed()).await;
+            assert!(
+                matches!(reason, CloseReason::Idle)
+                    || matches!(
+                        reason,
+                        CloseReason::Transport {
+                            code: ErrorCode::Idle,
+                            ..
+                        }
+                    ),
+                "{reason:?}"
+            );
         })
     }
 
