@@ -740,3 +740,72 @@ fn wants_transmit_tells_when_poll_transmit_has_work() {
     assert!(pair.b.conn.poll_transmit(&mut out).is_some());
     assert!(!pair.b.conn.wants_transmit());
 }
+
+#[test]
+fn goaway_on_an_empty_connection_still_reaches_the_peer() {
+    let mut pair = Pair::new(24);
+    pair.settle();
+    pair.a.conn.go_away(u64::MAX); // also: an out-of-range code is clamped
+    pair.settle();
+    let evs = pair.take_events_b();
+    assert!(
+        evs.iter().any(|e| matches!(e, Event::GoAway { .. })),
+        "{evs:?}"
+    );
+    assert!(pair.a.conn.is_closed() && pair.b.conn.is_closed());
+}
+
+#[test]
+fn a_read_after_the_end_repeats_how_it_ended() {
+    let mut pair = Pair::new(25);
+    let reset = pair.a.conn.open_flow().unwrap();
+    let stopped = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(reset).write(b"r").unwrap();
+    pair.a.conn.flow(stopped).write(b"s").unwrap();
+    pair.settle();
+    pair.a.conn.flow(reset).reset(9).unwrap();
+    pair.a.conn.flow(stopped).finish().unwrap();
+    pair.settle();
+    let mut sink = Vec::new();
+    // b keeps its send sides open, so the flows stay known.
+    assert_eq!(
+        pump_read(&mut pair.b.conn, reset, &mut sink),
+        Err(ReadError::Reset(9))
+    );
+    assert_eq!(
+        pump_read(&mut pair.b.conn, reset, &mut sink),
+        Err(ReadError::Reset(9))
+    );
+    pair.b.conn.flow(stopped).stop(3).unwrap();
+    assert_eq!(
+        pump_read(&mut pair.b.conn, stopped, &mut sink),
+        Err(ReadError::Stopped)
+    );
+    assert_eq!(
+        pump_read(&mut pair.b.conn, stopped, &mut sink),
+        Err(ReadError::Stopped)
+    );
+}
+
+#[test]
+fn a_stopped_flow_refused_by_goaway_still_reads_as_stopped() {
+    let mut pair = Pair::new(26);
+    pair.settle();
+    let id = pair.a.conn.open_flow().unwrap();
+    pair.a.conn.flow(id).stop(4).unwrap();
+    pair.b.conn.go_away(0); // crosses a's open: a's flow is refused
+    pair.settle();
+    assert!(pair
+        .take_events_a()
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { .. })));
+    let mut sink = Vec::new();
+    assert_eq!(
+        pump_read(&mut pair.a.conn, id, &mut sink),
+        Err(ReadError::Stopped)
+    );
+    assert_eq!(
+        pair.a.conn.flow(id).write(b"x"),
+        Err(WriteError::Stopped(REFUSED))
+    );
+}

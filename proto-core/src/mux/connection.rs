@@ -5,7 +5,7 @@ use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
-use super::flow::{flag, BufferPool, Flow, RecvState, SendState};
+use super::flow::{flag, BufferPool, End, Flow, RecvState, SendState};
 use super::frame::{
     data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
     MAX_DATA_HEADER, PREFACE,
@@ -401,10 +401,33 @@ impl Connection {
     #[must_use]
     pub fn poll_transmit(&mut self, out: &mut impl TransmitBuf) -> Option<usize> {
         let mut n = 0;
-        if let Some(close) = self.close_frame.as_mut() {
-            if close.sent {
+        if let Some(sent) = self.close_frame.as_ref().map(|c| c.sent) {
+            if sent {
                 return None;
             }
+            if !self.preface_sent {
+                self.preface_sent = true;
+                out.put_slice(PREFACE);
+                n += PREFACE.len();
+            }
+            // A drain that ended at once still tells the peer about it.
+            while let Some(Queued::GoAway {
+                accepted_below,
+                code,
+            }) = self.queued.pop_front()
+            {
+                n += put_control(
+                    out,
+                    &Control::GoAway {
+                        accepted_below,
+                        code,
+                    },
+                );
+                self.stats.frames_sent += 1;
+            }
+            let Some(close) = self.close_frame.as_mut() else {
+                return None;
+            };
             close.sent = true;
             let frame = if close.app {
                 Control::ApplicationClose {
@@ -417,11 +440,6 @@ impl Connection {
                     reason: &close.reason,
                 }
             };
-            if !self.preface_sent {
-                self.preface_sent = true;
-                out.put_slice(PREFACE);
-                n += PREFACE.len();
-            }
             n += put_control(out, &frame);
             self.stats.frames_sent += 1;
             self.stats.bytes_sent += n as u64;
@@ -802,6 +820,7 @@ impl Connection {
             return;
         }
         let accepted_below = self.peer_opened * 2 + self.side.peer_parity();
+        let code = code.min(VARINT_MAX);
         self.goaway_sent = true;
         self.refuse_peer_from = Some(accepted_below);
         self.queued.push_back(Queued::GoAway {
@@ -855,7 +874,9 @@ impl Connection {
         self.ready.clear();
         self.conn_blocked.clear();
         self.ctrl.clear();
-        self.queued.clear();
+        let drained = matches!(why, CloseReason::Drained);
+        self.queued
+            .retain(|q| drained && matches!(q, Queued::GoAway { .. }));
         self.write_waiters.clear();
         for (&id, flow) in self.flows.iter_mut() {
             // Wake every waiter so it sees the close.
@@ -1003,10 +1024,10 @@ impl Connection {
                 flow.discard_recv(&mut self.pool)
             }
             RecvState::Fin { .. } | RecvState::Reset { .. } => {
-                flow.recv_state = RecvState::Done;
+                flow.recv_state = RecvState::Done(End::Stopped);
                 flow.discard_recv(&mut self.pool)
             }
-            RecvState::Stopped { .. } | RecvState::Done => return Ok(()),
+            RecvState::Stopped { .. } | RecvState::Done(_) => return Ok(()),
         };
         self.consumed(dropped);
         self.schedule_ctrl(id);
@@ -1048,16 +1069,17 @@ impl Connection {
             RecvState::Open if closed => Err(ReadError::Closed),
             RecvState::Open => Err(ReadError::Blocked),
             RecvState::Fin { final_size } if final_size == flow.read => {
-                flow.recv_state = RecvState::Done;
+                flow.recv_state = RecvState::Done(End::Eof);
                 Ok(())
             }
             RecvState::Fin { .. } => Err(ReadError::Blocked),
             RecvState::Reset { code } => {
-                flow.recv_state = RecvState::Done;
+                flow.recv_state = RecvState::Done(End::Reset(code));
                 Err(ReadError::Reset(code))
             }
-            RecvState::Stopped { .. } => Err(ReadError::Stopped),
-            RecvState::Done => Ok(()),
+            RecvState::Stopped { .. } | RecvState::Done(End::Stopped) => Err(ReadError::Stopped),
+            RecvState::Done(End::Eof) => Ok(()),
+            RecvState::Done(End::Reset(code)) => Err(ReadError::Reset(code)),
         };
         self.maybe_remove(id);
         r
@@ -1342,8 +1364,8 @@ impl Connection {
                     self.events.push_back(Event::Readable(FlowId(id)));
                 }
             }
-            RecvState::Stopped { sent: true, .. } => {
-                flow.recv_state = RecvState::Done;
+            RecvState::Stopped { .. } => {
+                flow.recv_state = RecvState::Done(End::Stopped);
                 self.maybe_remove(id);
             }
             _ => {}
@@ -1481,10 +1503,10 @@ impl Connection {
                 }
             }
             RecvState::Stopped { .. } => {
-                flow.recv_state = RecvState::Done;
+                flow.recv_state = RecvState::Done(End::Stopped);
                 self.maybe_remove(id);
             }
-            RecvState::Reset { .. } | RecvState::Done => {}
+            RecvState::Reset { .. } | RecvState::Done(_) => {}
         }
         Ok(())
     }
@@ -1542,7 +1564,7 @@ impl Connection {
                 sent: true,
                 by_peer: true,
             };
-            if !flow.recv_done() {
+            if matches!(flow.recv_state, RecvState::Open | RecvState::Fin { .. }) {
                 flow.recv_state = RecvState::Reset { code: REFUSED };
             }
             self.events.push_back(Event::Readable(FlowId(id)));

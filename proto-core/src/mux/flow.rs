@@ -47,8 +47,16 @@ pub(crate) enum RecvState {
         code: u64,
         sent: bool,
     },
-    /// The application saw the end (EOF or reset); nothing more to do.
-    Done,
+    /// Nothing more will arrive and the application knows how it ended.
+    Done(End),
+}
+
+/// How a receive direction ended, repeated to every later read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    Eof,
+    Reset(u64),
+    Stopped,
 }
 
 pub(crate) mod flag {
@@ -185,7 +193,7 @@ impl Flow {
     }
 
     pub fn recv_done(&self) -> bool {
-        matches!(self.recv_state, RecvState::Done)
+        matches!(self.recv_state, RecvState::Done(_))
     }
 
     /// The send half has bytes or a FIN waiting for the wire.
