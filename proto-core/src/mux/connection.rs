@@ -425,9 +425,7 @@ impl Connection {
                 );
                 self.stats.frames_sent += 1;
             }
-            let Some(close) = self.close_frame.as_mut() else {
-                return None;
-            };
+            let close = self.close_frame.as_mut()?;
             close.sent = true;
             let frame = if close.app {
                 Control::ApplicationClose {
