@@ -130,9 +130,9 @@ pub trait Runtime: Send + Sync + 'static {
 }
 
 /// Bytes the driver reads into per allocation.
-pub(crate) const RECV_CHUNK: usize = 256 * 1024;
+pub(crate) const RECV_CHUNK: usize = 128 * 1024;
 /// Below this much room left, a fresh allocation is made.
-const RECV_MIN: usize = 64 * 1024;
+const RECV_MIN: usize = 32 * 1024;
 
 /// A receive buffer that hands out what was read as [`Bytes`] without
 /// copying, for [`Connection::handle_input_bytes`](proto_core::mux::Connection::handle_input_bytes).

@@ -129,7 +129,7 @@ fn a_small_flow_is_not_starved_by_a_big_one() {
     let big_data = pattern(1, 0, 1 << 20);
     let mut big_pos = 0;
     pump_write(&mut pair.a.conn, big, &big_data, &mut big_pos);
-    assert!(big_pos > 512 * 1024);
+    assert!(big_pos >= 128 * 1024, "the big flow has plenty queued");
     pair.a.conn.flow(small).write(b"ping").unwrap();
     // Count the big flow's bytes that go out before the small flow's.
     let before = pair.a.conn.flow_stats(big).unwrap().bytes_sent;
