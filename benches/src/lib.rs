@@ -209,6 +209,32 @@ pub fn split_even(total: usize, flows: usize) -> impl Iterator<Item = usize> {
 // Transport-agnostic workload halves
 // ---------------------------------------------------------------------------
 
+/// Runs `one(stream, bytes)` on every stream at once, one task each (so
+/// `mt` mode can use both workers), with `total` bytes split evenly, and
+/// puts the streams back; the first error wins.
+pub async fn bulk_split<S, F, Fut>(streams: &mut Vec<S>, total: usize, one: F) -> io::Result<()>
+where
+    S: Send + 'static,
+    F: Fn(S, usize) -> Fut,
+    Fut: std::future::Future<Output = (S, io::Result<()>)> + Send + 'static,
+{
+    let n = streams.len();
+    let tasks: Vec<_> = streams
+        .drain(..)
+        .zip(split_even(total, n))
+        .map(|(s, k)| tokio::spawn(one(s, k)))
+        .collect();
+    let mut result = Ok(());
+    for t in tasks {
+        let (s, r) = t.await.map_err(io::Error::other)?;
+        streams.push(s);
+        if result.is_ok() {
+            result = r;
+        }
+    }
+    result
+}
+
 /// What the server does with every stream / connection it accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ServerRole {
@@ -614,27 +640,11 @@ pub mod yamux_mux {
         if f.streams.len() == 1 {
             return client_bulk(&mut f.streams[0], total, BULK_WRITE).await;
         }
-        let flows = f.streams.len();
-        let tasks: Vec<_> = f
-            .streams
-            .drain(..)
-            .zip(split_even(total, flows))
-            .map(|(mut s, n)| {
-                tokio::spawn(async move {
-                    let r = client_bulk(&mut s, n, BULK_WRITE).await;
-                    (s, r)
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for t in tasks {
-            let (s, r) = t.await.map_err(io::Error::other)?;
-            f.streams.push(s);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        bulk_split(&mut f.streams, total, |mut s, k| async move {
+            let r = client_bulk(&mut s, k, BULK_WRITE).await;
+            (s, r)
+        })
+        .await
     }
 
     /// Fixture for `open_rate`: one yamux connection.
@@ -761,27 +771,11 @@ pub mod weft {
         if f.flows.len() == 1 {
             return client_bulk(&mut f.flows[0], total, BULK_WRITE).await;
         }
-        let n = f.flows.len();
-        let tasks: Vec<_> = f
-            .flows
-            .drain(..)
-            .zip(split_even(total, n))
-            .map(|(mut s, k)| {
-                tokio::spawn(async move {
-                    let r = client_bulk(&mut s, k, BULK_WRITE).await;
-                    (s, r)
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for t in tasks {
-            let (s, r) = t.await.map_err(io::Error::other)?;
-            f.flows.push(s);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        bulk_split(&mut f.flows, total, |mut s, k| async move {
+            let r = client_bulk(&mut s, k, BULK_WRITE).await;
+            (s, r)
+        })
+        .await
     }
 
     /// [`ServerRole::Bulk`] on the zero-copy API: `read_chunk` hands out
@@ -856,27 +850,11 @@ pub mod weft {
         if f.flows.len() == 1 {
             return client_bulk_chunks(&mut f.flows[0], total).await;
         }
-        let n = f.flows.len();
-        let tasks: Vec<_> = f
-            .flows
-            .drain(..)
-            .zip(split_even(total, n))
-            .map(|(mut s, k)| {
-                tokio::spawn(async move {
-                    let r = client_bulk_chunks(&mut s, k).await;
-                    (s, r)
-                })
-            })
-            .collect();
-        let mut result = Ok(());
-        for t in tasks {
-            let (s, r) = t.await.map_err(io::Error::other)?;
-            f.flows.push(s);
-            if result.is_ok() {
-                result = r;
-            }
-        }
-        result
+        bulk_split(&mut f.flows, total, |mut s, k| async move {
+            let r = client_bulk_chunks(&mut s, k).await;
+            (s, r)
+        })
+        .await
     }
 
     /// Fixture for `open_rate`: one connection.
