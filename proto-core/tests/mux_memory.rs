@@ -111,4 +111,18 @@ fn idle_flows_and_tiny_frames_cost_bounded_memory() {
         per_byte < 4.0,
         "{per_byte} heap bytes per buffered payload byte"
     );
+
+    // --- Tiny `write_chunk`s are coalesced, not queued one `Bytes` each.
+    let mut d = Connection::new(Config::default(), Side::Dialer, now).unwrap();
+    let id = d.open_flow().unwrap();
+    let one = bytes::Bytes::from_static(b"x");
+    let base = live();
+    let mut queued = 0u64;
+    while d.flow(id).write_chunk(one.clone()).is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, Config::default().flow_send_buffer as u64);
+    let per_byte = (live() - base) as f64 / queued as f64;
+    eprintln!("tiny chunks: {per_byte:.2} heap bytes per queued byte");
+    assert!(per_byte < 4.0, "{per_byte} heap bytes per queued byte");
 }

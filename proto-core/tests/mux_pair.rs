@@ -546,6 +546,8 @@ fn seeded_run(seed: u64) {
         id: FlowId,
         from_a: bool,
         data: Vec<u8>,
+        /// Written with `write_chunk` in pieces of this size (0: `write`).
+        chunked: usize,
         pos: usize,
         reset_at: Option<usize>,
         got: Vec<u8>,
@@ -563,10 +565,12 @@ fn seeded_run(seed: u64) {
         let Ok(id) = conn.open_flow() else { continue };
         let len = [0, 1, 100, 20_000, 300_000, 2_000_000][rng.range(0, 5) as usize];
         let reset_at = rng.chance(15).then(|| rng.range(0, len as u64) as usize);
+        let chunked = [0, 0, 1, 1000, 70_000][rng.range(0, 4) as usize];
         flows.push(F {
             id,
             from_a,
             data: pattern(seed ^ id.0, 0, len),
+            chunked,
             pos: 0,
             reset_at,
             got: Vec::new(),
@@ -590,7 +594,12 @@ fn seeded_run(seed: u64) {
             let limit = f.reset_at.unwrap_or(f.data.len());
             if f.pos != usize::MAX {
                 let mut pos = f.pos;
-                pump_write(conn, f.id, &f.data[..limit], &mut pos);
+                if f.chunked == 0 {
+                    pump_write(conn, f.id, &f.data[..limit], &mut pos);
+                } else {
+                    let data = bytes::Bytes::copy_from_slice(&f.data[..limit]);
+                    common::pump_write_chunks(conn, f.id, &data, &mut pos, f.chunked);
+                }
                 f.pos = pos;
                 if pos == limit {
                     if f.reset_at.is_some() {

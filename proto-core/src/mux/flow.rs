@@ -10,6 +10,8 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 
+/// Written chunks shorter than this are copied, not queued by reference.
+const SMALL_CHUNK: usize = 512;
 /// Received payloads at least this long may be kept by reference.
 const ZERO_COPY_MIN: usize = 4096;
 /// ... but only when they are at least 1/8 of the input buffer they pin.
@@ -246,6 +248,10 @@ impl Flow {
     }
 
     pub fn push_send_bytes(&mut self, data: Bytes, pool: &mut BufferPool) {
+        if data.len() < SMALL_CHUNK {
+            // Queue entries cost 32 bytes each: coalesce tiny chunks.
+            return self.push_send_slice(&data, pool);
+        }
         self.send_buffered += data.len() as u32;
         let b = self.bufs(pool);
         if !b.send_tail.is_empty() {

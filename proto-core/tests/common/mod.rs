@@ -302,6 +302,24 @@ pub fn pump_write(conn: &mut Connection, id: FlowId, data: &[u8], pos: &mut usiz
     }
 }
 
+/// Like [`pump_write`] through `write_chunk`, in pieces of at most `piece`.
+pub fn pump_write_chunks(
+    conn: &mut Connection,
+    id: FlowId,
+    data: &bytes::Bytes,
+    pos: &mut usize,
+    piece: usize,
+) {
+    while *pos < data.len() {
+        let end = (*pos + piece).min(data.len());
+        match conn.flow(id).write_chunk(data.slice(*pos..end)) {
+            Ok(n) => *pos += n,
+            Err(WriteError::Blocked) => break,
+            Err(e) => panic!("write_chunk on {id}: {e}"),
+        }
+    }
+}
+
 /// Reads everything available; returns Some(true) at FIN.
 pub fn pump_read(conn: &mut Connection, id: FlowId, into: &mut Vec<u8>) -> Result<bool, ReadError> {
     let mut buf = [0u8; 7000];
