@@ -347,7 +347,10 @@ impl<T: Transport, M: Timer> Driver<T, M> {
             _ => status.deadline,
         };
         if let Some(d) = deadline {
-            if self.armed != Some(d) {
+            // Keepalive deadlines slide later with every byte received:
+            // keep an earlier timer (it fires, finds nothing due, and is
+            // re-armed) rather than resetting it per message.
+            if self.armed.is_none_or(|a| d < a) {
                 self.timer.reset(d);
                 self.armed = Some(d);
             }

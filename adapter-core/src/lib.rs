@@ -20,7 +20,8 @@
 //! # How the pieces meet
 //!
 //! After every command a handle issues (open, write, read, finish, ...),
-//! it drains the connection's events into wake-ups and wakes the driver,
+//! it drains the connection's events into wake-ups and, when the core has
+//! bytes to send or a timer to move earlier, wakes the driver,
 //! which drains `poll_transmit` into the transport and re-arms its timer
 //! from `poll_timeout`: the sans-IO contract's call order, kept in one
 //! place.

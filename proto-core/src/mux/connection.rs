@@ -346,19 +346,27 @@ impl Connection {
         if self.closed {
             return None;
         }
+        // Called after every command by drivers: plain comparisons only.
+        let mut best: Option<(Instant, TimerReason)> = None;
+        let mut consider = |t: Instant, why: TimerReason| {
+            if best.is_none_or(|(b, _)| t < b) {
+                best = Some((t, why));
+            }
+        };
         let c = &self.config;
-        let candidates = [
-            c.channel_timeout
-                .map(|d| (self.last_recv + d, TimerReason::ChannelTimeout)),
-            c.keepalive_interval
-                .filter(|_| !self.keepalive_sent)
-                .map(|d| (self.last_recv + d, TimerReason::Keepalive)),
-            c.idle_timeout
-                .zip(self.idle_since)
-                .map(|(d, since)| (since + d, TimerReason::Idle)),
-            self.drain_deadline.map(|t| (t, TimerReason::Drain)),
-        ];
-        candidates.into_iter().flatten().min_by_key(|(t, _)| *t)
+        if let Some(d) = c.channel_timeout {
+            consider(self.last_recv + d, TimerReason::ChannelTimeout);
+        }
+        if let (Some(d), false) = (c.keepalive_interval, self.keepalive_sent) {
+            consider(self.last_recv + d, TimerReason::Keepalive);
+        }
+        if let (Some(d), Some(since)) = (c.idle_timeout, self.idle_since) {
+            consider(since + d, TimerReason::Idle);
+        }
+        if let Some(t) = self.drain_deadline {
+            consider(t, TimerReason::Drain);
+        }
+        best
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes to
