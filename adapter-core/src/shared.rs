@@ -239,3 +239,43 @@ pub(crate) fn to_mux(origin: Instant, t: Instant) -> MuxInstant {
     let nanos = t.saturating_duration_since(origin).as_nanos();
     MuxInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proto_core::mux::{Config, Side};
+
+    /// A connection with nothing left to send, whose earliest timer is the
+    /// idle timeout (10 s) and whose next is the keepalive (15 s).
+    fn quiet() -> State {
+        let mut config = Config::default();
+        config.idle_timeout = Some(Duration::from_secs(10));
+        let origin = Instant::now();
+        let mut conn = mux::Connection::new(config, Side::Dialer, MuxInstant::ZERO).unwrap();
+        let mut out = Vec::new();
+        while conn.poll_transmit(&mut out).is_some() {}
+        let shared = Shared::new(conn, origin);
+        shared.state.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_driver_is_woken_only_for_output_or_an_earlier_timer() {
+        let mut st = quiet();
+        let idle = MuxInstant::ZERO + Duration::from_secs(10);
+        assert_eq!(st.conn.poll_timeout().map(|(d, _)| d), Some(idle));
+        // Armed for exactly the core's deadline, nothing to send: sleep on.
+        st.armed = Some(idle);
+        assert!(!st.driver_needed());
+        // A later timer is armed (say the idle timer just got enabled by
+        // the last flow closing): the driver must re-arm earlier.
+        st.armed = Some(MuxInstant::ZERO + Duration::from_secs(15));
+        assert!(st.driver_needed());
+        // Nothing armed at all, but a deadline exists.
+        st.armed = None;
+        assert!(st.driver_needed());
+        // Bytes to send always wake it.
+        st.armed = Some(idle);
+        let _ = st.conn.ping();
+        assert!(st.driver_needed());
+    }
+}
