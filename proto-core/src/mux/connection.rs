@@ -1590,31 +1590,17 @@ fn shrink_idle<T>(q: &mut VecDeque<T>) {
 /// Encodes a control frame through a stack buffer (the sink need not be a
 /// `BufMut`); returns its length.
 fn put_control(out: &mut impl TransmitBuf, c: &Control<'_>) -> usize {
-    let (head, reason): (Control<'_>, &[u8]) = match *c {
-        Control::ConnectionClose { code, reason } => {
-            (Control::ConnectionClose { code, reason: &[] }, reason)
-        }
-        Control::ApplicationClose { code, reason } => {
-            (Control::ApplicationClose { code, reason: &[] }, reason)
-        }
-        ref other => (other.clone(), &[]),
-    };
+    if let Control::ConnectionClose { .. } | Control::ApplicationClose { .. } = c {
+        // Rare and carries a reason of up to `max_close_reason` bytes.
+        let mut v = Vec::new();
+        encode_control(&mut v, c);
+        out.put_slice(&v);
+        return v.len();
+    }
     let mut buf = [0u8; HEAD_BASE];
     let mut w = &mut buf[..];
-    encode_control(&mut w, &head);
-    let mut len = HEAD_BASE - w.len();
-    if !reason.is_empty() {
-        // The reason length was encoded as 0: re-encode it.
-        len -= 1;
-        let mut lenbuf = [0u8; 8];
-        let mut w = &mut lenbuf[..];
-        crate::wire::put_varint(&mut w, reason.len() as u64);
-        let l = 8 - w.len();
-        out.put_slice(&buf[..len]);
-        out.put_slice(&lenbuf[..l]);
-        out.put_slice(reason);
-        return len + l + reason.len();
-    }
+    encode_control(&mut w, c);
+    let len = HEAD_BASE - w.len();
     out.put_slice(&buf[..len]);
     len
 }

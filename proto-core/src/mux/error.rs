@@ -90,8 +90,6 @@ pub enum ProtocolError {
     PingFlood,
     /// More than `max_queued_control` control frames waiting to be sent.
     ControlQueueFull,
-    /// A PONG for a PING never sent.
-    UnexpectedPong,
     /// A credit frame lowered a limit or overflowed.
     BadCredit,
 }
@@ -103,7 +101,6 @@ impl ProtocolError {
             ProtocolError::BadPreface
             | ProtocolError::Malformed(_)
             | ProtocolError::BadFlowId(_)
-            | ProtocolError::UnexpectedPong
             | ProtocolError::BadCredit => ErrorCode::ProtocolViolation,
             ProtocolError::FlowControl => ErrorCode::FlowControl,
             ProtocolError::FlowLimit => ErrorCode::FlowLimit,
@@ -135,7 +132,6 @@ impl fmt::Display for ProtocolError {
             ProtocolError::ControlQueueFull => {
                 f.write_str("peer made us queue more than max_queued_control frames")
             }
-            ProtocolError::UnexpectedPong => f.write_str("PONG for a PING never sent"),
             ProtocolError::BadCredit => f.write_str("credit frame out of range"),
         }
     }
