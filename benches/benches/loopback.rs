@@ -110,7 +110,7 @@ fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
             || weft::setup_bulk_zero_copy(flows),
             |mut f, iters| async move {
                 for _ in 0..iters {
-                    weft::bulk_zero_copy(&mut f, BULK_TOTAL).await?;
+                    weft::bulk(&mut f, BULK_TOTAL).await?;
                 }
                 Ok(f)
             },

@@ -721,13 +721,8 @@ pub mod weft {
 
     async fn connect_with(role: ServerRole, zero_copy: bool) -> io::Result<WeftClient> {
         let (client_tcp, server_tcp) = tcp_pair().await?;
-        let mut cfg = Config::default();
-        if std::env::var("WEFT_NO_TIMERS").is_ok() {
-            cfg.keepalive_interval = None;
-            cfg.channel_timeout = None;
-        }
-        let server = Connection::server(server_tcp, cfg.clone())?;
-        let conn = Connection::client(client_tcp, cfg)?;
+        let server = Connection::server(server_tcp, Config::default())?;
+        let conn = Connection::client(client_tcp, Config::default())?;
         let mut tasks = TaskGuard::default();
         tasks.push(tokio::spawn(async move {
             while let Ok(flow) = server.accept_flow().await {
@@ -750,32 +745,53 @@ pub mod weft {
     #[derive(Debug)]
     pub struct Bulk {
         flows: Vec<Flow>,
+        zero_copy: bool,
         _client: WeftClient,
     }
 
     /// Connects and opens `flows` flows (not timed).
     pub async fn setup_bulk(flows: usize) -> io::Result<Bulk> {
-        let client = connect(ServerRole::Bulk).await?;
+        open_bulk(flows, false).await
+    }
+
+    /// Like [`setup_bulk`], but [`bulk`] then uses the zero-copy API: the
+    /// client hands the same 64 KiB `Bytes` to `write_chunk` (no copy) and
+    /// the server uses `read_chunk`.
+    pub async fn setup_bulk_zero_copy(flows: usize) -> io::Result<Bulk> {
+        open_bulk(flows, true).await
+    }
+
+    async fn open_bulk(flows: usize, zero_copy: bool) -> io::Result<Bulk> {
+        let client = connect_with(ServerRole::Bulk, zero_copy).await?;
         let mut v = Vec::with_capacity(flows);
         for _ in 0..flows.max(1) {
             v.push(client.conn.open_flow().await?);
         }
         Ok(Bulk {
             flows: v,
+            zero_copy,
             _client: client,
         })
     }
 
     /// Sends `total` bytes split evenly over the flows, one task per flow.
     pub async fn bulk(f: &mut Bulk, total: usize) -> io::Result<()> {
-        if f.flows.len() == 1 {
-            return client_bulk(&mut f.flows[0], total, BULK_WRITE).await;
-        }
-        bulk_split(&mut f.flows, total, |mut s, k| async move {
-            let r = client_bulk(&mut s, k, BULK_WRITE).await;
+        async fn one(mut s: Flow, k: usize, zero_copy: bool) -> (Flow, io::Result<()>) {
+            let r = if zero_copy {
+                client_bulk_chunks(&mut s, k).await
+            } else {
+                client_bulk(&mut s, k, BULK_WRITE).await
+            };
             (s, r)
-        })
-        .await
+        }
+        let zero_copy = f.zero_copy;
+        if let [_] = f.flows[..] {
+            // One flow: stay on this task, as the other contenders do.
+            let (s, r) = one(f.flows.remove(0), total, zero_copy).await;
+            f.flows.push(s);
+            return r;
+        }
+        bulk_split(&mut f.flows, total, |s, k| one(s, k, zero_copy)).await
     }
 
     /// [`ServerRole::Bulk`] on the zero-copy API: `read_chunk` hands out
@@ -815,20 +831,6 @@ pub mod weft {
         }
     }
 
-    /// `bulk` on the zero-copy API: the client hands the same 64 KiB
-    /// `Bytes` to `write_chunk` (no copy), the server uses `read_chunk`.
-    pub async fn setup_bulk_zero_copy(flows: usize) -> io::Result<Bulk> {
-        let client = connect_with(ServerRole::Bulk, true).await?;
-        let mut v = Vec::with_capacity(flows);
-        for _ in 0..flows.max(1) {
-            v.push(client.conn.open_flow().await?);
-        }
-        Ok(Bulk {
-            flows: v,
-            _client: client,
-        })
-    }
-
     async fn client_bulk_chunks(flow: &mut Flow, total: usize) -> io::Result<()> {
         use tokio::io::AsyncReadExt as _;
         let payload = bytes::Bytes::from(vec![0xA5u8; BULK_WRITE]);
@@ -843,18 +845,6 @@ pub mod weft {
         let mut ack = [0u8; 1];
         flow.read_exact(&mut ack).await?;
         Ok(())
-    }
-
-    /// [`bulk`] through [`setup_bulk_zero_copy`]'s fixture.
-    pub async fn bulk_zero_copy(f: &mut Bulk, total: usize) -> io::Result<()> {
-        if f.flows.len() == 1 {
-            return client_bulk_chunks(&mut f.flows[0], total).await;
-        }
-        bulk_split(&mut f.flows, total, |mut s, k| async move {
-            let r = client_bulk_chunks(&mut s, k).await;
-            (s, r)
-        })
-        .await
     }
 
     /// Fixture for `open_rate`: one connection.

@@ -40,8 +40,8 @@ fn run_all(mode: RtMode) {
             &format!("bulk_{flows}/weft_zero_copy"),
             Box::pin(async move {
                 let mut f = weft::setup_bulk_zero_copy(flows).await?;
-                weft::bulk_zero_copy(&mut f, BULK_SMALL).await?;
-                weft::bulk_zero_copy(&mut f, BULK_SMALL).await
+                weft::bulk(&mut f, BULK_SMALL).await?;
+                weft::bulk(&mut f, BULK_SMALL).await
             }),
         );
         run(
