@@ -3,6 +3,7 @@
 
 use proto_core::mux::{self, CloseReason, Event, FlowId};
 use proto_core::time::Instant as MuxInstant;
+use smallvec::SmallVec;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard};
 use std::task::{Context, Waker};
@@ -52,7 +53,9 @@ pub(crate) struct State {
     pub kick: bool,
     /// The core deadline the driver last armed its timer for.
     pub armed: Option<MuxInstant>,
-    to_wake: Vec<Waker>,
+    /// Wake-ups collected under the lock, run after it is released; inline
+    /// so the common case (one reader or writer) does not allocate.
+    to_wake: SmallVec<[Waker; 4]>,
 }
 
 fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
@@ -111,7 +114,7 @@ impl State {
                         continue;
                     }
                     self.accept_queue.push_back((id, side_channel));
-                    self.to_wake.append(&mut self.accept_wakers);
+                    self.to_wake.extend(self.accept_wakers.drain(..));
                 }
                 Event::Readable(id) => {
                     if let Some(w) = self.flows.get_mut(&id.0).and_then(|f| f.read.take()) {
@@ -129,21 +132,21 @@ impl State {
                         self.to_wake.extend(f.write.take());
                     }
                 }
-                Event::FlowCredit => self.to_wake.append(&mut self.open_wakers),
+                Event::FlowCredit => self.to_wake.extend(self.open_wakers.drain(..)),
                 Event::Rtt { ping, rtt } => {
                     if let Some(slot) = self.pings.get_mut(&ping) {
                         slot.rtt = Some(rtt);
                         self.to_wake.extend(slot.waker.take());
                     }
-                    self.to_wake.append(&mut self.ping_wakers);
+                    self.to_wake.extend(self.ping_wakers.drain(..));
                 }
                 Event::GoAway {
                     accepted_below,
                     code,
                 } => {
                     self.peer_goaway = Some((accepted_below, code));
-                    self.to_wake.append(&mut self.open_wakers);
-                    self.to_wake.append(&mut self.accept_wakers);
+                    self.to_wake.extend(self.open_wakers.drain(..));
+                    self.to_wake.extend(self.accept_wakers.drain(..));
                 }
                 Event::Closed(reason) => {
                     self.close_reason = Some(reason);
@@ -159,10 +162,10 @@ impl State {
             self.to_wake.extend(f.read.take());
             self.to_wake.extend(f.write.take());
         }
-        self.to_wake.append(&mut self.accept_wakers);
-        self.to_wake.append(&mut self.open_wakers);
-        self.to_wake.append(&mut self.ping_wakers);
-        self.to_wake.append(&mut self.close_wakers);
+        self.to_wake.extend(self.accept_wakers.drain(..));
+        self.to_wake.extend(self.open_wakers.drain(..));
+        self.to_wake.extend(self.ping_wakers.drain(..));
+        self.to_wake.extend(self.close_wakers.drain(..));
         for slot in self.pings.values_mut() {
             self.to_wake.extend(slot.waker.take());
         }
@@ -195,7 +198,7 @@ impl Shared {
                 handles: 0,
                 kick: false,
                 armed: None,
-                to_wake: Vec::new(),
+                to_wake: SmallVec::new(),
             }),
             origin,
         }
