@@ -10,6 +10,9 @@
 //! report. It exits 0 on success and 1 on any failure, within seconds.
 
 use adapter_tokio::{CloseReason, Config, Connection, ErrorCode, Flow};
+mod shared;
+
+use shared::pattern;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -50,19 +53,6 @@ fn fnv(h: u64, data: &[u8]) -> u64 {
 
 const FNV0: u64 = 0xcbf2_9ce4_8422_2325;
 
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
 /// The server: echoes every flow it accepts, with tokio's IO traits.
 async fn serve(conn: Connection) -> Result<CloseReason, Error> {
     let mut tasks = Vec::new();
@@ -77,9 +67,8 @@ async fn serve(conn: Connection) -> Result<CloseReason, Error> {
 
 async fn echo(flow: Flow) -> Result<(), Error> {
     let (mut rx, mut tx) = flow.split();
-    let copied = tokio::io::copy(&mut rx, &mut tx).await?;
+    tokio::io::copy(&mut rx, &mut tx).await?;
     tx.shutdown().await?; // FIN
-    let _ = copied;
     Ok(())
 }
 

@@ -11,6 +11,9 @@
 //! flow-open rate (flows opened and echoed one byte, per second) and RTT.
 
 use adapter_tokio::{Config, Connection, Flow};
+mod shared;
+
+use shared::pattern;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
@@ -118,19 +121,6 @@ async fn echo(flow: Flow) -> std::io::Result<()> {
     tx.finish()
 }
 
-fn pattern(seed: u64, len: usize) -> bytes::Bytes {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v.into()
-}
-
 /// Sends `data` on a new flow while reading the echo; checks it.
 async fn roundtrip(conn: Connection, data: bytes::Bytes) -> std::io::Result<()> {
     let flow = conn.open_flow().await?.into_core();
@@ -173,7 +163,7 @@ async fn load(addr: &str, flows: usize, bytes: usize) -> std::io::Result<()> {
     // Flow-open rate: flows opened concurrently, each echoing one byte.
     let t = Instant::now();
     let tasks: Vec<_> = (0..flows)
-        .map(|i| tokio::spawn(roundtrip(conn.clone(), pattern(i as u64, 1))))
+        .map(|i| tokio::spawn(roundtrip(conn.clone(), pattern(i as u64, 1).into())))
         .collect();
     for task in tasks {
         task.await.map_err(std::io::Error::other)??;
@@ -183,7 +173,12 @@ async fn load(addr: &str, flows: usize, bytes: usize) -> std::io::Result<()> {
     // Throughput: every flow echoes `bytes`.
     let t = Instant::now();
     let tasks: Vec<_> = (0..flows)
-        .map(|i| tokio::spawn(roundtrip(conn.clone(), pattern(1000 + i as u64, bytes))))
+        .map(|i| {
+            tokio::spawn(roundtrip(
+                conn.clone(),
+                pattern(1000 + i as u64, bytes).into(),
+            ))
+        })
         .collect();
     for task in tasks {
         task.await.map_err(std::io::Error::other)??;
