@@ -38,7 +38,6 @@ enum Rx {
 enum Queued {
     Ping(u64),
     Pong(u64),
-    GoAway { accepted_below: u64, code: u64 },
 }
 
 #[derive(Debug)]
@@ -143,6 +142,8 @@ pub struct Connection {
     pings_in_window: u32,
 
     goaway_sent: bool,
+    /// Our GOAWAY (accepted below, code), until it is on the wire.
+    goaway_frame: Option<(u64, u64)>,
     goaway_received: bool,
     drain_deadline: Option<Instant>,
     regular_flows: u64,
@@ -206,6 +207,7 @@ impl Connection {
             resets_in_window: 0,
             pings_in_window: 0,
             goaway_sent: false,
+            goaway_frame: None,
             goaway_received: false,
             drain_deadline: None,
             regular_flows: 0,
@@ -381,6 +383,7 @@ impl Connection {
             None => {
                 !self.preface_sent
                     || !self.queued.is_empty()
+                    || self.goaway_frame.is_some()
                     || self.conn_recv_max > self.conn_recv_max_sent
                     || self.peer_max > self.peer_max_sent
                     || !self.opens.is_empty()
@@ -419,20 +422,7 @@ impl Connection {
                 n += PREFACE.len();
             }
             // A drain that ended at once still tells the peer about it.
-            while let Some(Queued::GoAway {
-                accepted_below,
-                code,
-            }) = self.queued.pop_front()
-            {
-                n += put_control(
-                    out,
-                    &Control::GoAway {
-                        accepted_below,
-                        code,
-                    },
-                );
-                self.stats.frames_sent += 1;
-            }
+            n += self.transmit_goaway(out);
             let close = self.close_frame.as_mut()?;
             close.sent = true;
             let frame = if close.app {
@@ -461,7 +451,10 @@ impl Connection {
         }
         n += self.transmit_connection_control(out);
         n += self.transmit_opens(out, n);
-        n += self.transmit_connection_control(out); // a GOAWAY held back for opens
+        if self.opens.is_empty() {
+            // After the opens: GOAWAY must not overtake flows opened before it.
+            n += self.transmit_goaway(out);
+        }
         n += self.transmit_flow_control(out, n);
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
@@ -475,24 +468,26 @@ impl Connection {
         self.config.max_transmit.saturating_sub(used)
     }
 
+    fn transmit_goaway(&mut self, out: &mut impl TransmitBuf) -> usize {
+        let Some((accepted_below, code)) = self.goaway_frame.take() else {
+            return 0;
+        };
+        self.stats.frames_sent += 1;
+        put_control(
+            out,
+            &Control::GoAway {
+                accepted_below,
+                code,
+            },
+        )
+    }
+
     fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
         while let Some(q) = self.queued.pop_front() {
-            if matches!(q, Queued::GoAway { .. }) && !self.opens.is_empty() {
-                // GOAWAY must not overtake flows opened before it.
-                self.queued.push_front(q);
-                break;
-            }
             let frame = match q {
                 Queued::Ping(v) => Control::Ping(v),
                 Queued::Pong(v) => Control::Pong(v),
-                Queued::GoAway {
-                    accepted_below,
-                    code,
-                } => Control::GoAway {
-                    accepted_below,
-                    code,
-                },
             };
             n += put_control(out, &frame);
             self.stats.frames_sent += 1;
@@ -829,10 +824,7 @@ impl Connection {
         let code = code.min(VARINT_MAX);
         self.goaway_sent = true;
         self.refuse_peer_from = Some(accepted_below);
-        self.queued.push_back(Queued::GoAway {
-            accepted_below,
-            code,
-        });
+        self.goaway_frame = Some((accepted_below, code));
         self.start_drain();
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
@@ -880,9 +872,10 @@ impl Connection {
         self.ready.clear();
         self.conn_blocked.clear();
         self.ctrl.clear();
-        let drained = matches!(why, CloseReason::Drained);
-        self.queued
-            .retain(|q| drained && matches!(q, Queued::GoAway { .. }));
+        self.queued.clear();
+        if !matches!(why, CloseReason::Drained) {
+            self.goaway_frame = None;
+        }
         self.write_waiters.clear();
         for (&id, flow) in self.flows.iter_mut() {
             // Wake every waiter so it sees the close.
