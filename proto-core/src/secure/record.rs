@@ -168,12 +168,14 @@ impl Records {
         }
         // Finish a record split across inputs first.
         if !self.partial.is_empty() {
-            let need = self.missing();
-            let take = need.min(data.len());
-            self.partial.extend_from_slice(&data[..take]);
-            data = &data[take..];
-            if self.missing() > 0 {
-                return Ok(());
+            // Twice at most: the rest of the length prefix, then the body.
+            while self.missing() > 0 {
+                if data.is_empty() {
+                    return Ok(());
+                }
+                let take = self.missing().min(data.len());
+                self.partial.extend_from_slice(&data[..take]);
+                data = &data[take..];
             }
             let rec = core::mem::take(&mut self.partial);
             let plain = self.open_one(&rec[LEN_PREFIX..])?;
