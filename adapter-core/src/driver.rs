@@ -79,14 +79,57 @@ impl Pump {
         Ok((handle, Pump { shared }))
     }
 
+    /// A secure connection on `side` over an established handshake (from
+    /// [`crate::secure::handshake`] or [`crate::secure::handshake_blocking`]):
+    /// the record layer under the mux.
+    pub fn new_secure(
+        config: crate::Config,
+        side: crate::Side,
+        established: proto_core::secure::Established,
+        security: Arc<crate::secure::Security>,
+    ) -> Result<(crate::Connection, Pump), crate::ConfigError> {
+        let (conn, pump) = Pump::new(config, side)?;
+        let now = pump.shared.now();
+        let proto_core::secure::Established {
+            mut records,
+            leftover,
+            ..
+        } = established;
+        pump.shared.with(|st| {
+            // Records that came with the handshake's last message.
+            if let Err(proto_core::secure::InputError::Record(e)) =
+                records.input_to_mux(now, &leftover, &mut st.conn)
+            {
+                st.transport_error.get_or_insert(e.to_string());
+            }
+            st.records = Some(records);
+            st.security = Some(security);
+            st.kick = true;
+        });
+        Ok((conn, pump))
+    }
+
     /// Bytes read from the transport (`handle_input_bytes`: large payloads
-    /// are kept by reference, not copied).
+    /// are kept by reference, not copied); on a secure connection, records
+    /// to open first.
     pub fn input(&self, data: Bytes) {
         let now = self.shared.now();
         self.shared.with(|st| {
             // A protocol error closes the connection; the CLOSE frame is
-            // queued and `Event::Closed` reports it.
-            let _ = st.conn.handle_input_bytes(now, data);
+            // queued and `Event::Closed` reports it. So does a record that
+            // fails authentication (and the reason is kept).
+            match st.records.as_mut() {
+                None => {
+                    let _ = st.conn.handle_input_bytes(now, data);
+                }
+                Some(records) => {
+                    if let Err(proto_core::secure::InputError::Record(e)) =
+                        records.input_to_mux(now, &data, &mut st.conn)
+                    {
+                        st.transport_error.get_or_insert(e.to_string());
+                    }
+                }
+            }
             st.kick = true;
         });
     }
@@ -118,7 +161,10 @@ impl Pump {
             }
             let mut more = false;
             while out.len() < limit {
-                more = st.conn.poll_transmit(out).is_some();
+                more = match st.records.as_mut() {
+                    None => st.conn.poll_transmit(out).is_some(),
+                    Some(records) => records.transmit_from_mux(&mut st.conn, out).is_some(),
+                };
                 if !more {
                     break;
                 }
@@ -208,7 +254,7 @@ impl<T: Transport, M: Timer> Driver<T, M> {
         Ok((conn, Driver::with_pump(pump, io, timer)))
     }
 
-    fn with_pump(pump: Pump, io: T, timer: M) -> Self {
+    pub(crate) fn with_pump(pump: Pump, io: T, timer: M) -> Self {
         Driver {
             pump,
             io,
