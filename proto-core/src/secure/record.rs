@@ -12,7 +12,6 @@
 use super::error::RecordError;
 use crate::mux::{self, TransmitBuf};
 use crate::time::Instant;
-use alloc::vec;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
@@ -67,7 +66,9 @@ pub struct Records {
     plain_in: BytesMut,
     /// Mux output waiting to be sealed.
     plain_out: Vec<u8>,
-    sealed: Vec<u8>,
+    /// Sealed records, handed to the sink as `Bytes` (no copy into an
+    /// `IoChunks`; the buffer comes back once the sink drops them).
+    sealed: BytesMut,
     /// Why opening stopped (an input error ends input only: the CLOSE
     /// that reports it still goes out sealed).
     rx_failed: Option<RecordError>,
@@ -101,7 +102,7 @@ impl Records {
             partial: Vec::new(),
             plain_in: BytesMut::new(),
             plain_out: Vec::new(),
-            sealed: vec![0; LEN_PREFIX + MAX_RECORD],
+            sealed: BytesMut::new(),
             rx_failed: None,
             tx_failed: None,
         }
@@ -131,6 +132,10 @@ impl Records {
         if plain.len() > self.max_plaintext {
             return Err(RecordError::TooLarge);
         }
+        let len = LEN_PREFIX + plain.len() + TAG_LEN;
+        self.sealed.clear();
+        self.sealed.reserve(len);
+        self.sealed.resize(len, 0);
         let n = self
             .transport
             .write_message(plain, &mut self.sealed[LEN_PREFIX..])
@@ -140,7 +145,8 @@ impl Records {
             })?;
         // n <= MAX_RECORD: checked by snow.
         self.sealed[..LEN_PREFIX].copy_from_slice(&(n as u16).to_be_bytes());
-        out.put_slice(&self.sealed[..LEN_PREFIX + n]);
+        self.sealed.truncate(LEN_PREFIX + n);
+        out.put_bytes(self.sealed.split().freeze());
         self.sent += 1;
         if self.send_rekey != 0 && self.sent % self.send_rekey == 0 {
             self.transport.rekey_outgoing();
