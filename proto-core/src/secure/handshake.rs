@@ -34,6 +34,9 @@ use core::fmt;
 /// The protocol version this implementation speaks.
 pub const PROTOCOL_VERSION: u16 = 1;
 const PAYLOAD_VERSION: u8 = 1;
+/// Mixed into the handshake hash: both sides must agree they speak weft's
+/// framing of Noise, or the handshake fails.
+const PROLOGUE: &[u8] = b"weft secure 1";
 
 /// Mux settings a peer announces in its handshake payload, for the other
 /// side to see (the mux itself starts from the protocol's fixed initial
@@ -262,6 +265,7 @@ impl Handshake {
         let builder =
             snow::Builder::with_resolver(noise_params(), Resolver::boxed(params.rng_seed))
                 .local_private_key(params.identity.secret())
+                .and_then(|b| b.prologue(PROLOGUE))
                 .map_err(|_| HandshakeError::Config("static key"))?;
         let noise = if initiator {
             builder.build_initiator()
