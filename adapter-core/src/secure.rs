@@ -362,3 +362,15 @@ pub fn test_credentials(side: Side) -> Credentials {
         .expect("bound to this key");
     Credentials::new(identity, roots, Arc::new(AllowNames::new([peer])))
 }
+
+/// Panics unless `client` and `server`, made with [`test_credentials`],
+/// are encrypted and granted each other's test names (feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn assert_test_pair(client: &Connection, server: &Connection) {
+    let (c, s) = (client.security(), server.security());
+    let (c, s) = (c.expect("client is secure"), s.expect("server is secure"));
+    assert_eq!(c.granted(), ["weft-test:server"]);
+    assert_eq!(s.granted(), ["weft-test:client"]);
+    assert_eq!(c.remote_key(), s.local_key());
+    assert_eq!(s.remote_key(), c.local_key());
+}

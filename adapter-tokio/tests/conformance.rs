@@ -2,7 +2,7 @@
 //! in-memory `tokio::io::duplex` pipe.
 
 use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::secure::test_credentials;
+use adapter_core::secure::{assert_test_pair, test_credentials};
 use adapter_core::{Config, Side};
 use adapter_tokio::Connection;
 use std::io;
@@ -73,8 +73,7 @@ async fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Resu
         );
         let (c, s) = (c?, s?);
         // Every pair in the suite is really encrypted and authenticated.
-        assert_eq!(c.security().unwrap().granted(), ["weft-test:server"]);
-        assert_eq!(s.security().unwrap().granted(), ["weft-test:client"]);
+        assert_test_pair(&c, &s);
         (c, s)
     } else {
         (
