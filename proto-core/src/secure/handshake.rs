@@ -262,11 +262,16 @@ impl Handshake {
         now: Instant,
     ) -> Result<Self, HandshakeError> {
         config.validate()?;
-        let builder =
-            snow::Builder::with_resolver(noise_params(), Resolver::boxed(params.rng_seed))
-                .local_private_key(params.identity.secret())
-                .and_then(|b| b.prologue(PROLOGUE))
-                .map_err(|_| HandshakeError::Config("static key"))?;
+        let builder = snow::Builder::with_resolver(
+            noise_params(),
+            Resolver::boxed(
+                params.rng_seed,
+                (*params.identity.secret(), params.identity.public_key().0),
+            ),
+        )
+        .local_private_key(params.identity.secret())
+        .and_then(|b| b.prologue(PROLOGUE))
+        .map_err(|_| HandshakeError::Config("static key"))?;
         let noise = if initiator {
             builder.build_initiator()
         } else {
