@@ -214,9 +214,73 @@ fn one_flow(c: &mut Criterion) {
     g.finish();
 }
 
+/// Loopback TCP through `adapter-tokio`, client and server on one
+/// current-thread runtime: one flow carrying `BULK_TOTAL` bytes in 64 KiB
+/// writes, encrypted (`connect`/`accept`) and plaintext (`client`/`server`).
+fn loopback_one_flow(c: &mut Criterion) {
+    use adapter_tokio::{Config as MuxConfig, Connection, Credentials};
+    use benches::{
+        build_runtime, client_bulk, serve, tcp_pair, time_on_runtime, RtMode, ServerRole,
+    };
+    use benches::{BULK_TOTAL, BULK_WRITE};
+
+    let mut g = c.benchmark_group("secure_loopback");
+    g.throughput(Throughput::Bytes(BULK_TOTAL as u64))
+        .sample_size(10)
+        .measurement_time(std::time::Duration::from_secs(5));
+    for (name, secure) in [
+        ("st/one_flow_encrypted", true),
+        ("st/one_flow_plaintext", false),
+    ] {
+        let rt = build_runtime(RtMode::St);
+        let f = fixture();
+        let creds = |p: Params| Credentials::new(p.identity, p.roots, p.authorizer);
+        let (cc, sc) = (creds(f.client), creds(f.server));
+        let client = rt.block_on(async move {
+            let (a, b) = tcp_pair().await.unwrap();
+            let (client, server) = if secure {
+                let (c, s) = tokio::join!(
+                    Connection::connect(a, MuxConfig::default(), &cc),
+                    Connection::accept(b, MuxConfig::default(), &sc)
+                );
+                (c.unwrap(), s.unwrap())
+            } else {
+                (
+                    Connection::client(a, MuxConfig::default()).unwrap(),
+                    Connection::server(b, MuxConfig::default()).unwrap(),
+                )
+            };
+            assert_eq!(client.security().is_some(), secure);
+            tokio::spawn(async move {
+                while let Ok(flow) = server.accept_flow().await {
+                    tokio::spawn(serve(ServerRole::Bulk, flow));
+                }
+            });
+            client
+        });
+        let mut client = Some(client);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let conn = client.take().unwrap();
+                let (conn, t) = time_on_runtime(&rt, conn, |conn| async move {
+                    for _ in 0..iters {
+                        let mut flow = conn.open_flow().await?;
+                        client_bulk(&mut flow, BULK_TOTAL, BULK_WRITE).await?;
+                    }
+                    Ok(conn)
+                });
+                client = Some(conn);
+                t
+            })
+        });
+        rt.block_on(async move { drop(client) });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = secure;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
-    targets = handshakes, cipher_bound, one_flow
+    targets = handshakes, cipher_bound, one_flow, loopback_one_flow
 }
 criterion_main!(secure);

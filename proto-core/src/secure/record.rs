@@ -64,8 +64,9 @@ pub struct Records {
     partial: Vec<u8>,
     /// Decrypted records, handed out as `Bytes` without another copy.
     plain_in: BytesMut,
-    /// Mux output waiting to be sealed.
+    /// Mux output waiting to be sealed: `plain_out[plain_pos..]`.
     plain_out: Vec<u8>,
+    plain_pos: usize,
     /// Sealed records, handed to the sink as `Bytes` (no copy into an
     /// `IoChunks`; the buffer comes back once the sink drops them).
     sealed: BytesMut,
@@ -102,6 +103,7 @@ impl Records {
             partial: Vec::new(),
             plain_in: BytesMut::new(),
             plain_out: Vec::new(),
+            plain_pos: 0,
             sealed: BytesMut::new(),
             rx_failed: None,
             tx_failed: None,
@@ -278,19 +280,31 @@ impl Records {
         if self.tx_failed.is_some() {
             return None;
         }
-        while self.plain_out.len() < self.max_plaintext {
-            if mux.poll_transmit(&mut self.plain_out).is_none() {
-                break;
+        if self.plain_out.len() - self.plain_pos < self.max_plaintext {
+            // Refill. The mux gives up to `max_transmit` per call, several
+            // records' worth: those are sealed from an offset, and only the
+            // tail of one record moves to the front here.
+            self.plain_out.drain(..self.plain_pos);
+            self.plain_pos = 0;
+            while self.plain_out.len() < self.max_plaintext {
+                if mux.poll_transmit(&mut self.plain_out).is_none() {
+                    break;
+                }
             }
         }
-        if self.plain_out.is_empty() {
+        let pending = self.plain_out.len() - self.plain_pos;
+        if pending == 0 {
             return None;
         }
-        let n = self.plain_out.len().min(self.max_plaintext);
-        let mut body = core::mem::take(&mut self.plain_out);
-        let r = self.seal(&body[..n], out);
-        body.drain(..n);
+        let n = pending.min(self.max_plaintext);
+        let body = core::mem::take(&mut self.plain_out);
+        let r = self.seal(&body[self.plain_pos..self.plain_pos + n], out);
         self.plain_out = body;
+        self.plain_pos += n;
+        if self.plain_pos == self.plain_out.len() {
+            self.plain_out.clear();
+            self.plain_pos = 0;
+        }
         r.ok()
     }
 }
