@@ -352,6 +352,22 @@ fn run(seed: u64) {
                 !both_up,
                 "seed {seed}: corrupted handshake completed; {replay}"
             );
+            // Detected as tampering (or its consequence), never mistaken
+            // for a refusal or a payload the peer really sent.
+            for end in [&client, &server] {
+                if let State::Failed(e) = &end.state {
+                    assert!(
+                        matches!(
+                            e,
+                            HandshakeError::Noise
+                                | HandshakeError::MessageTooLarge { .. }
+                                | HandshakeError::Timeout
+                                | HandshakeError::TransportEnded
+                        ),
+                        "seed {seed}: {e}; {replay}"
+                    );
+                }
+            }
             assert!(
                 client.gone() || client.closed.is_some(),
                 "seed {seed}: client hangs; {replay}"
