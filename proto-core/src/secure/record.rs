@@ -163,9 +163,11 @@ impl Records {
     }
 
     /// Opens the records in `data` (any chunking), calling `deliver` with
-    /// each one's plaintext in order until it returns `false`. The first
-    /// record that fails to authenticate stops everything: it and all later
-    /// bytes are dropped and every later call fails.
+    /// each one's plaintext in order. `deliver` returning `false` means the
+    /// consumer is gone (its connection closed): the rest of `data` is
+    /// dropped. The first record that fails to authenticate stops
+    /// everything: it and all later bytes are dropped and every later call
+    /// fails.
     pub fn open(
         &mut self,
         mut data: &[u8],
