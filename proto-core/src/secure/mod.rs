@@ -14,7 +14,7 @@
 //!   as `acme:alice:phone` bound to a static key by ed25519-signed
 //!   certificate chains, with expiry against a wall-clock input.
 //! - [`AllowAny`], [`AllowNames`], [`AllowKey`]: ready-made authorizers.
-//! - [`Secured`]: the record layer stacked under a [`mux::Connection`], for
+//! - [`Secured`]: the record layer stacked under a [`crate::mux::Connection`], for
 //!   drivers that want one object.
 //!
 //! Under `cfg(fuzzing)` the cipher is a null cipher (plaintext plus a zero
