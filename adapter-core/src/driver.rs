@@ -97,11 +97,13 @@ impl Pump {
         } = established;
         pump.shared.with(|st| {
             // Records that came with the handshake's last message.
-            if let Err(proto_core::secure::InputError::Record(e)) =
-                records.input_to_mux(now, &leftover, &mut st.conn)
-            {
-                st.transport_error.get_or_insert(e.to_string());
-            }
+            open_records(
+                &mut records,
+                &mut st.conn,
+                &mut st.transport_error,
+                now,
+                &leftover,
+            );
             st.records = Some(records);
             st.security = Some(security);
             st.kick = true;
@@ -123,11 +125,7 @@ impl Pump {
                     let _ = st.conn.handle_input_bytes(now, data);
                 }
                 Some(records) => {
-                    if let Err(proto_core::secure::InputError::Record(e)) =
-                        records.input_to_mux(now, &data, &mut st.conn)
-                    {
-                        st.transport_error.get_or_insert(e.to_string());
-                    }
+                    open_records(records, &mut st.conn, &mut st.transport_error, now, &data)
                 }
             }
             st.kick = true;
@@ -181,6 +179,20 @@ impl Pump {
     /// The connection has closed.
     pub fn is_closed(&self) -> bool {
         self.shared.with(|st| st.conn.is_closed())
+    }
+}
+
+/// Opens records into the mux; a record that fails closes the mux and
+/// leaves its reason as the connection's transport error.
+fn open_records(
+    records: &mut proto_core::secure::Records,
+    conn: &mut proto_core::mux::Connection,
+    error: &mut Option<String>,
+    now: proto_core::time::Instant,
+    data: &[u8],
+) {
+    if let Err(proto_core::secure::InputError::Record(e)) = records.input_to_mux(now, data, conn) {
+        error.get_or_insert(e.to_string());
     }
 }
 
