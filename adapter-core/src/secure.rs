@@ -135,7 +135,7 @@ pub fn handshake_error(e: HandshakeError) -> io::Error {
 }
 
 /// A handshake for `side`, with the wall clock (certificate expiry) and
-/// an RNG seed from the OS, its clock origin, and the first deadline.
+/// an RNG seed from the OS, and the clock origin of its `Instant`s.
 fn start(
     side: Side,
     creds: &Credentials,

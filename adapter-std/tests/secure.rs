@@ -94,3 +94,18 @@ fn a_server_refuses_an_unblessed_client() {
     assert_eq!(s.unwrap_err().kind(), io::ErrorKind::PermissionDenied);
     assert_eq!(c.unwrap().closed(), CloseReason::TransportEnded);
 }
+
+/// A server that accepts TCP but never answers: the blocking handshake
+/// gives up at its timeout (through the stream's read timeout).
+#[test]
+fn a_silent_server_times_the_handshake_out() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (_silent, _) = listener.accept().unwrap();
+    let mut creds = test_credentials(Side::Dialer);
+    creds.config.handshake_timeout = std::time::Duration::from_millis(200);
+    let e = Connection::connect(a, Config::default(), &creds).unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    let inner: &SecureHandshakeError = e.get_ref().unwrap().downcast_ref().unwrap();
+    assert_eq!(inner, &SecureHandshakeError::Timeout);
+}

@@ -199,3 +199,17 @@ async fn a_flipped_bit_on_the_wire_closes_with_a_clear_error() {
         other => panic!("client saw {other:?}"),
     }
 }
+
+/// A server that accepts TCP but never answers: the handshake gives up at
+/// its timeout instead of hanging.
+#[tokio::test]
+async fn a_silent_server_times_the_handshake_out() {
+    let (a, _silent) = tcp().await;
+    let mut creds = test_credentials(Side::Dialer);
+    creds.config.handshake_timeout = std::time::Duration::from_millis(200);
+    let e = Connection::connect(a, Config::default(), &creds)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert_eq!(inner(&e), &SecureHandshakeError::Timeout);
+}
