@@ -79,14 +79,55 @@ impl Pump {
         Ok((handle, Pump { shared }))
     }
 
+    /// A secure connection on `side` over an established handshake (from
+    /// [`crate::secure::handshake`] or [`crate::secure::handshake_blocking`]):
+    /// the record layer under the mux.
+    pub fn new_secure(
+        config: crate::Config,
+        side: crate::Side,
+        established: proto_core::secure::Established,
+        security: Arc<crate::secure::Security>,
+    ) -> Result<(crate::Connection, Pump), crate::ConfigError> {
+        let (conn, pump) = Pump::new(config, side)?;
+        let now = pump.shared.now();
+        let proto_core::secure::Established {
+            mut records,
+            leftover,
+            ..
+        } = established;
+        pump.shared.with(|st| {
+            // Records that came with the handshake's last message.
+            open_records(
+                &mut records,
+                &mut st.conn,
+                &mut st.transport_error,
+                now,
+                &leftover,
+            );
+            st.records = Some(records);
+            st.security = Some(security);
+            st.kick = true;
+        });
+        Ok((conn, pump))
+    }
+
     /// Bytes read from the transport (`handle_input_bytes`: large payloads
-    /// are kept by reference, not copied).
+    /// are kept by reference, not copied); on a secure connection, records
+    /// to open first.
     pub fn input(&self, data: Bytes) {
         let now = self.shared.now();
         self.shared.with(|st| {
             // A protocol error closes the connection; the CLOSE frame is
-            // queued and `Event::Closed` reports it.
-            let _ = st.conn.handle_input_bytes(now, data);
+            // queued and `Event::Closed` reports it. So does a record that
+            // fails authentication (and the reason is kept).
+            match st.records.as_mut() {
+                None => {
+                    let _ = st.conn.handle_input_bytes(now, data);
+                }
+                Some(records) => {
+                    open_records(records, &mut st.conn, &mut st.transport_error, now, &data)
+                }
+            }
             st.kick = true;
         });
     }
@@ -118,7 +159,10 @@ impl Pump {
             }
             let mut more = false;
             while out.len() < limit {
-                more = st.conn.poll_transmit(out).is_some();
+                more = match st.records.as_mut() {
+                    None => st.conn.poll_transmit(out).is_some(),
+                    Some(records) => records.transmit_from_mux(&mut st.conn, out).is_some(),
+                };
                 if !more {
                     break;
                 }
@@ -135,6 +179,20 @@ impl Pump {
     /// The connection has closed.
     pub fn is_closed(&self) -> bool {
         self.shared.with(|st| st.conn.is_closed())
+    }
+}
+
+/// Opens records into the mux; a record that fails closes the mux and
+/// leaves its reason as the connection's transport error.
+fn open_records(
+    records: &mut proto_core::secure::Records,
+    conn: &mut proto_core::mux::Connection,
+    error: &mut Option<String>,
+    now: proto_core::time::Instant,
+    data: &[u8],
+) {
+    if let Err(proto_core::secure::InputError::Record(e)) = records.input_to_mux(now, data, conn) {
+        error.get_or_insert(e.to_string());
     }
 }
 
@@ -208,7 +266,7 @@ impl<T: Transport, M: Timer> Driver<T, M> {
         Ok((conn, Driver::with_pump(pump, io, timer)))
     }
 
-    fn with_pump(pump: Pump, io: T, timer: M) -> Self {
+    pub(crate) fn with_pump(pump: Pump, io: T, timer: M) -> Self {
         Driver {
             pump,
             io,

@@ -138,6 +138,11 @@ impl fmt::Debug for FlowWriter {
 }
 
 impl Flow {
+    /// The connection state the flow shares (for `Flow::security`).
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.reader.shared
+    }
+
     /// The flow's id (even for flows the dialer opened).
     pub fn id(&self) -> FlowId {
         self.reader.id

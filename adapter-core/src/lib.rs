@@ -13,6 +13,8 @@
 //! - the handles: [`Connection`] (clone-able) and [`Flow`], with poll
 //!   functions an adapter wraps in its runtime's IO traits, and async
 //!   methods that work on any executor;
+//! - [`secure`]: the Noise handshake over a transport, then the mux over
+//!   encrypted records ([`spawn_secure_connection`]);
 //! - [`block_on`], for blocking adapters and tests;
 //! - with the `conformance` feature, the conformance suite every adapter
 //!   runs (`adapter_core::conformance`).
@@ -52,6 +54,7 @@ mod driver;
 mod error;
 mod flow;
 mod runtime;
+pub mod secure;
 mod shared;
 
 #[cfg(feature = "conformance")]
@@ -63,6 +66,7 @@ pub use driver::{Driver, Pump, PumpStatus, LINGER, TRANSMIT_HIGH_WATER};
 pub use error::{close_reason, reset_code, stop_code, ConnectionClosed, GoingAway};
 pub use flow::{Flow, FlowReader, FlowWriter};
 pub use runtime::{RecvBuffer, Runtime, Timer, Transport};
+pub use secure::{spawn_secure_connection, Credentials, Security};
 
 pub use proto_core;
 pub use proto_core::mux::{

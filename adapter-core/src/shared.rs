@@ -53,6 +53,10 @@ pub(crate) struct State {
     pub kick: bool,
     /// The core deadline the driver last armed its timer for.
     pub armed: Option<MuxInstant>,
+    /// The record layer under the mux, on a secure connection.
+    pub records: Option<proto_core::secure::Records>,
+    /// What the secure handshake established.
+    pub security: Option<std::sync::Arc<crate::secure::Security>>,
     /// Wake-ups collected under the lock, run after it is released; inline
     /// so the common case (one reader or writer) does not allocate.
     to_wake: SmallVec<[Waker; 4]>,
@@ -198,6 +202,8 @@ impl Shared {
                 handles: 0,
                 kick: false,
                 armed: None,
+                records: None,
+                security: None,
                 to_wake: SmallVec::new(),
             }),
             origin,

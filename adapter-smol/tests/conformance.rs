@@ -3,7 +3,8 @@
 //! same futures-io traits, its executor running the driver.
 
 use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::Config;
+use adapter_core::secure::{assert_test_pair, test_credentials};
+use adapter_core::{Config, Side};
 use adapter_smol::Connection;
 use std::io;
 use std::net::Shutdown;
@@ -11,16 +12,43 @@ use std::time::Duration;
 
 struct SmolHarness;
 
+/// smol over loopback TCP with the secure handshake and encrypted records.
+struct SecureSmolHarness;
+
 async fn smol_pair(client: Config, server: Config) -> io::Result<Pair> {
+    smol_pair_with(client, server, false).await
+}
+
+async fn smol_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
     let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
     let a = smol::net::TcpStream::connect(listener.local_addr()?).await?;
     let (b, _) = listener.accept().await?;
     a.set_nodelay(true)?;
     b.set_nodelay(true)?;
     let cut = a.clone();
+    let (client, server) = if secure {
+        let (cc, sc) = (
+            test_credentials(Side::Dialer),
+            test_credentials(Side::Acceptor),
+        );
+        let (c, s) = smol::future::zip(
+            Connection::connect(a, client, &cc),
+            Connection::accept(b, server, &sc),
+        )
+        .await;
+        let (c, s) = (c?, s?);
+        // Every pair in the suite is really encrypted and authenticated.
+        assert_test_pair(&c, &s);
+        (c, s)
+    } else {
+        (
+            Connection::client(a, client)?,
+            Connection::server(b, server)?,
+        )
+    };
     Ok(Pair {
-        client: Connection::client(a, client)?.into_core(),
-        server: Connection::server(b, server)?.into_core(),
+        client: client.into_core(),
+        server: server.into_core(),
         cut: Some(Box::new(move || {
             let _ = cut.shutdown(Shutdown::Both);
         })),
@@ -44,6 +72,24 @@ impl Harness for SmolHarness {
 
     fn block_on(&self, task: BoxFuture<()>) {
         smol::block_on(task)
+    }
+}
+
+impl Harness for SecureSmolHarness {
+    fn pair(&self, client: Config, server: Config) -> BoxFuture<io::Result<Pair>> {
+        Box::pin(smol_pair_with(client, server, true))
+    }
+
+    fn spawn(&self, task: BoxFuture<()>) {
+        SmolHarness.spawn(task)
+    }
+
+    fn sleep(&self, duration: Duration) -> BoxFuture<()> {
+        SmolHarness.sleep(duration)
+    }
+
+    fn block_on(&self, task: BoxFuture<()>) {
+        SmolHarness.block_on(task)
     }
 }
 
@@ -95,4 +141,8 @@ mod smol_tcp {
 
 mod async_std_tcp {
     adapter_core::conformance_tests!(super::AsyncStdHarness);
+}
+
+mod smol_secure_tcp {
+    adapter_core::conformance_tests!(super::SecureSmolHarness);
 }

@@ -39,6 +39,7 @@ mod pipe;
 
 pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 
+pub use adapter_core::secure::{self, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
     ErrorCode, FlowId, FlowStats, GoingAway, Side,
@@ -80,6 +81,14 @@ pub trait Stream: Read + Write + Send + Sized + 'static {
         let _ = timeout;
         Ok(())
     }
+    /// Bounds how long a blocked `read` waits (it then fails with
+    /// `WouldBlock` or `TimedOut`); the secure handshake uses it for its
+    /// timeout. The default does nothing: the handshake then waits as
+    /// long as the stream does.
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        let _ = timeout;
+        Ok(())
+    }
 }
 
 /// How long the writer thread blocks in one `write` before it looks again
@@ -98,6 +107,10 @@ impl Stream for TcpStream {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_write_timeout(self, timeout)
     }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
 }
 
 #[cfg(unix)]
@@ -113,11 +126,41 @@ impl Stream for std::os::unix::net::UnixStream {
     fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
     }
+
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
+    }
 }
 
 /// Starts the reader and writer threads of a connection over `stream`.
 fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connection> {
     let (conn, pump) = Pump::new(config, side).map_err(adapter_core::config_error)?;
+    run(stream, conn, pump)
+}
+
+/// Runs the secure handshake on the calling thread (bounded by its
+/// timeout where the stream has read timeouts), then starts the threads
+/// with the record layer under the mux.
+fn start_secure<S: Stream>(
+    mut stream: S,
+    config: Config,
+    side: Side,
+    creds: &Credentials,
+) -> io::Result<Connection> {
+    config.validate().map_err(adapter_core::config_error)?;
+    let (established, security) = secure::handshake_blocking(
+        &mut stream,
+        |s, t| s.set_read_timeout(t),
+        side,
+        creds,
+        String::new(),
+    )?;
+    let (conn, pump) = Pump::new_secure(config, side, established, Arc::new(security))
+        .map_err(adapter_core::config_error)?;
+    run(stream, conn, pump)
+}
+
+fn run<S: Stream>(stream: S, conn: adapter_core::Connection, pump: Pump) -> io::Result<Connection> {
     let reader = stream.try_clone()?;
     let pump = Arc::new(pump);
     let reader_done = Arc::new(AtomicBool::new(false));
@@ -284,6 +327,26 @@ impl Connection {
         start(stream, config, Side::Acceptor)
     }
 
+    /// Dials securely over `stream`: the Noise XX handshake on this thread
+    /// (the server proves who it is first; `creds.authorizer` must accept
+    /// it before we reveal ourselves), then the mux over encrypted records.
+    /// A refused peer is `PermissionDenied`; see [`adapter_core::secure`].
+    /// The plaintext [`client`](Self::client) is the opt-out for trusted links.
+    pub fn connect<S: Stream>(stream: S, config: Config, creds: &Credentials) -> io::Result<Self> {
+        start_secure(stream, config, Side::Dialer, creds)
+    }
+
+    /// Accepts securely over `stream`: the handshake's responder side, then
+    /// the mux over encrypted records.
+    pub fn accept<S: Stream>(stream: S, config: Config, creds: &Credentials) -> io::Result<Self> {
+        start_secure(stream, config, Side::Acceptor, creds)
+    }
+
+    /// What the secure handshake established; `None` on plaintext.
+    pub fn security(&self) -> Option<Arc<Security>> {
+        self.inner.security()
+    }
+
     /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side.
     pub fn connect_tcp(addr: impl ToSocketAddrs, config: Config) -> io::Result<Self> {
         let stream = TcpStream::connect(addr)?;
@@ -396,6 +459,11 @@ pub struct FlowReader(adapter_core::FlowReader);
 pub struct FlowWriter(adapter_core::FlowWriter);
 
 impl Flow {
+    /// What its connection's secure handshake established; `None` on plaintext.
+    pub fn security(&self) -> Option<Arc<Security>> {
+        self.0.security()
+    }
+
     /// The flow's id.
     pub fn id(&self) -> FlowId {
         self.0.id()

@@ -3,7 +3,8 @@
 //! handles.
 
 use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::Config;
+use adapter_core::secure::{assert_test_pair, test_credentials};
+use adapter_core::{Config, Side};
 use adapter_std::{Connection, Stream};
 use std::future::Future;
 use std::io;
@@ -18,20 +19,42 @@ use std::time::Duration;
 enum Transport {
     Tcp,
     Pipe,
+    /// Loopback TCP with the secure handshake and encrypted records.
+    SecureTcp,
 }
 
 struct StdHarness(Transport);
 
 fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
+    tcp_pair_with(client, server, false)
+}
+
+fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let a = TcpStream::connect(listener.local_addr()?)?;
     let (b, _) = listener.accept()?;
     a.set_nodelay(true)?;
     b.set_nodelay(true)?;
     let cut = a.try_clone()?;
+    let (client, server) = if secure {
+        // Both handshakes block: the server's runs on its own thread.
+        let accept =
+            thread::spawn(move || Connection::accept(b, server, &test_credentials(Side::Acceptor)));
+        let c = Connection::connect(a, client, &test_credentials(Side::Dialer));
+        let s = accept.join().expect("accept thread");
+        let (c, s) = (c?.into_core(), s?.into_core());
+        // Every pair in the suite is really encrypted and authenticated.
+        assert_test_pair(&c, &s);
+        (c, s)
+    } else {
+        (
+            Connection::client(a, client)?.into_core(),
+            Connection::server(b, server)?.into_core(),
+        )
+    };
     Ok(Pair {
-        client: Connection::client(a, client)?.into_core(),
-        server: Connection::server(b, server)?.into_core(),
+        client,
+        server,
         cut: Some(Box::new(move || {
             let _ = cut.shutdown(Shutdown::Both);
         })),
@@ -94,6 +117,7 @@ impl Harness for StdHarness {
             match transport {
                 Transport::Tcp => tcp_pair(client, server),
                 Transport::Pipe => pipe_pair(client, server),
+                Transport::SecureTcp => tcp_pair_with(client, server, true),
             }
         })
     }
@@ -120,4 +144,8 @@ mod tcp {
 
 mod pipe {
     adapter_core::conformance_tests!(super::StdHarness(super::Transport::Pipe));
+}
+
+mod secure_tcp {
+    adapter_core::conformance_tests!(super::StdHarness(super::Transport::SecureTcp));
 }

@@ -45,6 +45,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpStream, ToSocketAddrs};
 use tokio::time::Sleep;
 
+pub use adapter_core::secure::{self, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
     ErrorCode, FlowId, FlowStats, GoingAway, Ping, Side,
@@ -232,6 +233,49 @@ impl Connection {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         adapter_core::spawn_connection(&TokioRuntime, TokioIo(io), config, side).map(Self::from)
+    }
+
+    /// Dials securely over `io`: runs the Noise XX handshake (the server
+    /// proves who it is first; `creds.authorizer` must accept it before we
+    /// reveal ourselves), then the mux over encrypted records. A refused
+    /// peer is `PermissionDenied`; see [`adapter_core::secure`]. The
+    /// plaintext [`client`](Self::client) is the opt-out for trusted links.
+    pub async fn connect<T>(io: T, config: Config, creds: &Credentials) -> io::Result<Self>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::spawn_secure(io, config, Side::Dialer, creds).await
+    }
+
+    /// Accepts securely over `io`: the handshake's responder side (we prove
+    /// who we are first; `creds.authorizer` decides on the client), then
+    /// the mux over encrypted records.
+    pub async fn accept<T>(io: T, config: Config, creds: &Credentials) -> io::Result<Self>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::spawn_secure(io, config, Side::Acceptor, creds).await
+    }
+
+    async fn spawn_secure<T>(
+        io: T,
+        config: Config,
+        side: Side,
+        creds: &Credentials,
+    ) -> io::Result<Self>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        adapter_core::spawn_secure_connection(
+            &TokioRuntime,
+            TokioIo(io),
+            config,
+            side,
+            creds,
+            String::new(),
+        )
+        .await
+        .map(Self::from)
     }
 
     /// A connection and its driver, which the caller spawns (for example

@@ -2,7 +2,8 @@
 //! in-memory `tokio::io::duplex` pipe.
 
 use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::Config;
+use adapter_core::secure::{assert_test_pair, test_credentials};
+use adapter_core::{Config, Side};
 use adapter_tokio::Connection;
 use std::io;
 use std::net::Shutdown;
@@ -14,6 +15,8 @@ use tokio::runtime::Runtime;
 enum Transport {
     Tcp,
     Duplex,
+    /// Loopback TCP with the secure handshake and encrypted records.
+    SecureTcp,
 }
 
 struct TokioHarness {
@@ -38,9 +41,17 @@ impl TokioHarness {
     fn duplex() -> Self {
         Self::new(Transport::Duplex)
     }
+
+    fn secure_tcp() -> Self {
+        Self::new(Transport::SecureTcp)
+    }
 }
 
 async fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
+    tcp_pair_with(client, server, false).await
+}
+
+async fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
@@ -51,9 +62,28 @@ async fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
     let a = a.into_std()?;
     let cut = a.try_clone()?;
     let a = TcpStream::from_std(a)?;
+    let (client, server) = if secure {
+        let (cc, sc) = (
+            test_credentials(Side::Dialer),
+            test_credentials(Side::Acceptor),
+        );
+        let (c, s) = tokio::join!(
+            Connection::connect(a, client, &cc),
+            Connection::accept(b, server, &sc)
+        );
+        let (c, s) = (c?, s?);
+        // Every pair in the suite is really encrypted and authenticated.
+        assert_test_pair(&c, &s);
+        (c, s)
+    } else {
+        (
+            Connection::client(a, client)?,
+            Connection::server(b, server)?,
+        )
+    };
     Ok(Pair {
-        client: Connection::client(a, client)?.into_core(),
-        server: Connection::server(b, server)?.into_core(),
+        client: client.into_core(),
+        server: server.into_core(),
         cut: Some(Box::new(move || {
             let _ = cut.shutdown(Shutdown::Both);
         })),
@@ -74,6 +104,7 @@ impl Harness for TokioHarness {
         match self.transport {
             Transport::Tcp => Box::pin(tcp_pair(client, server)),
             Transport::Duplex => Box::pin(duplex_pair(client, server)),
+            Transport::SecureTcp => Box::pin(tcp_pair_with(client, server, true)),
         }
     }
 
@@ -96,4 +127,8 @@ mod tcp {
 
 mod duplex {
     adapter_core::conformance_tests!(super::TokioHarness::duplex());
+}
+
+mod secure_tcp {
+    adapter_core::conformance_tests!(super::TokioHarness::secure_tcp());
 }

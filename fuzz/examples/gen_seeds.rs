@@ -899,5 +899,59 @@ fn main() {
     frame_seeds();
     input_seeds();
     pair_seeds();
+    secure_seeds();
     println!("seeds written under {}/corpus", env!("CARGO_MANIFEST_DIR"));
+}
+
+// ----------------------------------------------------------- secure seeds
+
+/// What a dialer mux sends first and then with one flow carrying data:
+/// plaintext for records.
+fn mux_dialer_bytes() -> Vec<u8> {
+    let now = Instant::ZERO;
+    let mut conn = Connection::new(Config::default(), Side::Dialer, now).unwrap();
+    let id = conn.open_flow().unwrap();
+    conn.flow(id).write(b"hello through records").unwrap();
+    conn.flow(id).finish().unwrap();
+    let mut out = Vec::new();
+    while conn.poll_transmit(&mut out).is_some() {}
+    out
+}
+
+/// A record as the fuzz build's null cipher seals it: length, plaintext,
+/// a zero tag.
+fn null_record(plain: &[u8]) -> Vec<u8> {
+    let mut r = ((plain.len() + 16) as u16).to_be_bytes().to_vec();
+    r.extend_from_slice(plain);
+    r.extend_from_slice(&[0; 16]);
+    r
+}
+
+fn secure_seeds() {
+    let t = "secure_responder";
+    let mut msg1 = vec![0x00, 0, 32];
+    msg1.extend_from_slice(&[9; 32]);
+    write_seed(t, "msg1", &msg1);
+    write_seed(t, "honest-empty", &[0x01]);
+    write_seed(t, "strict-unblessed", &[0x03]);
+    let mux = mux_dialer_bytes();
+    let mut honest = vec![0x05 | 0x30];
+    for part in mux.chunks(20) {
+        honest.extend_from_slice(&null_record(part));
+    }
+    write_seed(t, "honest-records", &honest);
+    let mut bad = vec![0x01];
+    bad.extend_from_slice(&null_record(&mux));
+    bad.extend_from_slice(&[0, 17, 1, 2, 3]);
+    write_seed(t, "bad-record", &bad);
+
+    let t = "secure_mux";
+    for (name, flags, size) in [("whole", 0x0f, 255), ("bytes-rekey", 0x31, 7)] {
+        let mut seed = vec![flags];
+        for part in mux.chunks(size) {
+            seed.push(part.len() as u8);
+            seed.extend_from_slice(part);
+        }
+        write_seed(t, name, &seed);
+    }
 }

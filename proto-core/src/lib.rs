@@ -33,6 +33,8 @@
 //!
 //! - [`time`]: the [`time::Instant`] drivers pass in.
 //! - [`wire`]: varints and bounded readers shared by the codecs.
+//! - [`secure`]: Noise XX handshake, encrypted records, blessings and
+//!   peer authorization, under the mux.
 //! - [`mux`]: flows multiplexed over one byte stream.
 //!
 //! # Features
@@ -47,5 +49,6 @@
 extern crate alloc;
 
 pub mod mux;
+pub mod secure;
 pub mod time;
 pub mod wire;

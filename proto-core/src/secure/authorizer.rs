@@ -1,0 +1,244 @@
+//! Peer authorization: which verified peers may connect, under which names.
+
+use super::blessing::{Blessing, BlessingError, PublicKey, SEPARATOR};
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// One end of a connection as the authorizer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// The transport address as the driver knows it (may be empty).
+    pub address: String,
+    /// The static key the handshake proved.
+    pub key: PublicKey,
+}
+
+/// A peer's blessings after verification against the trusted roots.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PeerBlessings {
+    /// Names of the blessings that verified.
+    pub names: Vec<String>,
+    /// Blessings that did not, with the reason.
+    pub invalid: Vec<(String, BlessingError)>,
+}
+
+/// Why an authorizer refused a peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// A presented blessing did not verify.
+    InvalidBlessing {
+        /// Its (claimed) name.
+        name: String,
+        /// Why.
+        error: BlessingError,
+    },
+    /// A valid name no pattern allows.
+    NameNotAllowed(String),
+    /// The peer presented no valid blessing.
+    NoValidBlessing,
+    /// The peer's key is not the one required.
+    KeyNotAllowed(PublicKey),
+}
+
+impl fmt::Display for RejectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RejectReason::InvalidBlessing { name, error } => {
+                write!(f, "blessing {name:?}: {error}")
+            }
+            RejectReason::NameNotAllowed(n) => write!(f, "name {n:?} not allowed"),
+            RejectReason::NoValidBlessing => f.write_str("no valid blessing"),
+            RejectReason::KeyNotAllowed(k) => write!(f, "key {k:?} not allowed"),
+        }
+    }
+}
+
+/// An authorizer's refusal, with every reason it found.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Rejection {
+    /// The reasons, in the order found.
+    pub reasons: Vec<RejectReason>,
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("peer rejected")?;
+        for (i, r) in self.reasons.iter().enumerate() {
+            f.write_str(if i == 0 { ": " } else { "; " })?;
+            write!(f, "{r}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::error::Error for Rejection {}
+
+impl Rejection {
+    fn with_invalid(remote: &PeerBlessings) -> Self {
+        let reasons = remote
+            .invalid
+            .iter()
+            .map(|(name, error)| RejectReason::InvalidBlessing {
+                name: name.clone(),
+                error: *error,
+            })
+            .collect();
+        Rejection { reasons }
+    }
+}
+
+/// Decides who may connect, and which of our blessings a peer sees.
+///
+/// The initiator (dialer) calls [`authorize_peer`](Self::authorize_peer)
+/// on the responder's proof before it sends anything identifying; the
+/// responder calls it on the initiator's at the end of the handshake.
+pub trait PeerAuthorizer: Send + Sync {
+    /// The names granted to the peer, or why it is refused.
+    fn authorize_peer(
+        &self,
+        local: &Endpoint,
+        remote: &Endpoint,
+        remote_blessings: &PeerBlessings,
+    ) -> Result<Vec<String>, Rejection>;
+
+    /// Which of `ours` to present to a peer known by `peer_names` (empty
+    /// for a responder, which presents first). Default: all of them.
+    fn blessings_for_peer(&self, peer_names: &[String], ours: &[Blessing]) -> Vec<Blessing> {
+        let _ = peer_names;
+        ours.to_vec()
+    }
+}
+
+/// Accepts any peer that completes the handshake, granting the names of
+/// its valid blessings (possibly none).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AllowAny;
+
+impl PeerAuthorizer for AllowAny {
+    fn authorize_peer(
+        &self,
+        _: &Endpoint,
+        _: &Endpoint,
+        remote: &PeerBlessings,
+    ) -> Result<Vec<String>, Rejection> {
+        Ok(remote.names.clone())
+    }
+}
+
+/// Accepts peers holding a valid blessing whose name matches a pattern,
+/// granting the matching names.
+///
+/// A pattern is a name whose components may be `*`: a `*` inside matches
+/// exactly one component; a trailing `*` matches one or more. So
+/// `acme:alice:*` allows `acme:alice:phone` and `acme:alice:phone:app`
+/// but not `acme:alice` nor `acme:bob:phone`.
+#[derive(Debug, Clone, Default)]
+pub struct AllowNames {
+    patterns: Vec<String>,
+}
+
+impl AllowNames {
+    /// An authorizer allowing `patterns`.
+    pub fn new<S: Into<String>>(patterns: impl IntoIterator<Item = S>) -> Self {
+        AllowNames {
+            patterns: patterns.into_iter().map(Into::into).collect(),
+        }
+    }
+
+    /// Whether `name` matches any pattern.
+    pub fn allows(&self, name: &str) -> bool {
+        self.patterns.iter().any(|p| pattern_matches(p, name))
+    }
+}
+
+/// Whether `name` matches `pattern` (see [`AllowNames`]).
+pub fn pattern_matches(pattern: &str, name: &str) -> bool {
+    let mut p = pattern.split(SEPARATOR).peekable();
+    let mut n = name.split(SEPARATOR);
+    while let Some(pc) = p.next() {
+        let last = p.peek().is_none();
+        let Some(nc) = n.next() else {
+            return false;
+        };
+        if pc == "*" {
+            if last {
+                return true;
+            }
+        } else if pc != nc {
+            return false;
+        }
+    }
+    n.next().is_none()
+}
+
+impl PeerAuthorizer for AllowNames {
+    fn authorize_peer(
+        &self,
+        _: &Endpoint,
+        _: &Endpoint,
+        remote: &PeerBlessings,
+    ) -> Result<Vec<String>, Rejection> {
+        let granted: Vec<String> = remote
+            .names
+            .iter()
+            .filter(|n| self.allows(n))
+            .cloned()
+            .collect();
+        if !granted.is_empty() {
+            return Ok(granted);
+        }
+        let mut rej = Rejection::with_invalid(remote);
+        rej.reasons.extend(
+            remote
+                .names
+                .iter()
+                .map(|n| RejectReason::NameNotAllowed(n.clone())),
+        );
+        if remote.names.is_empty() {
+            rej.reasons.push(RejectReason::NoValidBlessing);
+        }
+        Err(rej)
+    }
+}
+
+/// Accepts exactly the peer holding this static key, granting the names
+/// of its valid blessings.
+#[derive(Debug, Clone, Copy)]
+pub struct AllowKey(pub PublicKey);
+
+impl PeerAuthorizer for AllowKey {
+    fn authorize_peer(
+        &self,
+        _: &Endpoint,
+        remote: &Endpoint,
+        blessings: &PeerBlessings,
+    ) -> Result<Vec<String>, Rejection> {
+        if remote.key == self.0 {
+            Ok(blessings.names.clone())
+        } else {
+            Err(Rejection {
+                reasons: alloc::vec![RejectReason::KeyNotAllowed(remote.key)],
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pattern_matches;
+
+    #[test]
+    fn patterns() {
+        assert!(pattern_matches("acme:alice:*", "acme:alice:phone"));
+        assert!(pattern_matches("acme:alice:*", "acme:alice:phone:app"));
+        assert!(!pattern_matches("acme:alice:*", "acme:alice"));
+        assert!(!pattern_matches("acme:alice:*", "acme:bob:phone"));
+        assert!(pattern_matches("acme:*:phone", "acme:bob:phone"));
+        assert!(!pattern_matches("acme:*:phone", "acme:bob:laptop"));
+        assert!(pattern_matches("acme:alice", "acme:alice"));
+        assert!(!pattern_matches("acme:alice", "acme:alice:phone"));
+        assert!(!pattern_matches("acme", "acm"));
+    }
+}

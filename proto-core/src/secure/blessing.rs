@@ -1,0 +1,529 @@
+//! Identities, blessings (names bound to a static key by signed certificate
+//! chains), their wire encoding, and their verification.
+//!
+//! A blessing `acme:alice:phone` is a chain: the root `acme` (a name and an
+//! ed25519 key the verifier trusts), then one certificate per further
+//! name component. Each certificate is signed by the key its parent bound
+//! (the root key for the first) and binds either a *delegate* ed25519 key
+//! (which may sign further certificates) or, last in the chain, the
+//! holder's X25519 static key. The Noise handshake proves possession of
+//! that static key, so presenting a blessing needs no signature of its own.
+
+use crate::wire::{DecodeError, Reader};
+use alloc::string::{String, ToString};
+use alloc::vec::Vec;
+use core::fmt;
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+/// Version byte in front of every encoded blessing list.
+pub const ENCODING_VERSION: u8 = 1;
+
+/// Separates name components.
+pub const SEPARATOR: char = ':';
+
+const DOMAIN: &[u8] = b"weft blessing certificate v1\0";
+
+/// An X25519 static public key: what identifies a peer to Noise.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PublicKey(")?;
+        for b in &self.0[..8] {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("..)")
+    }
+}
+
+/// An identity: a static key pair and the blessings bound to its key.
+#[derive(Clone)]
+pub struct Identity {
+    secret: [u8; 32],
+    public: PublicKey,
+    blessings: Vec<Blessing>,
+}
+
+impl fmt::Debug for Identity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("public", &self.public)
+            .field("blessings", &self.blessings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// The identity whose X25519 secret key is `secret` (32 bytes the
+    /// caller drew from a good RNG, or stored), with no blessings yet.
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        Identity {
+            public: PublicKey(super::crypto::x25519_public(&secret)),
+            secret,
+            blessings: Vec::new(),
+        }
+    }
+
+    /// The static public key peers see.
+    pub fn public_key(&self) -> PublicKey {
+        self.public
+    }
+
+    pub(crate) fn secret(&self) -> &[u8; 32] {
+        &self.secret
+    }
+
+    /// Adds a blessing; it must bind this identity's key.
+    pub fn add_blessing(&mut self, blessing: Blessing) -> Result<(), BlessingError> {
+        if blessing.leaf_key() != Some(self.public) {
+            return Err(BlessingError::KeyMismatch);
+        }
+        self.blessings.push(blessing);
+        Ok(())
+    }
+
+    /// The blessings this identity holds.
+    pub fn blessings(&self) -> &[Blessing] {
+        &self.blessings
+    }
+}
+
+/// What a certificate binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Subject {
+    /// An ed25519 key that may sign further certificates.
+    Delegate([u8; 32]),
+    /// A holder's X25519 static key; ends the chain.
+    Static(PublicKey),
+}
+
+impl Subject {
+    fn kind(&self) -> u8 {
+        match self {
+            Subject::Delegate(_) => 0,
+            Subject::Static(_) => 1,
+        }
+    }
+
+    fn key(&self) -> &[u8; 32] {
+        match self {
+            Subject::Delegate(k) | Subject::Static(PublicKey(k)) => k,
+        }
+    }
+}
+
+/// One link of a chain: a name component bound to a key, signed by the
+/// parent's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Certificate {
+    /// The name component this certificate adds.
+    pub name: String,
+    /// The key it binds.
+    pub subject: Subject,
+    /// Seconds since the Unix epoch from which it is no longer valid.
+    pub expiry: Option<u64>,
+    /// The parent key's ed25519 signature.
+    pub signature: [u8; 64],
+}
+
+/// A name bound to a key through a chain of certificates from a root.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blessing {
+    /// The root's name: the first component.
+    pub root_name: String,
+    /// The root's ed25519 public key.
+    pub root_key: [u8; 32],
+    /// The chain, root's child first.
+    pub certificates: Vec<Certificate>,
+}
+
+impl Blessing {
+    /// The full name, components joined by `:`.
+    pub fn name(&self) -> String {
+        let mut s = self.root_name.clone();
+        for c in &self.certificates {
+            s.push(SEPARATOR);
+            s.push_str(&c.name);
+        }
+        s
+    }
+
+    /// The static key the chain ends in, if it does.
+    pub fn leaf_key(&self) -> Option<PublicKey> {
+        match self.certificates.last()?.subject {
+            Subject::Static(k) => Some(k),
+            Subject::Delegate(_) => None,
+        }
+    }
+
+    /// The earliest expiry in the chain.
+    pub fn expiry(&self) -> Option<u64> {
+        self.certificates.iter().filter_map(|c| c.expiry).min()
+    }
+}
+
+/// The bytes a certificate's signature covers: the parent (the root's
+/// name and key, or the parent certificate's signature, which covers its
+/// own parent in turn), then this certificate.
+fn signed_message(
+    parent: Parent<'_>,
+    name: &str,
+    subject: &Subject,
+    expiry: Option<u64>,
+) -> Vec<u8> {
+    let mut m = Vec::with_capacity(DOMAIN.len() + 256);
+    m.extend_from_slice(DOMAIN);
+    match parent {
+        Parent::Root(name, key) => {
+            m.push(0);
+            m.push(name.len() as u8);
+            m.extend_from_slice(name.as_bytes());
+            m.extend_from_slice(key);
+        }
+        Parent::Cert(sig) => {
+            m.push(1);
+            m.extend_from_slice(sig);
+        }
+    }
+    m.push(name.len() as u8);
+    m.extend_from_slice(name.as_bytes());
+    m.push(subject.kind());
+    m.extend_from_slice(subject.key());
+    m.extend_from_slice(&expiry.unwrap_or(0).to_be_bytes());
+    m
+}
+
+#[derive(Clone, Copy)]
+enum Parent<'a> {
+    Root(&'a str, &'a [u8; 32]),
+    Cert(&'a [u8; 64]),
+}
+
+fn parent_of(chain: &Blessing, i: usize) -> Parent<'_> {
+    match i.checked_sub(1) {
+        None => Parent::Root(&chain.root_name, &chain.root_key),
+        Some(p) => Parent::Cert(&chain.certificates[p].signature),
+    }
+}
+
+/// Longest name component [`Blesser`] accepts, and the encoding's bound.
+pub const MAX_COMPONENT: usize = 64;
+
+fn check_component(name: &str) -> Result<(), BlessingError> {
+    let ok = !name.is_empty()
+        && name.len() <= MAX_COMPONENT
+        && !name
+            .chars()
+            .any(|c| c == SEPARATOR || c == '*' || c.is_control());
+    if ok {
+        Ok(())
+    } else {
+        Err(BlessingError::BadName)
+    }
+}
+
+/// Who signs certificates: a root key pair, or a delegate holding a
+/// signing key and the chain that gave it authority.
+#[derive(Clone)]
+pub struct Blesser {
+    key: SigningKey,
+    chain: Blessing,
+}
+
+impl fmt::Debug for Blesser {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Blesser")
+            .field("name", &self.chain.name())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Blesser {
+    /// A root named `name` (one component) whose ed25519 secret key is `secret`.
+    pub fn root(name: &str, secret: [u8; 32]) -> Result<Self, BlessingError> {
+        check_component(name)?;
+        let key = SigningKey::from_bytes(&secret);
+        Ok(Blesser {
+            chain: Blessing {
+                root_name: name.to_string(),
+                root_key: key.verifying_key().to_bytes(),
+                certificates: Vec::new(),
+            },
+            key,
+        })
+    }
+
+    /// This blesser's name (`acme`, or `acme:alice` for a delegate).
+    pub fn name(&self) -> String {
+        self.chain.name()
+    }
+
+    /// The root a verifier must trust for this blesser's blessings.
+    pub fn trusted_root(&self) -> (String, [u8; 32]) {
+        (self.chain.root_name.clone(), self.chain.root_key)
+    }
+
+    fn extend(
+        &self,
+        name: &str,
+        subject: Subject,
+        expiry: Option<u64>,
+    ) -> Result<Blessing, BlessingError> {
+        check_component(name)?;
+        let mut chain = self.chain.clone();
+        if chain.certificates.len() >= usize::from(u8::MAX) {
+            return Err(BlessingError::TooLong);
+        }
+        let msg = signed_message(
+            parent_of(&chain, chain.certificates.len()),
+            name,
+            &subject,
+            expiry,
+        );
+        let signature = self.key.sign(&msg).to_bytes();
+        chain.certificates.push(Certificate {
+            name: name.to_string(),
+            subject,
+            expiry,
+            signature,
+        });
+        Ok(chain)
+    }
+
+    /// Blesses the static key `key` as `<this name>:<extension>`.
+    pub fn bless(
+        &self,
+        extension: &str,
+        key: PublicKey,
+        expiry: Option<u64>,
+    ) -> Result<Blessing, BlessingError> {
+        self.extend(extension, Subject::Static(key), expiry)
+    }
+
+    /// A delegate `<this name>:<extension>` signing with `secret`.
+    pub fn delegate(
+        &self,
+        extension: &str,
+        secret: [u8; 32],
+        expiry: Option<u64>,
+    ) -> Result<Blesser, BlessingError> {
+        let key = SigningKey::from_bytes(&secret);
+        let chain = self.extend(
+            extension,
+            Subject::Delegate(key.verifying_key().to_bytes()),
+            expiry,
+        )?;
+        Ok(Blesser { key, chain })
+    }
+}
+
+/// Roots a verifier trusts: (name, ed25519 key) pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrustedRoots {
+    roots: Vec<(String, [u8; 32])>,
+}
+
+impl TrustedRoots {
+    /// No roots: no blessing verifies.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Trusts blessings from the root `name` with key `key`.
+    pub fn add(&mut self, name: &str, key: [u8; 32]) -> &mut Self {
+        self.roots.push((name.to_string(), key));
+        self
+    }
+
+    /// Checks `blessing` for a peer whose proven static key is `peer`, at
+    /// `now_secs` (seconds since the Unix epoch); returns its name.
+    pub fn verify(
+        &self,
+        blessing: &Blessing,
+        peer: PublicKey,
+        now_secs: u64,
+    ) -> Result<String, BlessingError> {
+        let known = self
+            .roots
+            .iter()
+            .any(|(n, k)| *n == blessing.root_name && *k == blessing.root_key);
+        if !known {
+            return Err(BlessingError::UnknownRoot);
+        }
+        if blessing.certificates.is_empty() {
+            return Err(BlessingError::Empty);
+        }
+        let mut signer = blessing.root_key;
+        let last = blessing.certificates.len() - 1;
+        for (i, cert) in blessing.certificates.iter().enumerate() {
+            if cert.expiry.is_some_and(|e| now_secs >= e) {
+                return Err(BlessingError::Expired);
+            }
+            let vk = VerifyingKey::from_bytes(&signer).map_err(|_| BlessingError::BadSignature)?;
+            let msg = signed_message(
+                parent_of(blessing, i),
+                &cert.name,
+                &cert.subject,
+                cert.expiry,
+            );
+            vk.verify_strict(&msg, &Signature::from_bytes(&cert.signature))
+                .map_err(|_| BlessingError::BadSignature)?;
+            match cert.subject {
+                Subject::Delegate(k) if i < last => signer = k,
+                Subject::Static(k) if i == last => {
+                    if k != peer {
+                        return Err(BlessingError::KeyMismatch);
+                    }
+                }
+                _ => return Err(BlessingError::Malformed),
+            }
+        }
+        Ok(blessing.name())
+    }
+}
+
+/// Bounds on an encoded blessing list (a peer's handshake payload).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BlessingLimits {
+    /// Blessings one peer may present. Default 8.
+    pub max_blessings: usize,
+    /// Certificates per chain. Default 8.
+    pub max_chain: usize,
+}
+
+impl Default for BlessingLimits {
+    fn default() -> Self {
+        BlessingLimits {
+            max_blessings: 8,
+            max_chain: 8,
+        }
+    }
+}
+
+/// Appends the encoding of `blessings`: version, count, then each chain.
+pub fn encode_blessings(blessings: &[Blessing], out: &mut Vec<u8>) {
+    out.push(ENCODING_VERSION);
+    out.push(blessings.len().min(255) as u8);
+    for b in blessings.iter().take(255) {
+        put_name(out, &b.root_name);
+        out.extend_from_slice(&b.root_key);
+        out.push(b.certificates.len().min(255) as u8);
+        for c in b.certificates.iter().take(255) {
+            put_name(out, &c.name);
+            out.push(c.subject.kind());
+            out.extend_from_slice(c.subject.key());
+            out.extend_from_slice(&c.expiry.unwrap_or(0).to_be_bytes());
+            out.extend_from_slice(&c.signature);
+        }
+    }
+}
+
+fn put_name(out: &mut Vec<u8>, name: &str) {
+    // Names are checked at creation: at most MAX_COMPONENT bytes.
+    out.push(name.len() as u8);
+    out.extend_from_slice(name.as_bytes());
+}
+
+/// Decodes a blessing list written by [`encode_blessings`] from `r`,
+/// within `limits`. Signatures are not checked here: see [`TrustedRoots::verify`].
+pub fn decode_blessings(
+    r: &mut Reader<'_>,
+    limits: &BlessingLimits,
+) -> Result<Vec<Blessing>, DecodeError> {
+    if r.u8()? != ENCODING_VERSION {
+        return Err(DecodeError::Invalid("blessing encoding version"));
+    }
+    let n = usize::from(r.u8()?);
+    if n > limits.max_blessings {
+        return Err(DecodeError::Invalid("too many blessings"));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        let root_name = get_name(r)?;
+        let root_key = array::<32>(r)?;
+        let k = usize::from(r.u8()?);
+        if k > limits.max_chain {
+            return Err(DecodeError::Invalid("blessing chain too long"));
+        }
+        let mut certificates = Vec::with_capacity(k);
+        for _ in 0..k {
+            let name = get_name(r)?;
+            let kind = r.u8()?;
+            let key = array::<32>(r)?;
+            let subject = match kind {
+                0 => Subject::Delegate(key),
+                1 => Subject::Static(PublicKey(key)),
+                _ => return Err(DecodeError::Invalid("certificate subject kind")),
+            };
+            let expiry = u64::from_be_bytes(array::<8>(r)?);
+            let signature = array::<64>(r)?;
+            certificates.push(Certificate {
+                name,
+                subject,
+                expiry: (expiry != 0).then_some(expiry),
+                signature,
+            });
+        }
+        out.push(Blessing {
+            root_name,
+            root_key,
+            certificates,
+        });
+    }
+    Ok(out)
+}
+
+fn get_name(r: &mut Reader<'_>) -> Result<String, DecodeError> {
+    let len = usize::from(r.u8()?);
+    let raw = r.bytes(len)?;
+    let s = core::str::from_utf8(raw).map_err(|_| DecodeError::Invalid("name is not UTF-8"))?;
+    check_component(s).map_err(|_| DecodeError::Invalid("bad name component"))?;
+    Ok(s.to_string())
+}
+
+fn array<const N: usize>(r: &mut Reader<'_>) -> Result<[u8; N], DecodeError> {
+    let mut a = [0u8; N];
+    a.copy_from_slice(r.bytes(N)?);
+    Ok(a)
+}
+
+/// Why a blessing is not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlessingError {
+    /// Its root is not among the verifier's trusted roots.
+    UnknownRoot,
+    /// A certificate in the chain has expired.
+    Expired,
+    /// A signature does not verify.
+    BadSignature,
+    /// The chain binds a different static key than the peer proved.
+    KeyMismatch,
+    /// The chain has no certificate.
+    Empty,
+    /// A static key before the end of the chain, or a delegate at its end.
+    Malformed,
+    /// A name component is empty, too long, or holds `:`, `*` or a control character.
+    BadName,
+    /// The chain is longer than the encoding allows.
+    TooLong,
+}
+
+impl fmt::Display for BlessingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            BlessingError::UnknownRoot => "root not trusted",
+            BlessingError::Expired => "certificate expired",
+            BlessingError::BadSignature => "bad certificate signature",
+            BlessingError::KeyMismatch => "blessing bound to another key",
+            BlessingError::Empty => "blessing has no certificate",
+            BlessingError::Malformed => "malformed certificate chain",
+            BlessingError::BadName => "bad name component",
+            BlessingError::TooLong => "certificate chain too long",
+        })
+    }
+}
+
+impl core::error::Error for BlessingError {}
