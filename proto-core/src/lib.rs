@@ -34,12 +34,16 @@
 //! - [`time`]: the [`time::Instant`] drivers pass in.
 //! - [`wire`]: varints and bounded readers shared by the codecs.
 //! - [`mux`]: flows multiplexed over one byte stream.
+//! - `sim` (feature `sim`): a deterministic virtual network of named hosts,
+//!   a scheduler with seeded faults, and trace record/replay; it drives any
+//!   state machine through the contract ([`sim::SimCore`]).
 //!
 //! # Features
 //!
 //! - `tracing`: emit a `tracing` event for every protocol decision worth
 //!   seeing (flow opened or refused, window grown, limit hit, timer fired,
 //!   GOAWAY, close).
+//! - `sim`: the [`sim`] module (no IO, no clock, no std needed).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -47,5 +51,7 @@
 extern crate alloc;
 
 pub mod mux;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 pub mod wire;
