@@ -2,23 +2,10 @@
 //! faults. Every seed must keep every invariant; across the sweep every
 //! fault kind must fire.
 
-use proto_core::mux::{Config, Connection, Side};
-use proto_core::sim::{world, FaultKind, Role, Swarm};
-use proto_core::time::{Duration, Instant};
+mod sim_support;
 
-/// The mux as the sweep runs it: short keepalive and channel timeout so a
-/// dead peer is noticed well inside the liveness deadline.
-fn mux(role: Role, now: Instant) -> Connection {
-    let mut cfg = Config::default();
-    cfg.keepalive_interval = Some(Duration::from_secs(1));
-    cfg.channel_timeout = Some(Duration::from_secs(4));
-    cfg.drain_timeout = Duration::from_secs(10);
-    let side = match role {
-        Role::Dialer => Side::Dialer,
-        Role::Acceptor => Side::Acceptor,
-    };
-    Connection::new(cfg, side, now).expect("valid config")
-}
+use proto_core::sim::{world, FaultKind, Swarm};
+use sim_support::mux;
 
 fn seeds() -> u64 {
     std::env::var("WEFT_SIM_SEEDS")
