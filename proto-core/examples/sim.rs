@@ -11,7 +11,8 @@
 //! invariants that broke (if any) and the trace hash; a failing seed prints
 //! the command that reproduces it. `--replay FILE` feeds every recorded
 //! core's inputs into a fresh mux and reports whether every output matched
-//! byte for byte. `--hosts N --hours H` runs the bench-sized scenario.
+//! byte for byte. `--hour` runs the benchmark scenario (10 hosts, one
+//! simulated hour, every fault on); `--hosts N` and `--secs S` resize a run.
 
 use proto_core::mux::{Config, Connection, Side};
 use proto_core::sim::{driver, trace, world, Role, Swarm};
@@ -32,7 +33,7 @@ fn mux(role: Role, now: Instant) -> Connection {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sim --seed N [--trace FILE] [--hosts N] [--secs S]\n       sim --sweep A..B\n       sim --replay FILE"
+        "usage: sim --seed N [--hour] [--trace FILE] [--hosts N] [--secs S]\n       sim --sweep A..B\n       sim --replay FILE"
     );
     ExitCode::from(2)
 }
@@ -74,7 +75,11 @@ fn main() -> ExitCode {
     let Some(seed) = get("--seed").and_then(|s| s.parse::<u64>().ok()) else {
         return usage();
     };
-    let mut cfg = Swarm::from_seed(seed);
+    let mut cfg = if args.iter().any(|a| a == "--hour") {
+        Swarm::hour(seed)
+    } else {
+        Swarm::from_seed(seed)
+    };
     if let Some(h) = get("--hosts").and_then(|s| s.parse().ok()) {
         cfg.hosts = h;
     }

@@ -107,6 +107,36 @@ impl Swarm {
         }
     }
 
+    /// The benchmark scenario: one simulated hour of 10 hosts, each keeping
+    /// two connections dialed, opening echo streams of up to 64 KiB every
+    /// ~0.5 s, with every fault kind on (~every 10 s, up to 5 s long) and
+    /// lossy datagram links.
+    pub fn hour(seed: u64) -> Self {
+        Swarm {
+            seed,
+            hosts: 10,
+            conns_per_host: 2,
+            chaos: Duration::from_secs(3600),
+            liveness: Duration::from_secs(40),
+            tick: Duration::from_millis(500),
+            max_stream: 64 * 1024,
+            latency: (Duration::from_millis(1), Duration::from_millis(20)),
+            bandwidth: Some(10_000_000),
+            max_chunk: 1500,
+            fault_every: Some(Duration::from_secs(10)),
+            fault_len: Duration::from_secs(5),
+            partition_one_way: true,
+            partition_two_way: true,
+            hold: true,
+            reset: true,
+            fin: true,
+            crash: true,
+            skew: true,
+            datagram_ppm: [20_000, 20_000, 20_000, 20_000],
+            mtu: 1200,
+        }
+    }
+
     /// Swarm testing: the seed decides which faults are on, how often and
     /// how hard, as well as the sizes.
     pub fn from_seed(seed: u64) -> Self {
