@@ -144,7 +144,7 @@ fn replay(file: &str) -> ExitCode {
         }
     }
     println!(
-        "replayed {} cores, {} records, {} inputs: {}",
+        "replayed {} cores ({} of the trace's {} records): {}",
         cores.len(),
         checked,
         records.len(),
