@@ -75,6 +75,8 @@ impl Pump {
         let conn =
             proto_core::mux::Connection::new(config, side, crate::shared::to_mux(origin, origin))?;
         let shared = Arc::new(Shared::new(conn, origin));
+        let t0 = crate::shared::to_mux(origin, origin);
+        shared.with(|st| crate::record::attach(st, side, t0));
         let handle = crate::Connection::new(shared.clone(), side);
         Ok((handle, Pump { shared }))
     }
@@ -86,7 +88,7 @@ impl Pump {
         self.shared.with(|st| {
             // A protocol error closes the connection; the CLOSE frame is
             // queued and `Event::Closed` reports it.
-            let _ = st.conn.handle_input_bytes(now, data);
+            crate::record::input(st, now, data);
             st.kick = true;
         });
     }
@@ -100,7 +102,7 @@ impl Pump {
                     st.transport_error = Some(e.to_string());
                 }
             }
-            st.conn.handle_transport_closed(now);
+            crate::record::transport_closed(st, now);
             st.kick = true;
         });
     }
@@ -114,16 +116,17 @@ impl Pump {
         shared.with(|st| {
             set_waker(&mut st.driver_waker, waker);
             if st.conn.poll_timeout().is_some_and(|(d, _)| now >= d) {
-                st.conn.handle_timeout(now);
+                crate::record::timeout(st, now);
             }
             let mut more = false;
             while out.len() < limit {
-                more = st.conn.poll_transmit(out).is_some();
+                more = crate::record::transmit(st, out);
                 if !more {
                     break;
                 }
             }
             st.armed = st.conn.poll_timeout().map(|(d, _)| d);
+            crate::record::flush(st);
             PumpStatus {
                 deadline: st.armed.map(|d| shared.to_std(d)),
                 closed: st.conn.is_closed(),

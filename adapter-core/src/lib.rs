@@ -51,6 +51,7 @@ mod connection;
 mod driver;
 mod error;
 mod flow;
+mod record;
 mod runtime;
 mod shared;
 

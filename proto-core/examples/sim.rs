@@ -11,7 +11,8 @@
 //! invariants that broke (if any) and the trace hash; a failing seed prints
 //! the command that reproduces it. `--replay FILE` feeds every recorded
 //! core's inputs into a fresh mux and reports whether every output matched
-//! byte for byte. `--hour` runs the benchmark scenario (10 hosts, one
+//! byte for byte; it also replays a live connection an adapter recorded
+//! (build with feature `record`, run with `WEFT_RECORD_DIR=dir`). `--hour` runs the benchmark scenario (10 hosts, one
 //! simulated hour, every fault on); `--hosts N` and `--secs S` resize a run.
 
 use proto_core::mux::{Config, Connection, Side};
@@ -24,11 +25,14 @@ fn mux(role: Role, now: Instant) -> Connection {
     cfg.keepalive_interval = Some(Duration::from_secs(1));
     cfg.channel_timeout = Some(Duration::from_secs(4));
     cfg.drain_timeout = Duration::from_secs(10);
-    let side = match role {
+    Connection::new(cfg, side(role), now).expect("valid config")
+}
+
+fn side(role: Role) -> Side {
+    match role {
         Role::Dialer => Side::Dialer,
         Role::Acceptor => Side::Acceptor,
-    };
-    Connection::new(cfg, side, now).expect("valid config")
+    }
 }
 
 fn usage() -> ExitCode {
@@ -129,11 +133,27 @@ fn replay(file: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // An adapter's recording (`WEFT_RECORD_DIR`) says which config its
+    // connection ran with; replay needs the same one.
+    let adapter = records
+        .iter()
+        .find(|r| r.tag == trace::tag::NOTE && r.field(0) == 3)
+        .map(|r| String::from_utf8_lossy(r.payload).into_owned());
+    if let Some(note) = &adapter {
+        println!("{note}");
+        println!(
+            "replaying with Config::default() (change this example if the connection used another)"
+        );
+    }
+    let make = |role: Role, now: Instant| match &adapter {
+        Some(_) => Connection::new(Config::default(), side(role), now).expect("default config"),
+        None => mux(role, now),
+    };
     let cores = driver::cores_in(&records);
     let mut bad = 0;
     let mut checked = 0;
     for (id, host, _) in &cores {
-        let rep = driver::replay(&records, *id, mux).expect("core listed by cores_in");
+        let rep = driver::replay(&records, *id, make).expect("core listed by cores_in");
         checked += rep.records;
         if let Some((at, what)) = &rep.mismatch {
             bad += 1;

@@ -42,7 +42,7 @@ mod event;
 mod flow;
 pub mod frame;
 #[cfg(feature = "sim")]
-mod sim_core;
+pub mod sim_core;
 mod transmit;
 
 pub use config::{initial, Config, ConfigError};

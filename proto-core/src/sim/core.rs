@@ -139,6 +139,22 @@ pub trait SimCore {
     fn drain(&mut self, now: Instant);
     /// Closes now.
     fn close(&mut self, now: Instant, code: u64);
+
+    /// A command only this kind of core has (numbered by the core; `data`
+    /// is its byte argument). Recorded and replayed like the others, so a
+    /// driver that uses more of a core's API than the workload above (an
+    /// adapter recording a real connection) can still be replayed. The
+    /// default knows none.
+    fn extra(
+        &mut self,
+        _now: Instant,
+        _op: u64,
+        _stream: StreamId,
+        _arg: u64,
+        _data: &[u8],
+    ) -> Result<u64, CmdError> {
+        Err(CmdError::Gone)
+    }
 }
 
 impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
@@ -189,5 +205,15 @@ impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
     }
     fn close(&mut self, now: Instant, code: u64) {
         (**self).close(now, code)
+    }
+    fn extra(
+        &mut self,
+        now: Instant,
+        op: u64,
+        stream: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<u64, CmdError> {
+        (**self).extra(now, op, stream, arg, data)
     }
 }

@@ -18,6 +18,8 @@ pub(crate) mod cmd {
     pub const READ: u64 = 5;
     pub const DRAIN: u64 = 6;
     pub const CLOSE: u64 = 7;
+    /// [`Command::Extra`]: fields [core, EXTRA, stream, arg, op].
+    pub const EXTRA: u64 = 8;
 }
 
 /// A workload command, as recorded.
@@ -37,6 +39,18 @@ pub enum Command<'a> {
     Drain,
     /// `close` with a code.
     Close(u64),
+    /// [`SimCore::extra`]: the core's own op number, a stream, an integer
+    /// and a byte argument.
+    Extra {
+        /// The core's op number.
+        op: u64,
+        /// The stream, if the op has one.
+        stream: StreamId,
+        /// An integer argument.
+        arg: u64,
+        /// A byte argument.
+        data: &'a [u8],
+    },
 }
 
 /// A command's result: `value` is the stream opened, bytes written or
@@ -68,16 +82,41 @@ fn enc_result(r: &CmdResult) -> [u64; 2] {
     }
 }
 
-fn enc_command(c: &Command<'_>) -> ([u64; 3], &'static [u8]) {
+/// The command's fields after the core id: three, or four for `Extra`.
+fn enc_command(c: &Command<'_>) -> ([u64; 4], usize, &'static [u8]) {
+    let three = |k, s, a| ([k, s, a, 0], 3, &b""[..]);
     match *c {
-        Command::Open => ([cmd::OPEN, 0, 0], b""),
-        Command::Write(s, _) => ([cmd::WRITE, s, 0], b""),
-        Command::Finish(s) => ([cmd::FINISH, s, 0], b""),
-        Command::Reset(s, code) => ([cmd::RESET, s, code], b""),
-        Command::Read(s, max) => ([cmd::READ, s, max as u64], b""),
-        Command::Drain => ([cmd::DRAIN, 0, 0], b""),
-        Command::Close(code) => ([cmd::CLOSE, 0, code], b""),
+        Command::Open => three(cmd::OPEN, 0, 0),
+        Command::Write(s, _) => three(cmd::WRITE, s, 0),
+        Command::Finish(s) => three(cmd::FINISH, s, 0),
+        Command::Reset(s, code) => three(cmd::RESET, s, code),
+        Command::Read(s, max) => three(cmd::READ, s, max as u64),
+        Command::Drain => three(cmd::DRAIN, 0, 0),
+        Command::Close(code) => three(cmd::CLOSE, 0, code),
+        Command::Extra {
+            op, stream, arg, ..
+        } => ([cmd::EXTRA, stream, arg, op], 4, &b""[..]),
     }
+}
+
+fn record_command(trace: &mut Trace, id: u32, now: Instant, c: &Command<'_>) {
+    let (f, n, _) = enc_command(c);
+    let payload: &[u8] = match c {
+        Command::Write(_, d) | Command::Extra { data: d, .. } => d,
+        _ => b"",
+    };
+    let fields = [u64::from(id), f[0], f[1], f[2], f[3]];
+    trace.record(tag::CORE_COMMAND, now.as_nanos(), &fields[..1 + n], payload);
+}
+
+fn record_result(trace: &mut Trace, id: u32, now: Instant, r: &CmdResult, read: &[u8]) {
+    let [o, v] = enc_result(r);
+    trace.record(
+        tag::CORE_RESULT,
+        now.as_nanos(),
+        &[u64::from(id), o, v],
+        read,
+    );
 }
 
 /// Runs `c` on `core`; `out` receives bytes read.
@@ -104,6 +143,12 @@ pub fn apply<C: SimCore + ?Sized>(
             core.close(now, code);
             Ok((0, None))
         }
+        Command::Extra {
+            op,
+            stream,
+            arg,
+            data,
+        } => core.extra(now, op, stream, arg, data).map(|v| (v, None)),
     }
 }
 
@@ -176,18 +221,10 @@ impl<C: SimCore> Traced<C> {
         read_into: &mut Vec<u8>,
         trace: &mut Trace,
     ) -> CmdResult {
-        let id = u64::from(self.id);
-        let t = now.as_nanos();
-        let ([k, s, a], _) = enc_command(c);
-        let payload: &[u8] = match c {
-            Command::Write(_, d) => d,
-            _ => b"",
-        };
-        trace.record(tag::CORE_COMMAND, t, &[id, k, s, a], payload);
+        record_command(trace, self.id, now, c);
         let before = read_into.len();
         let r = apply(&mut self.core, now, c, read_into);
-        let [o, v] = enc_result(&r);
-        trace.record(tag::CORE_RESULT, t, &[id, o, v], &read_into[before..]);
+        record_result(trace, self.id, now, &r, &read_into[before..]);
         r
     }
 
@@ -229,6 +266,98 @@ impl<C: SimCore> Traced<C> {
             b"",
         );
         d
+    }
+}
+
+/// Records the calls a driver makes on a core it does not hand to the
+/// simulator (an adapter's live connection), in the same records as
+/// [`Traced`], so [`replay`] checks them the same way. The driver calls
+/// these right where it calls the core, in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLog {
+    /// The core's number in the trace.
+    pub id: u32,
+}
+
+impl CallLog {
+    /// The core was created.
+    pub fn created(&self, trace: &mut Trace, now: Instant, host: u32, role: Role) {
+        trace.record(
+            tag::CORE_NEW,
+            now.as_nanos(),
+            &[u64::from(self.id), u64::from(host), role as u64],
+            b"",
+        );
+    }
+
+    /// `handle_input(now, data)` is about to be called.
+    pub fn input(&self, trace: &mut Trace, now: Instant, data: &[u8]) {
+        trace.record(tag::CORE_INPUT, now.as_nanos(), &[u64::from(self.id)], data);
+    }
+
+    /// The last `handle_input` returned an error.
+    pub fn input_error(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_INPUT_ERROR,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// `handle_timeout(now)` is about to be called.
+    pub fn timeout(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_TIMEOUT,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// `handle_transport_closed(now)` is about to be called.
+    pub fn transport_closed(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_TRANSPORT_CLOSED,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// A command ran with this result (`read`: bytes it returned, if the
+    /// replayed command returns them too).
+    pub fn command(
+        &self,
+        trace: &mut Trace,
+        now: Instant,
+        c: &Command<'_>,
+        r: &CmdResult,
+        read: &[u8],
+    ) {
+        record_command(trace, self.id, now, c);
+        record_result(trace, self.id, now, r, read);
+    }
+
+    /// `poll_transmit` returned these bytes.
+    pub fn transmit(&self, trace: &mut Trace, now: Instant, bytes: &[u8]) {
+        trace.record(
+            tag::CORE_TRANSMIT,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            bytes,
+        );
+    }
+
+    /// `poll_event` returned this event.
+    pub fn event(&self, trace: &mut Trace, now: Instant, ev: CoreEvent) {
+        let [k, s] = enc_event(ev);
+        trace.record(
+            tag::CORE_EVENT,
+            now.as_nanos(),
+            &[u64::from(self.id), k, s],
+            b"",
+        );
     }
 }
 
@@ -331,6 +460,12 @@ pub fn replay<C: SimCore>(
                     cmd::RESET => Command::Reset(r.field(2), r.field(3)),
                     cmd::READ => Command::Read(r.field(2), r.field(3) as usize),
                     cmd::DRAIN => Command::Drain,
+                    cmd::EXTRA => Command::Extra {
+                        op: r.field(4),
+                        stream: r.field(2),
+                        arg: r.field(3),
+                        data: r.payload,
+                    },
                     _ => Command::Close(r.field(3)),
                 };
                 let mut out = Vec::new();

@@ -210,6 +210,12 @@ impl Trace {
         self.bytes.as_deref()
     }
 
+    /// Takes the bytes kept so far (the hash still covers them): a recorder
+    /// writing to a file drains them as it goes, so memory stays bounded.
+    pub fn drain_bytes(&mut self) -> Vec<u8> {
+        self.bytes.as_mut().map(core::mem::take).unwrap_or_default()
+    }
+
     /// Takes the bytes, if kept.
     pub fn into_bytes(self) -> Option<Vec<u8>> {
         self.bytes
