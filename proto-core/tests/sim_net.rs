@@ -770,3 +770,20 @@ fn a_new_host_does_not_shift_another_links_draws() {
     assert_eq!(without.len(), 20);
     assert_eq!(without, with);
 }
+
+#[test]
+fn a_crash_drops_queued_connections_silently() {
+    let mut net = net();
+    let a = net.add_host("a").unwrap();
+    let b = net.add_host("b").unwrap();
+    net.listen(b, "").unwrap();
+    let op = net.dial(a, "b:1").unwrap();
+    let evs = run(&mut net);
+    let c = dialed(&evs, op).unwrap(); // queued on b, never accepted
+    net.crash(b);
+    assert!(run(&mut net).is_empty(), "nothing tells a about the crash");
+    net.restart(b);
+    net.send(c, b"anyone?").unwrap();
+    let evs = run(&mut net);
+    assert_eq!(evs, vec![NetEvent::Reset(c)]);
+}

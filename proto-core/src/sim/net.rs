@@ -865,7 +865,12 @@ impl Net {
             }
         }
         for c in backlog {
-            self.abort_conn(c, true);
+            if notify {
+                self.abort_conn(c, true);
+            } else {
+                // A crash: the queued connection just vanishes.
+                self.drop_socket(c);
+            }
         }
         self.release_port(addr, |u| u.listener = None);
     }
