@@ -173,6 +173,10 @@ pub enum Input<'a> {
 }
 
 impl<C: SimCore> Traced<C> {
+    fn log(&self) -> CallLog {
+        CallLog { id: self.id }
+    }
+
     /// Records the core's creation.
     pub fn created(
         core: C,
@@ -182,32 +186,26 @@ impl<C: SimCore> Traced<C> {
         now: Instant,
         trace: &mut Trace,
     ) -> Self {
-        trace.record(
-            tag::CORE_NEW,
-            now.as_nanos(),
-            &[u64::from(id), u64::from(host), role as u64],
-            b"",
-        );
+        CallLog { id }.created(trace, now, host, role);
         Traced { core, id }
     }
 
     /// Feeds one input and records it.
     pub fn input(&mut self, now: Instant, input: Input<'_>, trace: &mut Trace) {
-        let id = u64::from(self.id);
-        let t = now.as_nanos();
+        let log = self.log();
         match input {
             Input::Bytes(d) => {
-                trace.record(tag::CORE_INPUT, t, &[id], d);
+                log.input(trace, now, d);
                 if self.core.handle_input(now, d).is_err() {
-                    trace.record(tag::CORE_INPUT_ERROR, t, &[id], b"");
+                    log.input_error(trace, now);
                 }
             }
             Input::Timeout => {
-                trace.record(tag::CORE_TIMEOUT, t, &[id], b"");
+                log.timeout(trace, now);
                 self.core.handle_timeout(now);
             }
             Input::TransportClosed => {
-                trace.record(tag::CORE_TRANSPORT_CLOSED, t, &[id], b"");
+                log.transport_closed(trace, now);
                 self.core.handle_transport_closed(now);
             }
         }
@@ -221,10 +219,9 @@ impl<C: SimCore> Traced<C> {
         read_into: &mut Vec<u8>,
         trace: &mut Trace,
     ) -> CmdResult {
-        record_command(trace, self.id, now, c);
         let before = read_into.len();
         let r = apply(&mut self.core, now, c, read_into);
-        record_result(trace, self.id, now, &r, &read_into[before..]);
+        self.log().command(trace, now, c, &r, &read_into[before..]);
         r
     }
 
@@ -234,25 +231,14 @@ impl<C: SimCore> Traced<C> {
         if self.core.poll_transmit(buf).is_none() {
             return false;
         }
-        trace.record(
-            tag::CORE_TRANSMIT,
-            now.as_nanos(),
-            &[u64::from(self.id)],
-            buf,
-        );
+        self.log().transmit(trace, now, buf);
         true
     }
 
     /// `poll_event`, recorded.
     pub fn event(&mut self, now: Instant, trace: &mut Trace) -> Option<CoreEvent> {
         let ev = self.core.poll_event()?;
-        let [k, s] = enc_event(ev);
-        trace.record(
-            tag::CORE_EVENT,
-            now.as_nanos(),
-            &[u64::from(self.id), k, s],
-            b"",
-        );
+        self.log().event(trace, now, ev);
         Some(ev)
     }
 
