@@ -18,7 +18,7 @@ pub(crate) mod cmd {
     pub const READ: u64 = 5;
     pub const DRAIN: u64 = 6;
     pub const CLOSE: u64 = 7;
-    /// [`Command::Extra`]: fields [core, EXTRA, stream, arg, op].
+    /// [`Command::Extra`]: fields `[core, EXTRA, stream, arg, op]`.
     pub const EXTRA: u64 = 8;
 }
 

@@ -23,58 +23,58 @@ pub const MAGIC: &[u8; 8] = b"WEFTSIM1";
 
 /// Record tags. Network records are below 0x20, core records from 0x20.
 pub mod tag {
-    /// A host joined: fields [host].
+    /// A host joined: fields `[host]`.
     pub const HOST_UP: u8 = 0x01;
-    /// A host went down: fields [host, 0 = closed | 1 = crashed].
+    /// A host went down: fields `[host, 0 = closed | 1 = crashed]`.
     pub const HOST_DOWN: u8 = 0x02;
-    /// A host came back after a crash: fields [host].
+    /// A host came back after a crash: fields `[host]`.
     pub const HOST_RESTART: u8 = 0x03;
-    /// A listener opened: fields [host, port, listener].
+    /// A listener opened: fields `[host, port, listener]`.
     pub const LISTEN: u8 = 0x04;
-    /// A dial started: fields [op, from host, to host, port].
+    /// A dial started: fields `[op, from host, to host, port]`.
     pub const DIAL: u8 = 0x05;
-    /// A stream connection was established: fields [conn, peer conn, local port, peer port].
+    /// A stream connection was established: fields `[conn, peer conn, local port, peer port]`.
     pub const CONNECTED: u8 = 0x06;
-    /// Stream bytes handed to a receiving socket: fields [conn]; payload the bytes.
+    /// Stream bytes handed to a receiving socket: fields `[conn]`; payload the bytes.
     pub const DELIVER: u8 = 0x07;
-    /// End of stream reached the receiver: fields [conn].
+    /// End of stream reached the receiver: fields `[conn]`.
     pub const FIN: u8 = 0x08;
-    /// A reset reached the receiver: fields [conn].
+    /// A reset reached the receiver: fields `[conn]`.
     pub const RST: u8 = 0x09;
-    /// A fault fired: fields [kind, a, b] (see [`FaultKind`](super::FaultKind)).
+    /// A fault fired: fields `[kind, a, b]` (see [`FaultKind`](crate::sim::FaultKind)).
     pub const FAULT: u8 = 0x0a;
-    /// A datagram was delivered: fields [socket, from host, from port]; payload the bytes.
+    /// A datagram was delivered: fields `[socket, from host, from port]`; payload the bytes.
     pub const DATAGRAM: u8 = 0x0b;
-    /// A timer fired: fields [host or u64::MAX, token].
+    /// A timer fired: fields `[host or u64::MAX, token]`.
     pub const TIMER: u8 = 0x0c;
-    /// An operation failed: fields [op, error code].
+    /// An operation failed: fields `[op, error code]`.
     pub const OP_ERROR: u8 = 0x0d;
-    /// A socket was closed by its owner: fields [kind 0 conn | 1 listener | 2 datagram, id].
+    /// A socket was closed by its owner: fields `[kind 0 conn | 1 listener | 2 datagram, id]`.
     pub const CLOSE: u8 = 0x0e;
-    /// A pending operation completed: fields [op, result id or error code, ok].
+    /// A pending operation completed: fields `[op, result id or error code, ok]`.
     pub const OP_DONE: u8 = 0x0f;
     /// A workload or scenario step: fields free-form; payload a label.
     pub const NOTE: u8 = 0x10;
 
-    /// A core was created: fields [core, host, role].
+    /// A core was created: fields `[core, host, role]`.
     pub const CORE_NEW: u8 = 0x20;
-    /// Bytes given to `handle_input`: fields [core]; payload the bytes.
+    /// Bytes given to `handle_input`: fields `[core]`; payload the bytes.
     pub const CORE_INPUT: u8 = 0x21;
-    /// `handle_timeout` was called: fields [core].
+    /// `handle_timeout` was called: fields `[core]`.
     pub const CORE_TIMEOUT: u8 = 0x22;
-    /// `handle_transport_closed` was called: fields [core].
+    /// `handle_transport_closed` was called: fields `[core]`.
     pub const CORE_TRANSPORT_CLOSED: u8 = 0x23;
-    /// A workload command: fields [core, command, stream, argument]; payload written bytes.
+    /// A workload command: fields `[core, command, stream, argument]`; payload written bytes.
     pub const CORE_COMMAND: u8 = 0x24;
-    /// What `poll_transmit` gave: fields [core]; payload the bytes.
+    /// What `poll_transmit` gave: fields `[core]`; payload the bytes.
     pub const CORE_TRANSMIT: u8 = 0x25;
-    /// What `poll_event` gave: fields [core, kind, stream, detail].
+    /// What `poll_event` gave: fields `[core, kind, stream, detail]`.
     pub const CORE_EVENT: u8 = 0x26;
-    /// A command's result: fields [core, outcome, value]; payload bytes read.
+    /// A command's result: fields `[core, outcome, value]`; payload bytes read.
     pub const CORE_RESULT: u8 = 0x27;
-    /// `handle_input` returned an error: fields [core].
+    /// `handle_input` returned an error: fields `[core]`.
     pub const CORE_INPUT_ERROR: u8 = 0x28;
-    /// `poll_timeout` after a drain: fields [core, deadline or u64::MAX].
+    /// `poll_timeout` after a drain: fields `[core, deadline or u64::MAX]`.
     pub const CORE_DEADLINE: u8 = 0x29;
 }
 
