@@ -139,6 +139,12 @@ fn replay(file: &str) -> ExitCode {
         .iter()
         .find(|r| r.tag == trace::tag::NOTE && r.field(0) == 3)
         .map(|r| String::from_utf8_lossy(r.payload).into_owned());
+    if let Some(r) = records
+        .iter()
+        .find(|r| r.tag == trace::tag::NOTE && r.field(0) == 0)
+    {
+        println!("{}", String::from_utf8_lossy(r.payload));
+    }
     if let Some(note) = &adapter {
         println!("{note}");
         println!(

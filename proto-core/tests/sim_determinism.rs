@@ -160,4 +160,4 @@ fn golden_hashes() {
 }
 
 const GOLDEN_NET: &str = "3afd153147142db9";
-const GOLDEN_MUX_SEED_1: &str = "3053c8f9afbcd64f";
+const GOLDEN_MUX_SEED_1: &str = "77042f70b42afc92";

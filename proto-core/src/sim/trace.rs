@@ -53,7 +53,9 @@ pub mod tag {
     pub const CLOSE: u8 = 0x0e;
     /// A pending operation completed: fields `[op, result id or error code, ok]`.
     pub const OP_DONE: u8 = 0x0f;
-    /// A workload or scenario step: fields free-form; payload a label.
+    /// A note: field 0 says what it is (0 = the scenario's configuration,
+    /// 1 = heal, 2 = liveness deadline, 3 = an adapter recording's mux
+    /// config); payload its text.
     pub const NOTE: u8 = 0x10;
 
     /// A core was created: fields `[core, host, role]`.

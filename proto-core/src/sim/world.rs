@@ -463,7 +463,10 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F> {
             link: cfg.link(),
             ..NetConfig::default()
         };
-        let net = Net::new(net_cfg, cfg.seed, keep_trace);
+        let mut net = Net::new(net_cfg, cfg.seed, keep_trace);
+        // The trace says what produced it.
+        let text = format!("{cfg}");
+        net.trace_mut().record(tag::NOTE, 0, &[0], text.as_bytes());
         let mut w = World {
             wrng: Rng::stream(cfg.seed, &[b"workload"]),
             frng: Rng::stream(cfg.seed, &[b"faults"]),
