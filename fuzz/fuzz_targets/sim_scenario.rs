@@ -364,6 +364,8 @@ fuzz_target!(|input: Input| {
         let mut cfg = Swarm::from_seed(w.seed);
         cfg.hosts = 2 + usize::from(w.hosts % 3);
         cfg.chaos = Duration::from_millis(u64::from(w.chaos_ms % 3000));
+        // Channel timeout is 4 s: 15 s after the heal is plenty, and cheaper.
+        cfg.liveness = Duration::from_secs(15);
         cfg.max_stream = u64::from(w.max_stream % 300_000);
         cfg.partition_one_way = w.flags & 1 != 0;
         cfg.partition_two_way = w.flags & 2 != 0;
