@@ -11,7 +11,7 @@ fn seeds() -> u64 {
     std::env::var("WEFT_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(200)
+        .unwrap_or(300)
 }
 
 #[test]
