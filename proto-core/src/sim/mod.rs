@@ -22,6 +22,12 @@
 //! - [`rng`]: xoshiro256** seeded by SplitMix64, with independent named
 //!   streams (network, workload, each link and host).
 //!
+//! Outside this crate: `adapter-core`'s `record` feature logs a live
+//! connection's core calls in the same trace format (`WEFT_RECORD_DIR`), so
+//! [`driver::replay`] reproduces a production run offline; and
+//! `adapter_tokio::lonet` offers the same named-host API over loopback TCP
+//! with the registry in a file.
+//!
 //! ```
 //! use proto_core::sim::{Net, NetConfig, NetEvent, Accept};
 //!
