@@ -56,6 +56,7 @@ mod core;
 pub mod driver;
 mod error;
 pub mod net;
+mod network;
 pub mod rng;
 pub mod trace;
 pub mod world;
@@ -66,4 +67,5 @@ pub use net::{
     Accept, Addr, ConnId, FaultKind, HostId, LinkConfig, ListenerId, Net, NetConfig, NetEvent,
     NetStats, OpId, SocketId, TimerId,
 };
+pub use network::Network;
 pub use world::{Outcome, Swarm};

@@ -45,7 +45,7 @@ pub struct SocketId(pub u32);
 pub struct OpId(pub u64);
 /// A scheduled timer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TimerId(u64);
+pub struct TimerId(pub u64);
 
 /// A socket address: a host and a port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

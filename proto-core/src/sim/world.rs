@@ -15,6 +15,7 @@ use super::net::{
     Accept, ConnId, FaultKind, HostId, LinkConfig, ListenerId, Net, NetConfig, NetEvent, OpId,
     SocketId, TimerId,
 };
+use super::network::Network;
 use super::rng::{label_hash, Rng};
 use super::trace::tag;
 use crate::time::{Duration, Instant};
@@ -419,10 +420,11 @@ enum Phase {
     Done,
 }
 
-/// Runs the standard scenario over cores from `make`.
-pub struct World<C, F> {
+/// Runs the standard scenario over cores from `make`, on the simulator
+/// (`N = Net`) or any other [`Network`].
+pub struct World<C, F, N = Net> {
     cfg: Swarm,
-    net: Net,
+    net: N,
     make: F,
     slots: Vec<Slot<C>>,
     by_conn: BTreeMap<ConnId, usize>,
@@ -456,14 +458,32 @@ pub fn run<C: SimCore, F: FnMut(Role, Instant) -> C>(
     World::new(cfg.clone(), make, keep_trace).run()
 }
 
-impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F> {
-    /// Sets up hosts, listeners and timers.
+/// Runs the standard scenario on another [`Network`] (real sockets, say):
+/// the same hosts, workload and invariants; faults the network cannot
+/// inject are skipped.
+pub fn run_on<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network>(
+    cfg: &Swarm,
+    make: F,
+    net: N,
+) -> Outcome {
+    World::on(cfg.clone(), make, net).run()
+}
+
+impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F, Net> {
+    /// Sets up the simulated network, hosts, listeners and timers.
     pub fn new(cfg: Swarm, make: F, keep_trace: bool) -> Self {
         let net_cfg = NetConfig {
             link: cfg.link(),
             ..NetConfig::default()
         };
-        let mut net = Net::new(net_cfg, cfg.seed, keep_trace);
+        let net = Net::new(net_cfg, cfg.seed, keep_trace);
+        World::on(cfg, make, net)
+    }
+}
+
+impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
+    /// Sets up hosts, listeners and timers on `net`.
+    pub fn on(cfg: Swarm, make: F, mut net: N) -> Self {
         // The trace says what produced it.
         let text = format!("{cfg}");
         net.trace_mut().record(tag::NOTE, 0, &[0], text.as_bytes());
@@ -1052,7 +1072,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F> {
         if self.phase != Phase::Chaos {
             return;
         }
-        let hosts: Vec<HostId> = self.net.hosts().collect();
+        let hosts: Vec<HostId> = self.net.hosts();
         // Keep each host's dialed connections topped up.
         let h = hosts[self.wrng.below(hosts.len())];
         let mine = self
@@ -1163,7 +1183,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F> {
             return;
         }
         let kind = kinds[self.frng.below(kinds.len())];
-        let hosts: Vec<HostId> = self.net.hosts().collect();
+        let hosts: Vec<HostId> = self.net.hosts();
         let len = Duration::from_nanos(
             self.frng
                 .range(1, super::net::dur_ns_pub(self.cfg.fault_len)),
@@ -1231,7 +1251,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F> {
         self.net.trace_mut().record(tag::NOTE, t, &[1], b"heal");
         self.phase = Phase::Settle;
         self.net.heal_all();
-        let hosts: Vec<HostId> = self.net.hosts().collect();
+        let hosts: Vec<HostId> = self.net.hosts();
         for h in hosts {
             self.restart(h);
         }
