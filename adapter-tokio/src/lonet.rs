@@ -464,3 +464,384 @@ impl LoConn {
         &self.remote
     }
 }
+
+pub use sim_net::LoSimNet;
+
+/// The simulator's [`Network`](adapter_core::proto_core::sim::Network) over
+/// lonet, so `proto_core::sim::world::run_on` runs the standard scenario
+/// on real loopback sockets.
+mod sim_net {
+    use super::{LoConn, LoHost, LoListener, LoNet};
+    use adapter_core::proto_core::sim::net::{FaultKind, NetStats};
+    use adapter_core::proto_core::sim::trace::{tag, Trace};
+    use adapter_core::proto_core::sim::{
+        Accept, Addr, ConnId, HostId, ListenerId, NetError, NetEvent, Network, OpId, SocketId,
+        TimerId,
+    };
+    use adapter_core::proto_core::time::{Duration, Instant};
+    use std::collections::{BTreeMap, VecDeque};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::mpsc;
+
+    enum Ev {
+        Dialed(OpId, Result<LoConn, NetError>),
+        Accepted(OpId, Result<LoConn, NetError>),
+        Data(ConnId, Vec<u8>),
+        Fin(ConnId),
+        Reset(ConnId),
+    }
+
+    enum Out {
+        Data(Vec<u8>),
+        Close,
+    }
+
+    struct Conn {
+        local: Addr,
+        out: Option<mpsc::UnboundedSender<Out>>,
+    }
+
+    /// Real time, real sockets, the [`Network`] calls. No skew and no
+    /// injected faults: those calls do nothing. Datagrams are not offered
+    /// (`bind` fails with `AddressNotListening`).
+    pub struct LoSimNet {
+        rt: tokio::runtime::Runtime,
+        net: LoNet,
+        start: std::time::Instant,
+        /// Host names by id; `Some` for hosts this process owns.
+        hosts: Vec<(String, Option<LoHost>)>,
+        listeners: Vec<Arc<LoListener>>,
+        conns: Vec<Conn>,
+        tx: mpsc::UnboundedSender<Ev>,
+        rx: mpsc::UnboundedReceiver<Ev>,
+        events: VecDeque<NetEvent>,
+        timers: BTreeMap<(u64, u64), (TimerId, Option<HostId>, u64)>,
+        timer_keys: BTreeMap<TimerId, (u64, u64)>,
+        next: u64,
+        trace: Trace,
+        stats: NetStats,
+    }
+
+    impl std::fmt::Debug for LoSimNet {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("LoSimNet")
+                .field("hosts", &self.hosts.len())
+                .field("conns", &self.conns.len())
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl LoSimNet {
+        /// A network on the lonet registry at `path`, with its own
+        /// single-threaded tokio runtime (call from outside any runtime).
+        pub fn new(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (tx, rx) = mpsc::unbounded_channel();
+            Ok(LoSimNet {
+                rt,
+                net: LoNet::open(path)?,
+                start: std::time::Instant::now(),
+                hosts: Vec::new(),
+                listeners: Vec::new(),
+                conns: Vec::new(),
+                tx,
+                rx,
+                events: VecDeque::new(),
+                timers: BTreeMap::new(),
+                timer_keys: BTreeMap::new(),
+                next: 0,
+                trace: Trace::new(false),
+                stats: NetStats::default(),
+            })
+        }
+
+        fn elapsed(&self) -> u64 {
+            self.start.elapsed().as_nanos().min(u128::from(u64::MAX)) as u64
+        }
+
+        fn host_id(&mut self, name: &str) -> HostId {
+            if let Some(i) = self.hosts.iter().position(|h| h.0 == name) {
+                return HostId(i as u32);
+            }
+            self.hosts.push((name.to_string(), None));
+            HostId(self.hosts.len() as u32 - 1)
+        }
+
+        fn addr(&mut self, s: &str) -> Addr {
+            let (name, port) = s.rsplit_once(':').unwrap_or((s, "0"));
+            Addr {
+                host: self.host_id(name),
+                port: port.parse().unwrap_or(0),
+            }
+        }
+
+        fn op(&mut self) -> OpId {
+            self.next += 1;
+            OpId(self.next)
+        }
+
+        /// Starts the reader and writer tasks of a new connection.
+        fn adopt(&mut self, c: LoConn) -> ConnId {
+            let id = ConnId(self.conns.len() as u32);
+            let local = self.addr(c.local_addr());
+            let (mut rd, mut wr) = c.stream.into_split();
+            let tx = self.tx.clone();
+            self.rt.spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    match rd.read(&mut buf).await {
+                        Ok(0) => {
+                            let _ = tx.send(Ev::Fin(id));
+                            return;
+                        }
+                        Ok(n) => {
+                            if tx.send(Ev::Data(id, buf[..n].to_vec())).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => {
+                            let _ = tx.send(Ev::Reset(id));
+                            return;
+                        }
+                    }
+                }
+            });
+            let (otx, mut orx) = mpsc::unbounded_channel::<Out>();
+            self.rt.spawn(async move {
+                while let Some(m) = orx.recv().await {
+                    match m {
+                        Out::Data(d) => {
+                            if wr.write_all(&d).await.is_err() {
+                                return;
+                            }
+                        }
+                        Out::Close => break,
+                    }
+                }
+                let _ = wr.shutdown().await;
+            });
+            self.conns.push(Conn {
+                local,
+                out: Some(otx),
+            });
+            id
+        }
+
+        fn handle(&mut self, ev: Ev) {
+            let now = self.elapsed();
+            match ev {
+                Ev::Dialed(op, r) => {
+                    // Counted once per connection, at the dialer, as `Net` does.
+                    let result = r.map(|c| {
+                        self.stats.connections += 1;
+                        self.adopt(c)
+                    });
+                    self.events.push_back(NetEvent::Dialed { op, result });
+                }
+                Ev::Accepted(op, r) => {
+                    let result = r.map(|c| self.adopt(c));
+                    self.events.push_back(NetEvent::Accepted { op, result });
+                }
+                Ev::Data(conn, data) => {
+                    self.stats.bytes_delivered += data.len() as u64;
+                    self.trace
+                        .record(tag::DELIVER, now, &[u64::from(conn.0)], &data);
+                    self.events.push_back(NetEvent::Data { conn, data });
+                }
+                Ev::Fin(c) => self.events.push_back(NetEvent::Fin(c)),
+                Ev::Reset(c) => self.events.push_back(NetEvent::Reset(c)),
+            }
+        }
+    }
+
+    impl Network for LoSimNet {
+        fn now(&self) -> Instant {
+            Instant::from_nanos(self.elapsed())
+        }
+
+        fn step(&mut self) -> bool {
+            self.stats.steps += 1;
+            if let Ok(ev) = self.rx.try_recv() {
+                self.handle(ev);
+                return true;
+            }
+            let first = self.timers.first_key_value().map(|(k, _)| *k);
+            if let Some((at, seq)) = first {
+                if at <= self.elapsed() {
+                    let (id, host, token) = self.timers.remove(&(at, seq)).expect("first key");
+                    self.timer_keys.remove(&id);
+                    self.trace.record(tag::TIMER, at, &[token], b"");
+                    self.events.push_back(NetEvent::Timer { host, token });
+                    return true;
+                }
+            }
+            let wait = first.map(|(at, _)| self.start + std::time::Duration::from_nanos(at));
+            let rx = &mut self.rx;
+            let ev = self.rt.block_on(async {
+                match wait {
+                    Some(t) => tokio::select! {
+                        ev = rx.recv() => ev,
+                        _ = tokio::time::sleep_until(t.into()) => None,
+                    },
+                    None => rx.recv().await,
+                }
+            });
+            if let Some(ev) = ev {
+                self.handle(ev);
+            }
+            // A timer that came due is fired by the next step.
+            true
+        }
+
+        fn poll_event(&mut self) -> Option<NetEvent> {
+            self.events.pop_front()
+        }
+
+        fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId {
+            self.next += 1;
+            let id = TimerId(self.next);
+            let key = (at.as_nanos(), self.next);
+            self.timers.insert(key, (id, host, token));
+            self.timer_keys.insert(id, key);
+            id
+        }
+
+        fn cancel_timer(&mut self, id: TimerId) {
+            if let Some(k) = self.timer_keys.remove(&id) {
+                self.timers.remove(&k);
+            }
+        }
+
+        fn local_time(&self, _host: HostId) -> Instant {
+            self.now()
+        }
+
+        fn global_time(&self, _host: HostId, local: Instant) -> Instant {
+            local
+        }
+
+        fn add_host(&mut self, name: &str) -> Result<HostId, NetError> {
+            let h = self.net.new_host(name)?;
+            let id = self.host_id(name);
+            self.hosts[id.0 as usize].1 = Some(h);
+            Ok(id)
+        }
+
+        fn set_skew(&mut self, _host: HostId, _offset: Duration, _ppm: i32) {}
+
+        fn hosts(&self) -> Vec<HostId> {
+            (0..self.hosts.len() as u32)
+                .map(HostId)
+                .filter(|h| self.hosts[h.0 as usize].1.is_some())
+                .collect()
+        }
+
+        fn host_name(&self, host: HostId) -> &str {
+            &self.hosts[host.0 as usize].0
+        }
+
+        fn host_up(&self, host: HostId) -> bool {
+            self.hosts[host.0 as usize].1.is_some()
+        }
+
+        fn listen(&mut self, host: HostId, laddr: &str) -> Result<ListenerId, NetError> {
+            let h = self.hosts[host.0 as usize]
+                .1
+                .clone()
+                .ok_or(NetError::HostDown)?;
+            let l = self.rt.block_on(h.listen(laddr))?;
+            self.listeners.push(Arc::new(l));
+            Ok(ListenerId(self.listeners.len() as u32 - 1))
+        }
+
+        fn accept(&mut self, l: ListenerId) -> Result<Accept, NetError> {
+            let op = self.op();
+            let li = self.listeners[l.0 as usize].clone();
+            let tx = self.tx.clone();
+            self.rt.spawn(async move {
+                let r = li.accept().await;
+                let _ = tx.send(Ev::Accepted(op, r));
+            });
+            Ok(Accept::Pending(op))
+        }
+
+        fn dial(&mut self, host: HostId, raddr: &str) -> Result<OpId, NetError> {
+            let h = self.hosts[host.0 as usize]
+                .1
+                .clone()
+                .ok_or(NetError::HostDown)?;
+            let op = self.op();
+            let tx = self.tx.clone();
+            let raddr = raddr.to_string();
+            self.rt.spawn(async move {
+                let r = h.dial(&raddr).await;
+                let _ = tx.send(Ev::Dialed(op, r));
+            });
+            Ok(op)
+        }
+
+        fn send(&mut self, c: ConnId, data: &[u8]) -> Result<(), NetError> {
+            let out = self.conns[c.0 as usize]
+                .out
+                .as_ref()
+                .ok_or(NetError::SocketDown)?;
+            self.stats.segments += 1;
+            out.send(Out::Data(data.to_vec()))
+                .map_err(|_| NetError::ConnectionReset)
+        }
+
+        fn close(&mut self, c: ConnId) -> Result<(), NetError> {
+            let out = self.conns[c.0 as usize]
+                .out
+                .take()
+                .ok_or(NetError::SocketDown)?;
+            let _ = out.send(Out::Close);
+            Ok(())
+        }
+
+        fn local_addr(&self, c: ConnId) -> Addr {
+            self.conns[c.0 as usize].local
+        }
+
+        fn bind(&mut self, _host: HostId, _port: u16) -> Result<SocketId, NetError> {
+            Err(NetError::AddressNotListening)
+        }
+
+        fn send_to(&mut self, _s: SocketId, _to: Addr, _data: &[u8]) -> Result<(), NetError> {
+            Err(NetError::SocketDown)
+        }
+
+        fn partition(&mut self, _from: HostId, _to: HostId, _both: bool) {}
+        fn heal(&mut self) {}
+        fn heal_all(&mut self) {}
+        fn hold(&mut self, _c: ConnId) {}
+        fn release(&mut self, _c: ConnId) {}
+        fn inject_reset(&mut self, _c: ConnId) {}
+        fn inject_fin(&mut self, _c: ConnId) -> bool {
+            false
+        }
+        fn crash(&mut self, _host: HostId) {}
+        fn restart(&mut self, _host: HostId) -> bool {
+            false
+        }
+
+        fn trace_mut(&mut self) -> &mut Trace {
+            &mut self.trace
+        }
+
+        fn take_trace(&mut self) -> Trace {
+            std::mem::replace(&mut self.trace, Trace::new(false))
+        }
+
+        fn stats(&self) -> NetStats {
+            self.stats
+        }
+
+        fn fault_counts(&self) -> [u64; FaultKind::ALL.len()] {
+            [0; FaultKind::ALL.len()]
+        }
+    }
+}

@@ -3,8 +3,10 @@
 //! racing accept, the mux over a lonet connection, and two processes
 //! meeting through one registry file.
 
-use adapter_core::proto_core::sim::NetError;
-use adapter_tokio::lonet::{LoHost, LoNet};
+use adapter_core::proto_core::mux::{Config as MuxConfig, Connection as Core, Side};
+use adapter_core::proto_core::sim::{world, NetError, Role, Swarm};
+use adapter_core::proto_core::time::{Duration, Instant};
+use adapter_tokio::lonet::{LoHost, LoNet, LoSimNet};
 use adapter_tokio::{Config, Connection};
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -226,5 +228,45 @@ async fn two_processes_meet_through_the_registry_file() {
         .unwrap()
         .unwrap();
     assert!(status.success());
+    std::fs::remove_file(&path).unwrap();
+}
+
+fn mux(role: Role, now: Instant) -> Core {
+    let mut cfg = MuxConfig::default();
+    cfg.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.channel_timeout = Some(Duration::from_secs(4));
+    let side = if role == Role::Dialer {
+        Side::Dialer
+    } else {
+        Side::Acceptor
+    };
+    Core::new(cfg, side, now).unwrap()
+}
+
+/// One scenario, two networks: the simulator's standard scenario (hosts
+/// h0..h2 dialing each other, echo streams checked byte by byte, drain and
+/// close after the heal) runs unchanged on real loopback sockets.
+#[test]
+fn the_standard_scenario_runs_on_loopback_too() {
+    let mut cfg = Swarm::calm(7, 3);
+    cfg.chaos = Duration::from_secs(1);
+    cfg.liveness = Duration::from_secs(6);
+    cfg.tick = Duration::from_millis(40);
+    cfg.max_stream = 200_000;
+
+    let simulated = world::run(&cfg, mux, false);
+    assert!(
+        simulated.violations.is_empty(),
+        "{:?}",
+        simulated.violations
+    );
+
+    let path = registry("world");
+    let real = world::run_on(&cfg, mux, LoSimNet::new(&path).unwrap());
+    println!("simulated:\n{simulated}\nloopback:\n{real}");
+    assert!(real.violations.is_empty(), "{:?}", real.violations);
+    assert!(real.streams >= 5, "{real}");
+    assert_eq!(real.completed, real.streams, "{real}");
+    assert!(real.connections >= 3, "{real}");
     std::fs::remove_file(&path).unwrap();
 }
