@@ -1,9 +1,10 @@
-//! A planted bug must be caught within a bounded number of seeds.
+//! Planted bugs must be caught within a bounded number of seeds.
 //!
-//! The bug is a mux that never sends window updates (MAX_DATA,
-//! MAX_FLOW_DATA): a test-only wrapper core drops them from its own output,
-//! as a buggy core would. The simulator is not told anything about frames;
-//! the sweep's liveness check must notice the stalled streams.
+//! A test-only wrapper core damages the mux's own output the way a buggy
+//! core would: either it never sends window updates (MAX_DATA,
+//! MAX_FLOW_DATA; the liveness check must notice the stalled streams), or
+//! it flips one payload byte of its third non-empty DATA frame (the prefix
+//! check must notice). The simulator is not told anything about frames.
 
 mod sim_support;
 
@@ -15,27 +16,38 @@ use proto_core::sim::{
 use proto_core::time::Instant;
 use sim_support::mux;
 
-/// The mux, minus its window updates.
-struct NoWindowUpdates {
-    inner: Connection,
-    preface_left: usize,
-    payload_left: u64,
-    buf: Vec<u8>,
-    dropped: u64,
+#[derive(Clone, Copy, PartialEq)]
+enum Bug {
+    NoWindowUpdates,
+    FlipDataByte,
 }
 
-impl NoWindowUpdates {
-    fn new(role: Role, now: Instant) -> Self {
-        NoWindowUpdates {
+/// The mux with a bug in its output.
+struct Buggy {
+    inner: Connection,
+    bug: Bug,
+    preface_left: usize,
+    payload_left: u64,
+    /// The next payload byte is the first of its frame.
+    payload_start: bool,
+    data_frames: u64,
+    buf: Vec<u8>,
+}
+
+impl Buggy {
+    fn new(bug: Bug, role: Role, now: Instant) -> Self {
+        Buggy {
             inner: mux(role, now),
+            bug,
             preface_left: PREFACE.len(),
             payload_left: 0,
+            payload_start: false,
+            data_frames: 0,
             buf: Vec::new(),
-            dropped: 0,
         }
     }
 
-    /// Copies `frames` to `out` without the window-update frames.
+    /// Copies `frames` to `out`, with the bug applied.
     fn filter(&mut self, frames: &[u8], out: &mut Vec<u8>) {
         let mut i = 0;
         while i < frames.len() {
@@ -47,7 +59,14 @@ impl NoWindowUpdates {
                     self.payload_left as usize
                 };
                 let n = want.min(rest.len());
+                let at = out.len();
                 out.extend_from_slice(&rest[..n]);
+                if self.preface_left == 0 && std::mem::take(&mut self.payload_start) {
+                    self.data_frames += 1;
+                    if self.bug == Bug::FlipDataByte && self.data_frames == 3 {
+                        out[at] ^= 0x20;
+                    }
+                }
                 if self.preface_left > 0 {
                     self.preface_left -= n;
                 } else {
@@ -59,12 +78,12 @@ impl NoWindowUpdates {
             match decode_head(rest, usize::MAX) {
                 Ok((head, used)) => {
                     match head {
-                        Head::Control(Control::MaxData(_) | Control::MaxFlowData { .. }) => {
-                            self.dropped += 1;
-                        }
+                        Head::Control(Control::MaxData(_) | Control::MaxFlowData { .. })
+                            if self.bug == Bug::NoWindowUpdates => {}
                         Head::Data(h) => {
                             out.extend_from_slice(&rest[..used]);
                             self.payload_left = h.len;
+                            self.payload_start = h.len > 0;
                         }
                         _ => out.extend_from_slice(&rest[..used]),
                     }
@@ -80,7 +99,7 @@ impl NoWindowUpdates {
     }
 }
 
-impl SimCore for NoWindowUpdates {
+impl SimCore for Buggy {
     fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
         SimCore::handle_input(&mut self.inner, now, data)
     }
@@ -146,7 +165,7 @@ const BOUND: u64 = 40;
 fn dropped_window_updates_are_caught_within_a_bounded_number_of_seeds() {
     let caught = (0..BOUND).find_map(|seed| {
         let cfg = Swarm::from_seed(seed);
-        let o = world::run(&cfg, NoWindowUpdates::new, false);
+        let o = world::run(&cfg, |r, t| Buggy::new(Bug::NoWindowUpdates, r, t), false);
         (!o.violations.is_empty()).then_some((seed, o))
     });
     let (seed, o) = caught.unwrap_or_else(|| panic!("the planted bug survived {BOUND} seeds"));
@@ -170,7 +189,7 @@ fn the_filter_really_drops_window_updates() {
     let o = world::run(
         &calm,
         |role, now| {
-            let c = NoWindowUpdates::new(role, now);
+            let c = Buggy::new(Bug::NoWindowUpdates, role, now);
             made += 1;
             c
         },
@@ -180,5 +199,21 @@ fn the_filter_really_drops_window_updates() {
     assert!(
         !o.violations.is_empty(),
         "big streams must stall without window updates"
+    );
+}
+
+#[test]
+fn a_corrupted_data_byte_is_caught_by_the_prefix_check() {
+    let caught = (0..BOUND).find_map(|seed| {
+        let cfg = Swarm::from_seed(seed);
+        let o = world::run(&cfg, |r, t| Buggy::new(Bug::FlipDataByte, r, t), false);
+        (!o.violations.is_empty()).then_some((seed, o))
+    });
+    let (seed, o) = caught.unwrap_or_else(|| panic!("the planted bug survived {BOUND} seeds"));
+    println!("caught at seed {seed}: {}", o.violations[0]);
+    assert!(
+        o.violations.iter().any(|v| v.contains("is wrong")),
+        "{:?}",
+        o.violations
     );
 }
