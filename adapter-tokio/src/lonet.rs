@@ -14,6 +14,10 @@
 //! dialer's virtual address; the acceptor answers `ok`.
 //!
 //! Errors are `proto_core::sim::NetError`s, the same as the simulator's.
+//!
+//! The registry only grows (closes are lines too): it is meant for test
+//! networks, one file per run. Its lines are parsed leniently (a torn or
+//! unknown line is skipped) and a handshake line is capped at 512 bytes.
 
 use adapter_core::proto_core::sim::NetError;
 use std::collections::BTreeSet;
