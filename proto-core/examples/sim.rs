@@ -11,7 +11,8 @@
 //! invariants that broke (if any) and the trace hash; a failing seed prints
 //! the command that reproduces it. `--replay FILE` feeds every recorded
 //! core's inputs into a fresh mux and reports whether every output matched
-//! byte for byte; it also replays a live connection an adapter recorded
+//! byte for byte (`--dump FILE [--core N]` prints the records to step
+//! through); it also replays a live connection an adapter recorded
 //! (build with feature `record`, run with `WEFT_RECORD_DIR=dir`). `--hour` runs the benchmark scenario (10 hosts, one
 //! simulated hour, every fault on); `--hosts N` and `--secs S` resize a run.
 
@@ -37,7 +38,7 @@ fn side(role: Role) -> Side {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: sim --seed N [--hour] [--trace FILE] [--hosts N] [--secs S]\n       sim --sweep A..B\n       sim --replay FILE"
+        "usage: sim --seed N [--hour] [--trace FILE] [--hosts N] [--secs S]\n       sim --sweep A..B\n       sim --replay FILE\n       sim --dump FILE [--core N]"
     );
     ExitCode::from(2)
 }
@@ -52,6 +53,10 @@ fn main() -> ExitCode {
     };
     if let Some(file) = get("--replay") {
         return replay(&file);
+    }
+    if let Some(file) = get("--dump") {
+        let core = get("--core").and_then(|c| c.parse::<u64>().ok());
+        return dump(&file, core);
     }
     if let Some(range) = get("--sweep") {
         let Some((a, b)) = range.split_once("..") else {
@@ -116,6 +121,57 @@ fn main() -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+/// Prints records one per line (all, or one core's): time, tag, fields,
+/// payload length and its first bytes. Step through a run with a pager.
+fn dump(file: &str, core: Option<u64>) -> ExitCode {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("cannot read {file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let records = match trace::parse(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{file}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for (i, r) in records.iter().enumerate() {
+        let is_core = r.tag >= trace::tag::CORE_NEW;
+        if core.is_some_and(|c| !is_core || r.field(0) != c) {
+            continue;
+        }
+        let head: String = r
+            .payload
+            .iter()
+            .take(24)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let text = if r.tag == trace::tag::NOTE {
+            String::from_utf8_lossy(r.payload).into_owned()
+        } else {
+            head
+        };
+        let shown = writeln!(
+            out,
+            "{i:>8} {:>14.6}s {:<22} {:?} [{}] {}",
+            r.time as f64 / 1e9,
+            trace::tag_name(r.tag),
+            r.fields,
+            r.payload.len(),
+            text
+        );
+        if shown.is_err() {
+            break; // the pager quit
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn replay(file: &str) -> ExitCode {

@@ -80,6 +80,39 @@ pub mod tag {
     pub const CORE_DEADLINE: u8 = 0x29;
 }
 
+/// A record tag's name, for dumps.
+pub fn tag_name(t: u8) -> &'static str {
+    match t {
+        tag::HOST_UP => "host-up",
+        tag::HOST_DOWN => "host-down",
+        tag::HOST_RESTART => "host-restart",
+        tag::LISTEN => "listen",
+        tag::DIAL => "dial",
+        tag::CONNECTED => "connected",
+        tag::DELIVER => "deliver",
+        tag::FIN => "fin",
+        tag::RST => "rst",
+        tag::FAULT => "fault",
+        tag::DATAGRAM => "datagram",
+        tag::TIMER => "timer",
+        tag::OP_ERROR => "op-error",
+        tag::CLOSE => "close",
+        tag::OP_DONE => "op-done",
+        tag::NOTE => "note",
+        tag::CORE_NEW => "core-new",
+        tag::CORE_INPUT => "core-input",
+        tag::CORE_TIMEOUT => "core-timeout",
+        tag::CORE_TRANSPORT_CLOSED => "core-transport-closed",
+        tag::CORE_COMMAND => "core-command",
+        tag::CORE_TRANSMIT => "core-transmit",
+        tag::CORE_EVENT => "core-event",
+        tag::CORE_RESULT => "core-result",
+        tag::CORE_INPUT_ERROR => "core-input-error",
+        tag::CORE_DEADLINE => "core-deadline",
+        _ => "unknown",
+    }
+}
+
 /// A streaming 64-bit digest of trace bytes: 8-byte words folded with a
 /// multiply-xorshift, finished with SplitMix64. Depends only on the bytes,
 /// not on how they were split between calls. Not cryptographic: it tells
