@@ -10,6 +10,8 @@
 //! with its result, each transmit and event as the check. Bytes are
 //! written as they are logged (buffered, flushed once per driver pass), so
 //! memory stays bounded and a crashed process leaves all but its last pass.
+//! A file that cannot be created, or a disk that fails, stops the log,
+//! never the connection.
 //!
 //! Every core call of the adapter goes through the functions below; without
 //! the feature they are the bare calls.
@@ -183,14 +185,20 @@ pub(crate) fn transmit(st: &mut State, out: &mut IoChunks) -> bool {
         let before = out.len();
         let more = st.conn.poll_transmit(out).is_some();
         if more {
-            // The new bytes are the tail of `out`.
-            let mut all = Vec::with_capacity(out.len());
+            // The new bytes are the tail of `out`: copy only those.
+            let mut tail = Vec::with_capacity(out.len() - before);
+            let mut skip = before;
             for c in out.chunks() {
-                all.extend_from_slice(c);
+                if skip >= c.len() {
+                    skip -= c.len();
+                    continue;
+                }
+                tail.extend_from_slice(&c[skip..]);
+                skip = 0;
             }
             with_rec(st, |r| {
                 let now = r.now;
-                r.log.transmit(&mut r.trace, now, &all[before..]);
+                r.log.transmit(&mut r.trace, now, &tail);
             });
         }
         return more;
