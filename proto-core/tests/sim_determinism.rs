@@ -160,4 +160,26 @@ fn golden_hashes() {
 }
 
 const GOLDEN_NET: &str = "3afd153147142db9";
-const GOLDEN_MUX_SEED_1: &str = "77042f70b42afc92";
+const GOLDEN_MUX_SEED_1: &str = "b3f5b3a90d63ab16";
+
+/// The fault schedule (when each fault fires and which kind) comes from the
+/// fault stream alone: a host more does not shift it.
+#[test]
+fn a_host_more_does_not_shift_the_fault_schedule() {
+    let schedule = |hosts: usize| {
+        let mut cfg = Swarm::from_seed(SEED);
+        cfg.hosts = hosts;
+        let o = world::run(&cfg, mux, true);
+        let bytes = o.trace.unwrap();
+        parse(&bytes)
+            .unwrap()
+            .iter()
+            .filter(|r| r.tag == proto_core::sim::trace::tag::NOTE && r.field(0) == 4)
+            .map(|r| (r.time, r.field(1)))
+            .collect::<Vec<_>>()
+    };
+    let three = schedule(3);
+    assert!(three.len() > 5, "{three:?}");
+    assert_eq!(three, schedule(4));
+    assert_eq!(three, schedule(6));
+}

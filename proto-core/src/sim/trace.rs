@@ -55,7 +55,7 @@ pub mod tag {
     pub const OP_DONE: u8 = 0x0f;
     /// A note: field 0 says what it is (0 = the scenario's configuration,
     /// 1 = heal, 2 = liveness deadline, 3 = an adapter recording's mux
-    /// config); payload its text.
+    /// config, 4 = a fault tick with field 1 the fault kind); payload its text.
     pub const NOTE: u8 = 0x10;
 
     /// A core was created: fields `[core, host, role]`.

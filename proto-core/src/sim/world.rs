@@ -1183,6 +1183,12 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             return;
         }
         let kind = kinds[self.frng.below(kinds.len())];
+        // The fault schedule itself (when, which kind), whether or not the
+        // fault finds a target: it depends on the fault stream alone.
+        let t = now.as_nanos();
+        self.net
+            .trace_mut()
+            .record(tag::NOTE, t, &[4, kind as u64], b"fault tick");
         let hosts: Vec<HostId> = self.net.hosts();
         let len = Duration::from_nanos(
             self.frng
