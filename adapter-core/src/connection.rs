@@ -62,11 +62,10 @@ impl Drop for Connection {
             }
             // Nobody can accept any more: refuse what is queued, drain the rest.
             while let Some((id, _)) = st.accept_queue.pop_front() {
-                let mut f = st.conn.flow(id);
-                let _ = f.reset(0);
-                let _ = f.stop(0);
+                let _ = crate::record::reset(st, id, 0);
+                let _ = crate::record::stop(st, id, 0);
             }
-            st.conn.go_away(0);
+            crate::record::go_away(st, 0);
             st.kick = true;
         });
     }
@@ -101,11 +100,7 @@ impl Connection {
     /// Poll form of [`open_flow`](Self::open_flow) / [`open_side_channel`](Self::open_side_channel).
     pub fn poll_open(&self, cx: &mut Context<'_>, side_channel: bool) -> Poll<io::Result<Flow>> {
         self.shared.with(|st| {
-            let r = if side_channel {
-                st.conn.open_side_channel()
-            } else {
-                st.conn.open_flow()
-            };
+            let r = crate::record::open(st, side_channel);
             match r {
                 Ok(id) => {
                     st.kick = true;
@@ -163,7 +158,7 @@ impl Connection {
     /// connection closes with [`CloseReason::Drained`].
     pub fn go_away(&self, code: u64) {
         self.shared.with(|st| {
-            st.conn.go_away(code);
+            crate::record::go_away(st, code);
             st.kick = true;
         });
     }
@@ -172,7 +167,7 @@ impl Connection {
     /// unsent data is dropped. Use [`go_away`](Self::go_away) to drain instead.
     pub fn close(&self, code: u64, reason: &[u8]) {
         self.shared.with(|st| {
-            st.conn.close(code, reason);
+            crate::record::close(st, code, reason);
             st.kick = true;
         });
     }
@@ -247,7 +242,7 @@ impl Future for Ping {
         shared.with(|st| {
             let value = match this.value {
                 Some(v) => v,
-                None => match st.conn.ping() {
+                None => match crate::record::ping(st) {
                     Ok(v) => {
                         st.kick = true;
                         st.pings.insert(v, PingSlot::default());

@@ -75,6 +75,8 @@ impl Pump {
         let conn =
             proto_core::mux::Connection::new(config, side, crate::shared::to_mux(origin, origin))?;
         let shared = Arc::new(Shared::new(conn, origin));
+        let t0 = crate::shared::to_mux(origin, origin);
+        shared.with(|st| crate::record::attach(st, side, t0));
         let handle = crate::Connection::new(shared.clone(), side);
         Ok((handle, Pump { shared }))
     }
@@ -91,20 +93,12 @@ impl Pump {
         let (conn, pump) = Pump::new(config, side)?;
         let now = pump.shared.now();
         let proto_core::secure::Established {
-            mut records,
-            leftover,
-            ..
+            records, leftover, ..
         } = established;
         pump.shared.with(|st| {
-            // Records that came with the handshake's last message.
-            open_records(
-                &mut records,
-                &mut st.conn,
-                &mut st.transport_error,
-                now,
-                &leftover,
-            );
             st.records = Some(records);
+            // Records that came with the handshake's last message.
+            crate::record::input(st, now, leftover.into());
             st.security = Some(security);
             st.kick = true;
         });
@@ -118,16 +112,8 @@ impl Pump {
         let now = self.shared.now();
         self.shared.with(|st| {
             // A protocol error closes the connection; the CLOSE frame is
-            // queued and `Event::Closed` reports it. So does a record that
-            // fails authentication (and the reason is kept).
-            match st.records.as_mut() {
-                None => {
-                    let _ = st.conn.handle_input_bytes(now, data);
-                }
-                Some(records) => {
-                    open_records(records, &mut st.conn, &mut st.transport_error, now, &data)
-                }
-            }
+            // queued and `Event::Closed` reports it.
+            crate::record::input(st, now, data);
             st.kick = true;
         });
     }
@@ -141,7 +127,7 @@ impl Pump {
                     st.transport_error = Some(e.to_string());
                 }
             }
-            st.conn.handle_transport_closed(now);
+            crate::record::transport_closed(st, now);
             st.kick = true;
         });
     }
@@ -155,19 +141,17 @@ impl Pump {
         shared.with(|st| {
             set_waker(&mut st.driver_waker, waker);
             if st.conn.poll_timeout().is_some_and(|(d, _)| now >= d) {
-                st.conn.handle_timeout(now);
+                crate::record::timeout(st, now);
             }
             let mut more = false;
             while out.len() < limit {
-                more = match st.records.as_mut() {
-                    None => st.conn.poll_transmit(out).is_some(),
-                    Some(records) => records.transmit_from_mux(&mut st.conn, out).is_some(),
-                };
+                more = crate::record::transmit(st, out);
                 if !more {
                     break;
                 }
             }
             st.armed = st.conn.poll_timeout().map(|(d, _)| d);
+            crate::record::flush(st);
             PumpStatus {
                 deadline: st.armed.map(|d| shared.to_std(d)),
                 closed: st.conn.is_closed(),
@@ -179,20 +163,6 @@ impl Pump {
     /// The connection has closed.
     pub fn is_closed(&self) -> bool {
         self.shared.with(|st| st.conn.is_closed())
-    }
-}
-
-/// Opens records into the mux; a record that fails closes the mux and
-/// leaves its reason as the connection's transport error.
-fn open_records(
-    records: &mut proto_core::secure::Records,
-    conn: &mut proto_core::mux::Connection,
-    error: &mut Option<String>,
-    now: proto_core::time::Instant,
-    data: &[u8],
-) {
-    if let Err(proto_core::secure::InputError::Record(e)) = records.input_to_mux(now, data, conn) {
-        error.get_or_insert(e.to_string());
     }
 }
 

@@ -305,7 +305,7 @@ impl FlowReader {
         self.poll_with(cx, |f| f.read_chunk(max), |c| c.is_none())
     }
 
-    fn poll_with<T: Default>(
+    fn poll_with<T: Default + crate::record::ReadLen>(
         &mut self,
         cx: &mut Context<'_>,
         op: impl FnOnce(&mut FlowMut<'_>) -> Result<T, ReadError>,
@@ -317,16 +317,20 @@ impl FlowReader {
             ReadEnd::Open => {}
         }
         let id = self.id;
-        let r = self.shared.with(|st| match op(&mut st.conn.flow(id)) {
-            Err(ReadError::Blocked) => {
-                if let Some(w) = st.flows.get_mut(&id.0) {
-                    set_waker(&mut w.read, cx.waker());
+        let r = self.shared.with(|st| {
+            let r = op(&mut st.conn.flow(id));
+            crate::record::read(st, id, &r);
+            match r {
+                Err(ReadError::Blocked) => {
+                    if let Some(w) = st.flows.get_mut(&id.0) {
+                        set_waker(&mut w.read, cx.waker());
+                    }
+                    Err(ReadError::Blocked)
                 }
-                Err(ReadError::Blocked)
-            }
-            r => {
-                st.kick = true; // a window update may be due
-                r
+                r => {
+                    st.kick = true; // a window update may be due
+                    r
+                }
             }
         });
         match r {
@@ -350,7 +354,7 @@ impl FlowReader {
         let id = self.id;
         let r = self.shared.with(|st| {
             st.kick = true;
-            st.conn.flow(id).stop(code)
+            crate::record::stop(st, id, code)
         });
         if self.end == ReadEnd::Open {
             self.end = ReadEnd::Failed(ReadError::Stopped);
@@ -415,7 +419,7 @@ impl FlowWriter {
     /// A flow the peer stopped fails with `BrokenPipe` (see
     /// [`stop_code`](crate::stop_code)).
     pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_with(cx, |f| f.write(buf))
+        self.poll_with(cx, false, buf, |f| f.write(buf))
     }
 
     /// Like [`poll_write`](Self::poll_write) without copying: takes a
@@ -425,16 +429,19 @@ impl FlowWriter {
         cx: &mut Context<'_>,
         data: &mut Bytes,
     ) -> Poll<io::Result<usize>> {
-        let r = self.poll_with(cx, |f| f.write_chunk(data.clone()));
+        let r = self.poll_with(cx, true, data, |f| f.write_chunk(data.clone()));
         if let Poll::Ready(Ok(n)) = r {
             data.advance(n);
         }
         r
     }
 
+    /// `chunk` and `data` say what `op` writes, for the call log.
     fn poll_with(
         &mut self,
         cx: &mut Context<'_>,
+        chunk: bool,
+        data: &[u8],
         op: impl FnOnce(&mut FlowMut<'_>) -> Result<usize, WriteError>,
     ) -> Poll<io::Result<usize>> {
         match self.end {
@@ -443,16 +450,20 @@ impl FlowWriter {
             WriteEnd::Open => {}
         }
         let id = self.id;
-        let r = self.shared.with(|st| match op(&mut st.conn.flow(id)) {
-            Err(WriteError::Blocked) => {
-                if let Some(w) = st.flows.get_mut(&id.0) {
-                    set_waker(&mut w.write, cx.waker());
+        let r = self.shared.with(|st| {
+            let r = op(&mut st.conn.flow(id));
+            crate::record::write(st, id, chunk, data, &r);
+            match r {
+                Err(WriteError::Blocked) => {
+                    if let Some(w) = st.flows.get_mut(&id.0) {
+                        set_waker(&mut w.write, cx.waker());
+                    }
+                    Err(WriteError::Blocked)
                 }
-                Err(WriteError::Blocked)
-            }
-            r => {
-                st.kick = true;
-                r
+                r => {
+                    st.kick = true;
+                    r
+                }
             }
         });
         match r {
@@ -490,7 +501,7 @@ impl FlowWriter {
         let id = self.id;
         let r = self.shared.with(|st| {
             st.kick = true;
-            st.conn.flow(id).finish()
+            crate::record::finish(st, id)
         });
         match r {
             Ok(()) => {
@@ -513,7 +524,7 @@ impl FlowWriter {
         let id = self.id;
         let r = self.shared.with(|st| {
             st.kick = true;
-            st.conn.flow(id).reset(code)
+            crate::record::reset(st, id, code)
         });
         self.end = WriteEnd::Failed(WriteError::Finished);
         r.map_err(write_error)
@@ -549,7 +560,7 @@ impl Drop for FlowReader {
         self.shared.with(|st| {
             release_half(&mut st.flows, id, true);
             if stop {
-                let _ = st.conn.flow(id).stop(0);
+                let _ = crate::record::stop(st, id, 0);
                 st.kick = true;
             }
         });
@@ -562,7 +573,7 @@ impl Drop for FlowWriter {
         self.shared.with(|st| {
             release_half(&mut st.flows, id, false);
             if finish {
-                let _ = st.conn.flow(id).finish();
+                let _ = crate::record::finish(st, id);
                 st.kick = true;
             }
         });

@@ -53,6 +53,7 @@ mod connection;
 mod driver;
 mod error;
 mod flow;
+mod record;
 mod runtime;
 pub mod secure;
 mod shared;

@@ -60,6 +60,9 @@ pub(crate) struct State {
     /// Wake-ups collected under the lock, run after it is released; inline
     /// so the common case (one reader or writer) does not allocate.
     to_wake: SmallVec<[Waker; 4]>,
+    /// This connection's call log (`WEFT_RECORD_DIR`).
+    #[cfg(feature = "record")]
+    pub rec: Option<crate::record::Recorder>,
 }
 
 fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
@@ -106,14 +109,13 @@ impl State {
 
     /// Drains `poll_event`, turning events into wake-ups.
     pub fn dispatch(&mut self) {
-        while let Some(ev) = self.conn.poll_event() {
+        while let Some(ev) = crate::record::poll_event(self) {
             match ev {
                 Event::FlowOpened { id, side_channel } => {
                     if self.handles == 0 {
                         // Nobody will ever accept it.
-                        let mut f = self.conn.flow(id);
-                        let _ = f.reset(0);
-                        let _ = f.stop(0);
+                        let _ = crate::record::reset(self, id, 0);
+                        let _ = crate::record::stop(self, id, 0);
                         self.kick = true;
                         continue;
                     }
@@ -205,6 +207,8 @@ impl Shared {
                 records: None,
                 security: None,
                 to_wake: SmallVec::new(),
+                #[cfg(feature = "record")]
+                rec: None,
             }),
             origin,
         }

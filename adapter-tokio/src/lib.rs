@@ -33,6 +33,9 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "lonet")]
+pub mod lonet;
+
 use std::fmt;
 use std::future::Future;
 use std::io::{self, IoSlice};

@@ -36,12 +36,16 @@
 //! - [`secure`]: Noise XX handshake, encrypted records, blessings and
 //!   peer authorization, under the mux.
 //! - [`mux`]: flows multiplexed over one byte stream.
+//! - `sim` (feature `sim`): a deterministic virtual network of named hosts,
+//!   a scheduler with seeded faults, and trace record/replay; it drives any
+//!   state machine through the contract ([`sim::SimCore`]).
 //!
 //! # Features
 //!
 //! - `tracing`: emit a `tracing` event for every protocol decision worth
 //!   seeing (flow opened or refused, window grown, limit hit, timer fired,
 //!   GOAWAY, close).
+//! - `sim`: the [`sim`] module (no IO, no clock, no std needed).
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -50,5 +54,7 @@ extern crate alloc;
 
 pub mod mux;
 pub mod secure;
+#[cfg(feature = "sim")]
+pub mod sim;
 pub mod time;
 pub mod wire;

@@ -41,6 +41,8 @@ mod error;
 mod event;
 mod flow;
 pub mod frame;
+#[cfg(feature = "sim")]
+pub mod sim_core;
 mod transmit;
 
 pub use config::{initial, Config, ConfigError};

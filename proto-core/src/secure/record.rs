@@ -279,6 +279,19 @@ impl Records {
         mux: &mut mux::Connection,
         out: &mut impl TransmitBuf,
     ) -> Option<usize> {
+        self.transmit_with(|plain| mux.poll_transmit(plain).is_some(), out)
+    }
+
+    /// [`transmit_from_mux`](Self::transmit_from_mux) for any source:
+    /// `poll` appends plaintext to the buffer it is given and returns
+    /// whether it appended anything (a driver that logs the mux's output
+    /// wraps `poll_transmit` this way).
+    #[must_use]
+    pub fn transmit_with(
+        &mut self,
+        mut poll: impl FnMut(&mut Vec<u8>) -> bool,
+        out: &mut impl TransmitBuf,
+    ) -> Option<usize> {
         if self.tx_failed.is_some() {
             return None;
         }
@@ -289,7 +302,7 @@ impl Records {
             self.plain_out.drain(..self.plain_pos);
             self.plain_pos = 0;
             while self.plain_out.len() < self.max_plaintext {
-                if mux.poll_transmit(&mut self.plain_out).is_none() {
+                if !poll(&mut self.plain_out) {
                     break;
                 }
             }

@@ -1,0 +1,94 @@
+//! A real connection recorded with `WEFT_RECORD_DIR` replays offline into a
+//! fresh core with byte-identical outputs (feature `record`).
+
+use adapter_core::proto_core::mux::Side;
+use adapter_core::proto_core::mux::{Config, Connection as Core};
+use adapter_core::proto_core::sim::{driver, trace, Role};
+use adapter_tokio::Connection;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "current_thread")]
+async fn recorded_connections_replay_byte_for_byte() {
+    let dir = std::env::temp_dir().join(format!("weft-record-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    // Only this test in this binary: the variable is process-wide.
+    std::env::set_var("WEFT_RECORD_DIR", &dir);
+
+    let (a, b) = tokio::io::duplex(16 * 1024);
+    let client = Connection::client(a, Config::default()).unwrap();
+    let server = Connection::server(b, Config::default()).unwrap();
+    let echo = tokio::spawn(async move {
+        let mut n = 0;
+        while let Ok(mut f) = server.accept_flow().await {
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf).await.unwrap();
+            f.write_all(&buf).await.unwrap();
+            f.shutdown().await.unwrap();
+            n += 1;
+        }
+        n
+    });
+    for i in 0..5u32 {
+        let f = client.open_flow().await.unwrap();
+        let data: Vec<u8> = (0..(i * 70_000 + 10)).map(|k| (k * 7 + i) as u8).collect();
+        let (mut r, mut w) = f.split();
+        let writer = tokio::spawn(async move {
+            w.write_all(&data).await.unwrap();
+            w.shutdown().await.unwrap();
+            data
+        });
+        let mut got = Vec::new();
+        r.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, writer.await.unwrap());
+    }
+    client.ping().await.unwrap();
+    client.go_away(0);
+    client.closed().await;
+    assert_eq!(echo.await.unwrap(), 5);
+    drop(client);
+    std::env::remove_var("WEFT_RECORD_DIR");
+
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let recs = trace::parse(&bytes).unwrap();
+        let cores = driver::cores_in(&recs);
+        assert_eq!(cores.len(), 1);
+        let rep = driver::replay(&recs, cores[0].0, |role, now| {
+            let side = match role {
+                Role::Dialer => Side::Dialer,
+                Role::Acceptor => Side::Acceptor,
+            };
+            Core::new(Config::default(), side, now).unwrap()
+        })
+        .unwrap();
+        assert_eq!(rep.mismatch, None, "{}", f.display());
+        assert!(rep.inputs > 20, "{}: {} inputs", f.display(), rep.inputs);
+        // A tampered input is noticed.
+        let first_input = recs
+            .iter()
+            .position(|r| r.tag == trace::tag::CORE_INPUT && r.payload.len() > 8)
+            .unwrap();
+        let off = recs[first_input].payload.as_ptr() as usize - bytes.as_ptr() as usize;
+        let mut bad = bytes.clone();
+        bad[off + 3] ^= 0x40;
+        let recs = trace::parse(&bad).unwrap();
+        let rep = driver::replay(&recs, cores[0].0, |role, now| {
+            let side = if role == Role::Dialer {
+                Side::Dialer
+            } else {
+                Side::Acceptor
+            };
+            Core::new(Config::default(), side, now).unwrap()
+        })
+        .unwrap();
+        assert!(rep.mismatch.is_some(), "{}", f.display());
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -1,0 +1,202 @@
+//! The mux as a [`SimCore`]: the simulator drives it with no glue; plus
+//! the [`extra`] ops and error mappings an adapter's recorder needs to log
+//! a live connection in the same form.
+//!
+//! Commands ignore the `now` they are given: the mux takes the time of its
+//! latest input, as its contract says.
+
+use super::{CloseReason, Connection, ErrorCode, Event, FlowId, OpenError, ReadError, WriteError};
+use crate::sim::{CmdError, CoreEvent, ReadOutcome, Rejected, SimCore, StreamId};
+use crate::time::Instant;
+use alloc::vec::Vec;
+
+impl SimCore for Connection {
+    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
+        Connection::handle_input(self, now, data).map_err(|_| Rejected)
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        Connection::handle_timeout(self, now)
+    }
+
+    fn handle_transport_closed(&mut self, now: Instant) {
+        Connection::handle_transport_closed(self, now)
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
+        Connection::poll_transmit(self, out)
+    }
+
+    fn poll_event(&mut self) -> Option<CoreEvent> {
+        Connection::poll_event(self).map(|e| CoreEvent::from(&e))
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        Connection::poll_timeout(self).map(|(t, _)| t)
+    }
+
+    fn is_closed(&self) -> bool {
+        Connection::is_closed(self)
+    }
+
+    fn open(&mut self, _now: Instant) -> Result<StreamId, CmdError> {
+        match self.open_flow() {
+            Ok(id) => Ok(id.0),
+            Err(e) => Err(open_err(e)),
+        }
+    }
+
+    fn write(&mut self, _now: Instant, s: StreamId, data: &[u8]) -> Result<usize, CmdError> {
+        match self.flow(FlowId(s)).write(data) {
+            Ok(0) if !data.is_empty() => Err(CmdError::Blocked),
+            Ok(n) => Ok(n),
+            Err(e) => Err(write_err(e)),
+        }
+    }
+
+    fn finish(&mut self, _now: Instant, s: StreamId) -> Result<(), CmdError> {
+        self.flow(FlowId(s)).finish().map_err(write_err)
+    }
+
+    fn reset(&mut self, _now: Instant, s: StreamId, code: u64) -> Result<(), CmdError> {
+        self.flow(FlowId(s)).reset(code).map_err(write_err)
+    }
+
+    fn read(
+        &mut self,
+        _now: Instant,
+        s: StreamId,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<ReadOutcome, CmdError> {
+        match self.flow(FlowId(s)).read_chunk(max) {
+            Ok(Some(b)) => {
+                out.extend_from_slice(&b);
+                Ok(ReadOutcome::Data(b.len()))
+            }
+            Ok(None) => Ok(ReadOutcome::Fin),
+            Err(e) => Err(read_err(e)),
+        }
+    }
+
+    fn drain(&mut self, _now: Instant) {
+        self.go_away(0)
+    }
+
+    fn close(&mut self, _now: Instant, code: u64) {
+        Connection::close(self, code, b"")
+    }
+
+    fn extra(
+        &mut self,
+        _now: Instant,
+        op: u64,
+        s: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<u64, CmdError> {
+        match op {
+            extra::OPEN_SIDE_CHANNEL => self.open_side_channel().map(|id| id.0).map_err(open_err),
+            extra::STOP => self.flow(FlowId(s)).stop(arg).map(|()| 0).map_err(read_err),
+            extra::PING => self.ping().map_err(|_| CmdError::Blocked),
+            extra::GO_AWAY => {
+                self.go_away(arg);
+                Ok(0)
+            }
+            extra::CLOSE => {
+                Connection::close(self, arg, data);
+                Ok(0)
+            }
+            extra::WRITE_CHUNK => match self
+                .flow(FlowId(s))
+                .write_chunk(bytes::Bytes::copy_from_slice(data))
+            {
+                Ok(n) => Ok(n as u64),
+                Err(e) => Err(write_err(e)),
+            },
+            extra::READ => {
+                let mut buf = alloc::vec![0u8; arg.min(1 << 24) as usize];
+                match self.flow(FlowId(s)).read(&mut buf) {
+                    Ok(n) => Ok(n as u64),
+                    Err(e) => Err(read_err(e)),
+                }
+            }
+            _ => Err(CmdError::Gone),
+        }
+    }
+}
+
+/// The mux's [`SimCore::extra`] ops: the parts of its API the stream
+/// workload does not cover, so an adapter's recording replays exactly.
+pub mod extra {
+    /// `open_side_channel()`; the result is the flow id.
+    pub const OPEN_SIDE_CHANNEL: u64 = 1;
+    /// `flow(stream).stop(arg)`.
+    pub const STOP: u64 = 2;
+    /// `ping()`; the result is the opaque value.
+    pub const PING: u64 = 3;
+    /// `go_away(arg)`.
+    pub const GO_AWAY: u64 = 4;
+    /// `close(arg, data)`.
+    pub const CLOSE: u64 = 5;
+    /// `flow(stream).read(&mut [0; arg])`, copying; the result is the count
+    /// (0 = end of data).
+    pub const READ: u64 = 6;
+    /// `flow(stream).write_chunk(data)` (queues differently from `write`);
+    /// the result is the count taken.
+    pub const WRITE_CHUNK: u64 = 7;
+}
+
+impl From<&Event> for CoreEvent {
+    fn from(e: &Event) -> Self {
+        match *e {
+            Event::FlowOpened { id, .. } => CoreEvent::Opened(id.0),
+            Event::Readable(id) => CoreEvent::Readable(id.0),
+            Event::Writable(id) => CoreEvent::Writable(id.0),
+            Event::FlowClosed(id) => CoreEvent::StreamClosed(id.0),
+            Event::FlowCredit => CoreEvent::Credit,
+            Event::GoAway { .. } => CoreEvent::Draining,
+            Event::Closed(ref reason) => CoreEvent::Closed {
+                clean: matches!(
+                    reason,
+                    CloseReason::Local { .. }
+                        | CloseReason::Drained
+                        | CloseReason::Application { .. }
+                        | CloseReason::Transport {
+                            code: ErrorCode::NoError,
+                            ..
+                        }
+                ),
+            },
+            _ => CoreEvent::Other,
+        }
+    }
+}
+
+/// How an `open_flow` error reads as a [`CmdError`] (as [`SimCore::open`] maps it).
+pub fn open_err(e: OpenError) -> CmdError {
+    match e {
+        OpenError::FlowLimit => CmdError::Blocked,
+        _ => CmdError::Closed,
+    }
+}
+
+/// How a read or stop error reads as a [`CmdError`].
+pub fn read_err(e: ReadError) -> CmdError {
+    match e {
+        ReadError::Blocked => CmdError::Blocked,
+        ReadError::Reset(c) => CmdError::Reset(c),
+        ReadError::Closed => CmdError::Closed,
+        _ => CmdError::Gone,
+    }
+}
+
+/// How a write, finish or reset error reads as a [`CmdError`].
+pub fn write_err(e: WriteError) -> CmdError {
+    match e {
+        WriteError::Blocked => CmdError::Blocked,
+        WriteError::Stopped(c) => CmdError::Reset(c),
+        WriteError::Closed => CmdError::Closed,
+        _ => CmdError::Gone,
+    }
+}

@@ -1,0 +1,219 @@
+//! [`SimCore`]: what the simulator needs from a state machine that follows
+//! the crate's sans-IO contract, and nothing about its protocol.
+//!
+//! The transport half mirrors the contract one to one. The workload half
+//! speaks of *streams*: numbered, reliable byte streams a core multiplexes
+//! (mux flows; a single-stream protocol has one). That is enough for the
+//! simulator's workloads and invariants (bytes received are a prefix of
+//! bytes sent) without knowing any wire format.
+
+use crate::time::Instant;
+use alloc::vec::Vec;
+use core::fmt;
+
+/// A stream's number, as the core names it.
+pub type StreamId = u64;
+
+/// Which end of the transport connection a core sits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Role {
+    /// It dialed.
+    Dialer,
+    /// It accepted.
+    Acceptor,
+}
+
+/// What a core tells the workload, protocol-neutral.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CoreEvent {
+    /// The peer opened a stream.
+    Opened(StreamId),
+    /// A stream has data, end of data or a reset to read.
+    Readable(StreamId),
+    /// A blocked write may proceed.
+    Writable(StreamId),
+    /// Both directions of the stream are done.
+    StreamClosed(StreamId),
+    /// A stream open that hit a limit may now succeed.
+    Credit,
+    /// The peer is draining: no new streams.
+    Draining,
+    /// The connection is closed; `clean` if by agreement (local close,
+    /// drain finished), not by error, timeout or a broken transport.
+    Closed {
+        /// Closed by agreement.
+        clean: bool,
+    },
+    /// Something the workload does not act on (an RTT sample, ...).
+    Other,
+}
+
+/// Why a workload command did not happen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CmdError {
+    /// Not now (no credit, buffer full, nothing to read): retry after an event.
+    Blocked,
+    /// The stream was reset by the peer with this code.
+    Reset(u64),
+    /// The stream is done in this direction, unknown, or was refused.
+    Gone,
+    /// The connection is closed or draining.
+    Closed,
+}
+
+impl fmt::Display for CmdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CmdError::Blocked => f.write_str("blocked"),
+            CmdError::Reset(c) => write!(f, "stream reset with code {c}"),
+            CmdError::Gone => f.write_str("stream gone"),
+            CmdError::Closed => f.write_str("connection closed"),
+        }
+    }
+}
+
+impl core::error::Error for CmdError {}
+
+/// `handle_input` refused the bytes (the core closed itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rejected;
+
+impl fmt::Display for Rejected {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the core rejected its input")
+    }
+}
+
+impl core::error::Error for Rejected {}
+
+/// What a read gave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadOutcome {
+    /// This many bytes were appended.
+    Data(usize),
+    /// End of stream: every byte was read.
+    Fin,
+}
+
+/// A state machine the simulator can run on a host. Call order is the
+/// crate's contract: after every input or command the driver drains
+/// `poll_transmit` and `poll_event` until both are `None`, then reads
+/// `poll_timeout`.
+pub trait SimCore {
+    /// Bytes from the transport. An `Err` means the core rejected the input
+    /// (it closes itself; the simulator records it and goes on).
+    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected>;
+    /// The deadline from `poll_timeout` passed.
+    fn handle_timeout(&mut self, now: Instant);
+    /// The transport's read side ended (FIN, reset, host down).
+    fn handle_transport_closed(&mut self, now: Instant);
+    /// Appends bytes to send to `out`; `None` when there is nothing.
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize>;
+    /// The next event.
+    fn poll_event(&mut self) -> Option<CoreEvent>;
+    /// The next deadline, in the core's (the host's) time.
+    fn poll_timeout(&self) -> Option<Instant>;
+    /// Whether the core is closed for good.
+    fn is_closed(&self) -> bool;
+
+    /// Opens a stream.
+    fn open(&mut self, now: Instant) -> Result<StreamId, CmdError>;
+    /// Writes what fits; 0 bytes is never returned for non-empty input
+    /// (that is `Blocked`).
+    fn write(&mut self, now: Instant, s: StreamId, data: &[u8]) -> Result<usize, CmdError>;
+    /// Ends the stream's write side.
+    fn finish(&mut self, now: Instant, s: StreamId) -> Result<(), CmdError>;
+    /// Abandons the stream's write side with a code.
+    fn reset(&mut self, now: Instant, s: StreamId, code: u64) -> Result<(), CmdError>;
+    /// Appends up to `max` bytes to `out`.
+    fn read(
+        &mut self,
+        now: Instant,
+        s: StreamId,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<ReadOutcome, CmdError>;
+    /// Stops accepting new streams and closes once every stream is done.
+    fn drain(&mut self, now: Instant);
+    /// Closes now.
+    fn close(&mut self, now: Instant, code: u64);
+
+    /// A command only this kind of core has (numbered by the core; `data`
+    /// is its byte argument). Recorded and replayed like the others, so a
+    /// driver that uses more of a core's API than the workload above (an
+    /// adapter recording a real connection) can still be replayed. The
+    /// default knows none.
+    fn extra(
+        &mut self,
+        _now: Instant,
+        _op: u64,
+        _stream: StreamId,
+        _arg: u64,
+        _data: &[u8],
+    ) -> Result<u64, CmdError> {
+        Err(CmdError::Gone)
+    }
+}
+
+impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
+    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
+        (**self).handle_input(now, data)
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        (**self).handle_timeout(now)
+    }
+    fn handle_transport_closed(&mut self, now: Instant) {
+        (**self).handle_transport_closed(now)
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
+        (**self).poll_transmit(out)
+    }
+    fn poll_event(&mut self) -> Option<CoreEvent> {
+        (**self).poll_event()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
+    }
+    fn is_closed(&self) -> bool {
+        (**self).is_closed()
+    }
+    fn open(&mut self, now: Instant) -> Result<StreamId, CmdError> {
+        (**self).open(now)
+    }
+    fn write(&mut self, now: Instant, s: StreamId, data: &[u8]) -> Result<usize, CmdError> {
+        (**self).write(now, s, data)
+    }
+    fn finish(&mut self, now: Instant, s: StreamId) -> Result<(), CmdError> {
+        (**self).finish(now, s)
+    }
+    fn reset(&mut self, now: Instant, s: StreamId, code: u64) -> Result<(), CmdError> {
+        (**self).reset(now, s, code)
+    }
+    fn read(
+        &mut self,
+        now: Instant,
+        s: StreamId,
+        out: &mut Vec<u8>,
+        max: usize,
+    ) -> Result<ReadOutcome, CmdError> {
+        (**self).read(now, s, out, max)
+    }
+    fn drain(&mut self, now: Instant) {
+        (**self).drain(now)
+    }
+    fn close(&mut self, now: Instant, code: u64) {
+        (**self).close(now, code)
+    }
+    fn extra(
+        &mut self,
+        now: Instant,
+        op: u64,
+        stream: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<u64, CmdError> {
+        (**self).extra(now, op, stream, arg, data)
+    }
+}

@@ -1,0 +1,526 @@
+//! Driving one core through the contract while writing every call and
+//! every output to the trace, and replaying such a record into a fresh
+//! core. Both sides share the encodings below, so "replay matches" means
+//! the fresh core answered every recorded call with the same bytes.
+
+use super::core::{CmdError, CoreEvent, ReadOutcome, Role, SimCore, StreamId};
+use super::trace::{tag, Record, Trace};
+use crate::time::Instant;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Command numbers in `CORE_COMMAND` records.
+pub(crate) mod cmd {
+    pub const OPEN: u64 = 1;
+    pub const WRITE: u64 = 2;
+    pub const FINISH: u64 = 3;
+    pub const RESET: u64 = 4;
+    pub const READ: u64 = 5;
+    pub const DRAIN: u64 = 6;
+    pub const CLOSE: u64 = 7;
+    /// [`Command::Extra`]: fields `[core, EXTRA, stream, arg, op]`.
+    pub const EXTRA: u64 = 8;
+}
+
+/// A workload command, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command<'a> {
+    /// `open`.
+    Open,
+    /// `write`.
+    Write(StreamId, &'a [u8]),
+    /// `finish`.
+    Finish(StreamId),
+    /// `reset` with a code.
+    Reset(StreamId, u64),
+    /// `read` of at most this many bytes.
+    Read(StreamId, usize),
+    /// `drain`.
+    Drain,
+    /// `close` with a code.
+    Close(u64),
+    /// [`SimCore::extra`]: the core's own op number, a stream, an integer
+    /// and a byte argument.
+    Extra {
+        /// The core's op number.
+        op: u64,
+        /// The stream, if the op has one.
+        stream: StreamId,
+        /// An integer argument.
+        arg: u64,
+        /// A byte argument.
+        data: &'a [u8],
+    },
+}
+
+/// A command's result: `value` is the stream opened, bytes written or
+/// bytes read.
+pub type CmdResult = Result<(u64, Option<ReadOutcome>), CmdError>;
+
+fn enc_event(ev: CoreEvent) -> [u64; 2] {
+    match ev {
+        CoreEvent::Opened(s) => [1, s],
+        CoreEvent::Readable(s) => [2, s],
+        CoreEvent::Writable(s) => [3, s],
+        CoreEvent::StreamClosed(s) => [4, s],
+        CoreEvent::Credit => [5, 0],
+        CoreEvent::Draining => [6, 0],
+        CoreEvent::Closed { clean } => [7, u64::from(clean)],
+        CoreEvent::Other => [8, 0],
+    }
+}
+
+fn enc_result(r: &CmdResult) -> [u64; 2] {
+    match r {
+        Ok((v, None)) => [0, *v],
+        Ok((v, Some(ReadOutcome::Data(_)))) => [0, *v],
+        Ok((_, Some(ReadOutcome::Fin))) => [1, 0],
+        Err(CmdError::Blocked) => [2, 0],
+        Err(CmdError::Reset(c)) => [3, *c],
+        Err(CmdError::Gone) => [4, 0],
+        Err(CmdError::Closed) => [5, 0],
+    }
+}
+
+/// The command's fields after the core id: three, or four for `Extra`.
+fn enc_command(c: &Command<'_>) -> ([u64; 4], usize, &'static [u8]) {
+    let three = |k, s, a| ([k, s, a, 0], 3, &b""[..]);
+    match *c {
+        Command::Open => three(cmd::OPEN, 0, 0),
+        Command::Write(s, _) => three(cmd::WRITE, s, 0),
+        Command::Finish(s) => three(cmd::FINISH, s, 0),
+        Command::Reset(s, code) => three(cmd::RESET, s, code),
+        Command::Read(s, max) => three(cmd::READ, s, max as u64),
+        Command::Drain => three(cmd::DRAIN, 0, 0),
+        Command::Close(code) => three(cmd::CLOSE, 0, code),
+        Command::Extra {
+            op, stream, arg, ..
+        } => ([cmd::EXTRA, stream, arg, op], 4, &b""[..]),
+    }
+}
+
+fn record_command(trace: &mut Trace, id: u32, now: Instant, c: &Command<'_>) {
+    let (f, n, _) = enc_command(c);
+    let payload: &[u8] = match c {
+        Command::Write(_, d) | Command::Extra { data: d, .. } => d,
+        _ => b"",
+    };
+    let fields = [u64::from(id), f[0], f[1], f[2], f[3]];
+    trace.record(tag::CORE_COMMAND, now.as_nanos(), &fields[..1 + n], payload);
+}
+
+fn record_result(trace: &mut Trace, id: u32, now: Instant, r: &CmdResult, read: &[u8]) {
+    let [o, v] = enc_result(r);
+    trace.record(
+        tag::CORE_RESULT,
+        now.as_nanos(),
+        &[u64::from(id), o, v],
+        read,
+    );
+}
+
+/// Runs `c` on `core`; `out` receives bytes read.
+pub fn apply<C: SimCore + ?Sized>(
+    core: &mut C,
+    now: Instant,
+    c: &Command<'_>,
+    out: &mut Vec<u8>,
+) -> CmdResult {
+    match *c {
+        Command::Open => core.open(now).map(|s| (s, None)),
+        Command::Write(s, d) => core.write(now, s, d).map(|n| (n as u64, None)),
+        Command::Finish(s) => core.finish(now, s).map(|()| (0, None)),
+        Command::Reset(s, code) => core.reset(now, s, code).map(|()| (0, None)),
+        Command::Read(s, max) => core.read(now, s, out, max).map(|r| match r {
+            ReadOutcome::Data(n) => (n as u64, Some(r)),
+            ReadOutcome::Fin => (0, Some(r)),
+        }),
+        Command::Drain => {
+            core.drain(now);
+            Ok((0, None))
+        }
+        Command::Close(code) => {
+            core.close(now, code);
+            Ok((0, None))
+        }
+        Command::Extra {
+            op,
+            stream,
+            arg,
+            data,
+        } => core.extra(now, op, stream, arg, data).map(|v| (v, None)),
+    }
+}
+
+/// A core with the trace identity the driver records it under.
+#[derive(Debug)]
+pub struct Traced<C> {
+    /// The core.
+    pub core: C,
+    /// Its number in the trace.
+    pub id: u32,
+}
+
+/// A core input, as recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Input<'a> {
+    /// `handle_input`.
+    Bytes(&'a [u8]),
+    /// `handle_timeout`.
+    Timeout,
+    /// `handle_transport_closed`.
+    TransportClosed,
+}
+
+impl<C: SimCore> Traced<C> {
+    fn log(&self) -> CallLog {
+        CallLog { id: self.id }
+    }
+
+    /// Records the core's creation.
+    pub fn created(
+        core: C,
+        id: u32,
+        host: u32,
+        role: Role,
+        now: Instant,
+        trace: &mut Trace,
+    ) -> Self {
+        CallLog { id }.created(trace, now, host, role);
+        Traced { core, id }
+    }
+
+    /// Feeds one input and records it.
+    pub fn input(&mut self, now: Instant, input: Input<'_>, trace: &mut Trace) {
+        let log = self.log();
+        match input {
+            Input::Bytes(d) => {
+                log.input(trace, now, d);
+                if self.core.handle_input(now, d).is_err() {
+                    log.input_error(trace, now);
+                }
+            }
+            Input::Timeout => {
+                log.timeout(trace, now);
+                self.core.handle_timeout(now);
+            }
+            Input::TransportClosed => {
+                log.transport_closed(trace, now);
+                self.core.handle_transport_closed(now);
+            }
+        }
+    }
+
+    /// Runs a command and records it with its result.
+    pub fn command(
+        &mut self,
+        now: Instant,
+        c: &Command<'_>,
+        read_into: &mut Vec<u8>,
+        trace: &mut Trace,
+    ) -> CmdResult {
+        let before = read_into.len();
+        let r = apply(&mut self.core, now, c, read_into);
+        self.log().command(trace, now, c, &r, &read_into[before..]);
+        r
+    }
+
+    /// `poll_transmit`, recorded.
+    pub fn transmit(&mut self, now: Instant, buf: &mut Vec<u8>, trace: &mut Trace) -> bool {
+        buf.clear();
+        if self.core.poll_transmit(buf).is_none() {
+            return false;
+        }
+        self.log().transmit(trace, now, buf);
+        true
+    }
+
+    /// `poll_event`, recorded.
+    pub fn event(&mut self, now: Instant, trace: &mut Trace) -> Option<CoreEvent> {
+        let ev = self.core.poll_event()?;
+        self.log().event(trace, now, ev);
+        Some(ev)
+    }
+
+    /// End of a drain: `poll_timeout`, recorded.
+    pub fn deadline(&mut self, now: Instant, trace: &mut Trace) -> Option<Instant> {
+        let d = self.core.poll_timeout();
+        trace.record(
+            tag::CORE_DEADLINE,
+            now.as_nanos(),
+            &[u64::from(self.id), d.map_or(u64::MAX, |t| t.as_nanos())],
+            b"",
+        );
+        d
+    }
+}
+
+/// Records the calls a driver makes on a core it does not hand to the
+/// simulator (an adapter's live connection), in the same records as
+/// [`Traced`], so [`replay`] checks them the same way. The driver calls
+/// these right where it calls the core, in the same order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallLog {
+    /// The core's number in the trace.
+    pub id: u32,
+}
+
+impl CallLog {
+    /// The core was created.
+    pub fn created(&self, trace: &mut Trace, now: Instant, host: u32, role: Role) {
+        trace.record(
+            tag::CORE_NEW,
+            now.as_nanos(),
+            &[u64::from(self.id), u64::from(host), role as u64],
+            b"",
+        );
+    }
+
+    /// `handle_input(now, data)` is about to be called.
+    pub fn input(&self, trace: &mut Trace, now: Instant, data: &[u8]) {
+        trace.record(tag::CORE_INPUT, now.as_nanos(), &[u64::from(self.id)], data);
+    }
+
+    /// The last `handle_input` returned an error.
+    pub fn input_error(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_INPUT_ERROR,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// `handle_timeout(now)` is about to be called.
+    pub fn timeout(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_TIMEOUT,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// `handle_transport_closed(now)` is about to be called.
+    pub fn transport_closed(&self, trace: &mut Trace, now: Instant) {
+        trace.record(
+            tag::CORE_TRANSPORT_CLOSED,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            b"",
+        );
+    }
+
+    /// A command ran with this result (`read`: bytes it returned, if the
+    /// replayed command returns them too).
+    pub fn command(
+        &self,
+        trace: &mut Trace,
+        now: Instant,
+        c: &Command<'_>,
+        r: &CmdResult,
+        read: &[u8],
+    ) {
+        record_command(trace, self.id, now, c);
+        record_result(trace, self.id, now, r, read);
+    }
+
+    /// `poll_transmit` returned these bytes.
+    pub fn transmit(&self, trace: &mut Trace, now: Instant, bytes: &[u8]) {
+        trace.record(
+            tag::CORE_TRANSMIT,
+            now.as_nanos(),
+            &[u64::from(self.id)],
+            bytes,
+        );
+    }
+
+    /// `poll_event` returned this event.
+    pub fn event(&self, trace: &mut Trace, now: Instant, ev: CoreEvent) {
+        let [k, s] = enc_event(ev);
+        trace.record(
+            tag::CORE_EVENT,
+            now.as_nanos(),
+            &[u64::from(self.id), k, s],
+            b"",
+        );
+    }
+}
+
+/// What replaying a core's records found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// The core's number.
+    pub core: u32,
+    /// Its role.
+    pub role: Role,
+    /// Records checked.
+    pub records: u64,
+    /// Inputs, timeouts and commands re-applied.
+    pub inputs: u64,
+    /// The first disagreement, if any: record index and what differed.
+    pub mismatch: Option<(u64, String)>,
+}
+
+/// The cores a trace created: (core, host, role).
+pub fn cores_in(records: &[Record<'_>]) -> Vec<(u32, u32, Role)> {
+    records
+        .iter()
+        .filter(|r| r.tag == tag::CORE_NEW)
+        .map(|r| {
+            let role = if r.field(2) == Role::Acceptor as u64 {
+                Role::Acceptor
+            } else {
+                Role::Dialer
+            };
+            (r.field(0) as u32, r.field(1) as u32, role)
+        })
+        .collect()
+}
+
+/// Replays core `id`'s recorded calls into the fresh core `make` builds,
+/// checking every output against the record: byte-identical transmits,
+/// identical events, command results, deadlines, and nothing extra at the
+/// end of each drain.
+pub fn replay<C: SimCore>(
+    records: &[Record<'_>],
+    id: u32,
+    make: impl FnOnce(Role, Instant) -> C,
+) -> Option<ReplayReport> {
+    let mine = |r: &&Record<'_>| r.tag >= tag::CORE_NEW && r.field(0) == u64::from(id);
+    let mut it = records.iter().filter(mine);
+    let first = it.next().filter(|r| r.tag == tag::CORE_NEW)?;
+    let role = if first.field(2) == Role::Acceptor as u64 {
+        Role::Acceptor
+    } else {
+        Role::Dialer
+    };
+    let mut core = make(role, Instant::from_nanos(first.time));
+    let mut rep = ReplayReport {
+        core: id,
+        role,
+        records: 1,
+        inputs: 0,
+        mismatch: None,
+    };
+    let mut buf = Vec::new();
+    let mut pending_result: Option<(CmdResult, Vec<u8>)> = None;
+    let mut input_err = false;
+    for (i, r) in it.enumerate() {
+        rep.records += 1;
+        let now = Instant::from_nanos(r.time);
+        let at = i as u64 + 1;
+        let fail = |what: String| Some((at, what));
+        if input_err && r.tag != tag::CORE_INPUT_ERROR {
+            rep.mismatch = fail(String::from("replay rejected an input the run accepted"));
+            break;
+        }
+        let m = match r.tag {
+            tag::CORE_INPUT => {
+                rep.inputs += 1;
+                // The error record, if any, follows; a missing one shows up
+                // as the next record not matching.
+                input_err = core.handle_input(now, r.payload).is_err();
+                None
+            }
+            tag::CORE_INPUT_ERROR if core::mem::take(&mut input_err) => None,
+            tag::CORE_INPUT_ERROR => fail(String::from(
+                "recorded an input error the replay did not see",
+            )),
+            tag::CORE_TIMEOUT => {
+                rep.inputs += 1;
+                core.handle_timeout(now);
+                None
+            }
+            tag::CORE_TRANSPORT_CLOSED => {
+                rep.inputs += 1;
+                core.handle_transport_closed(now);
+                None
+            }
+            tag::CORE_COMMAND => {
+                rep.inputs += 1;
+                let c = match r.field(1) {
+                    cmd::OPEN => Command::Open,
+                    cmd::WRITE => Command::Write(r.field(2), r.payload),
+                    cmd::FINISH => Command::Finish(r.field(2)),
+                    cmd::RESET => Command::Reset(r.field(2), r.field(3)),
+                    cmd::READ => Command::Read(r.field(2), r.field(3) as usize),
+                    cmd::DRAIN => Command::Drain,
+                    cmd::EXTRA => Command::Extra {
+                        op: r.field(4),
+                        stream: r.field(2),
+                        arg: r.field(3),
+                        data: r.payload,
+                    },
+                    _ => Command::Close(r.field(3)),
+                };
+                let mut out = Vec::new();
+                let res = apply(&mut core, now, &c, &mut out);
+                pending_result = Some((res, out));
+                None
+            }
+            tag::CORE_RESULT => match pending_result.take() {
+                Some((res, out)) => {
+                    let e = enc_result(&res);
+                    if e != [r.field(1), r.field(2)] || out != r.payload {
+                        fail(alloc::format!(
+                            "command result {e:?} (+{} bytes) vs recorded {:?} (+{} bytes)",
+                            out.len(),
+                            [r.field(1), r.field(2)],
+                            r.payload.len()
+                        ))
+                    } else {
+                        None
+                    }
+                }
+                None => fail(String::from("result without a command")),
+            },
+            tag::CORE_TRANSMIT => {
+                buf.clear();
+                match core.poll_transmit(&mut buf) {
+                    Some(_) if buf == r.payload => None,
+                    Some(_) => fail(alloc::format!(
+                        "transmit of {} bytes differs from the recorded {}",
+                        buf.len(),
+                        r.payload.len()
+                    )),
+                    None => fail(String::from(
+                        "recorded a transmit the replay did not produce",
+                    )),
+                }
+            }
+            tag::CORE_EVENT => match core.poll_event() {
+                Some(ev) if enc_event(ev) == [r.field(1), r.field(2)] => None,
+                other => fail(alloc::format!(
+                    "event {other:?} vs recorded kind {} stream {}",
+                    r.field(1),
+                    r.field(2)
+                )),
+            },
+            tag::CORE_DEADLINE => {
+                buf.clear();
+                if core.poll_transmit(&mut buf).is_some() {
+                    fail(String::from(
+                        "replay had more to transmit at the end of a drain",
+                    ))
+                } else if let Some(ev) = core.poll_event() {
+                    fail(alloc::format!("replay had an extra event {ev:?}"))
+                } else {
+                    let d = core.poll_timeout().map_or(u64::MAX, |t| t.as_nanos());
+                    (d != r.field(1)).then(|| {
+                        (
+                            at,
+                            alloc::format!("deadline {d} vs recorded {}", r.field(1)),
+                        )
+                    })
+                }
+            }
+            _ => None,
+        };
+        if m.is_some() {
+            rep.mismatch = m;
+            break;
+        }
+    }
+    Some(rep)
+}

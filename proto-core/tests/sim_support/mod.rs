@@ -1,0 +1,28 @@
+//! The mux as the simulated-network tests run it.
+
+#![allow(dead_code)]
+
+use proto_core::mux::{Config, Connection, Side};
+use proto_core::sim::Role;
+use proto_core::time::{Duration, Instant};
+
+/// Short keepalive and channel timeout, so a dead peer is noticed well
+/// inside the scenario's 40 s liveness deadline.
+pub fn mux_config() -> Config {
+    let mut cfg = Config::default();
+    cfg.keepalive_interval = Some(Duration::from_secs(1));
+    cfg.channel_timeout = Some(Duration::from_secs(4));
+    cfg.drain_timeout = Duration::from_secs(10);
+    cfg
+}
+
+pub fn side(role: Role) -> Side {
+    match role {
+        Role::Dialer => Side::Dialer,
+        Role::Acceptor => Side::Acceptor,
+    }
+}
+
+pub fn mux(role: Role, now: Instant) -> Connection {
+    Connection::new(mux_config(), side(role), now).expect("valid config")
+}
