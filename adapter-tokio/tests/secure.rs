@@ -213,3 +213,132 @@ async fn a_silent_server_times_the_handshake_out() {
     assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
     assert_eq!(inner(&e), &SecureHandshakeError::Timeout);
 }
+
+mod addresses {
+    use super::{inner, tcp};
+    use adapter_core::secure::{test_credentials, test_credentials_with, RecordingAuthorizer};
+    use adapter_tokio::secure::{Addresses, RejectReason, SecureHandshakeError};
+    use adapter_tokio::{Config, Connection, Side};
+    use std::io;
+
+    /// Over TCP each authorizer sees its own socket's address and the
+    /// peer's, and admits a peer only at the address it expects.
+    #[tokio::test]
+    async fn authorizers_see_the_tcp_addresses() {
+        let (a, b) = tcp().await;
+        let client = a.local_addr().unwrap().to_string();
+        let server = b.local_addr().unwrap().to_string();
+        let cr = RecordingAuthorizer::admitting(server.clone());
+        let sr = RecordingAuthorizer::admitting(client.clone());
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        c.unwrap();
+        s.unwrap();
+        assert_eq!(cr.only_addresses(), Addresses::new(&client, &server));
+        assert_eq!(sr.only_addresses(), Addresses::new(&server, &client));
+    }
+
+    #[tokio::test]
+    async fn an_authorizer_refuses_a_peer_at_another_address() {
+        let (a, b) = tcp().await;
+        let client = a.local_addr().unwrap().to_string();
+        let only_elsewhere = RecordingAuthorizer::admitting("192.0.2.1:9");
+        let cc = test_credentials(Side::Dialer);
+        let sc = test_credentials_with(Side::Acceptor, only_elsewhere);
+        let (c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        let e = s.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
+        match inner(&e) {
+            SecureHandshakeError::Rejected(r) => {
+                assert_eq!(r.reasons, [RejectReason::AddressNotAllowed(client)])
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(c);
+    }
+
+    /// A Unix socket: the listener's end is its path, the client's unnamed.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn authorizers_see_the_unix_socket_path() {
+        let dir = std::env::temp_dir().join(format!("weft-tokio-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sock");
+        let _ = std::fs::remove_file(&path);
+        let listener = tokio::net::UnixListener::bind(&path).unwrap();
+        let (a, b) = tokio::join!(tokio::net::UnixStream::connect(&path), listener.accept());
+        let (a, (b, _)) = (a.unwrap(), b.unwrap());
+        let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        c.unwrap();
+        s.unwrap();
+        let named = format!("unix:{}", path.display());
+        assert_eq!(cr.only_addresses(), Addresses::new("unix:", &named));
+        assert_eq!(sr.only_addresses(), Addresses::new(&named, "unix:"));
+    }
+
+    /// Any other stream: the authorizer sees what the caller stated.
+    #[tokio::test]
+    async fn other_streams_take_the_callers_addresses() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect_with(
+                a,
+                Addresses::new("mem:client", "mem:server"),
+                Config::default(),
+                &cc
+            ),
+            Connection::accept_with(
+                b,
+                Addresses::new("mem:server", "mem:client"),
+                Config::default(),
+                &sc
+            ),
+        );
+        assert_eq!(
+            c.unwrap().security().unwrap().granted(),
+            ["weft-test:server"]
+        );
+        s.unwrap();
+        assert_eq!(
+            cr.only_addresses(),
+            Addresses::new("mem:client", "mem:server")
+        );
+        assert_eq!(
+            sr.only_addresses(),
+            Addresses::new("mem:server", "mem:client")
+        );
+    }
+
+    /// `dial` is the encrypted way to start a client over TCP.
+    #[tokio::test]
+    async fn dial_connects_encrypted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (b, _) = listener.accept().await.unwrap();
+            Connection::accept(b, Config::default(), &test_credentials(Side::Acceptor)).await
+        });
+        let c = Connection::dial(addr, Config::default(), &test_credentials(Side::Dialer))
+            .await
+            .unwrap();
+        let s = server.await.unwrap().unwrap();
+        adapter_core::secure::assert_test_pair(&c, &s);
+    }
+}
