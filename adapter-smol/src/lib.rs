@@ -13,6 +13,14 @@
 //! (async-std's, say), use [`Connection::new`] and spawn the driver there;
 //! the timer works anywhere.
 //!
+//! Connections are authenticated and encrypted by default:
+//! [`Connection::dial`] (TCP) or [`Connection::connect`] on the client and
+//! [`Connection::accept`] on the server run the Noise XX handshake with
+//! each side's [`Credentials`] (see [`adapter_core::secure`] and the
+//! README's first example). [`Connection::client`] and
+//! [`Connection::server`], used below for brevity, are the plaintext
+//! opt-out for trusted links.
+//!
 //! ```
 //! use adapter_smol::{Config, Connection};
 //! use smol::io::{AsyncReadExt, AsyncWriteExt};

@@ -14,6 +14,14 @@
 //! for the reader thread and shut down: `TcpStream`, `UnixStream`, and the
 //! in-memory [`pipe`].
 //!
+//! Connections are authenticated and encrypted by default:
+//! [`Connection::dial`] (TCP) or [`Connection::connect`] on the client and
+//! [`Connection::accept`] on the server run the Noise XX handshake with
+//! each side's [`Credentials`] (see [`adapter_core::secure`] and the
+//! README's first example). [`Connection::client`] and
+//! [`Connection::server`], used below for brevity, are the plaintext
+//! opt-out for trusted links.
+//!
 //! ```
 //! use adapter_std::{Config, Connection};
 //! use std::io::{Read, Write};

@@ -10,6 +10,14 @@
 //! (set `TCP_NODELAY`, as [`Connection::connect_tcp`] does), Unix sockets,
 //! `tokio::io::duplex`.
 //!
+//! Connections are authenticated and encrypted by default:
+//! [`Connection::dial`] (TCP) or [`Connection::connect`] on the client and
+//! [`Connection::accept`] on the server run the Noise XX handshake with
+//! each side's [`Credentials`] (see [`adapter_core::secure`] and the
+//! README's first example). [`Connection::client`] and
+//! [`Connection::server`], used below for brevity, are the plaintext
+//! opt-out for trusted links.
+//!
 //! ```
 //! use adapter_tokio::{Config, Connection};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
