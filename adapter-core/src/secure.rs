@@ -323,7 +323,10 @@ fn feed(
 
 /// [`handshake`] over a blocking stream: `set_read_timeout` bounds each
 /// read by the handshake's deadline (a read that times out with
-/// `WouldBlock` or `TimedOut` fires the handshake's timer).
+/// `WouldBlock` or `TimedOut` fires the handshake's timer). A stream
+/// without read timeouts (or a write that blocks) needs a deadline from
+/// outside as well: `adapter-std` arms a watchdog that shuts the stream
+/// down at the handshake's timeout.
 pub fn handshake_blocking<S: Read + Write>(
     stream: &mut S,
     mut set_read_timeout: impl FnMut(&S, Option<Duration>) -> io::Result<()>,

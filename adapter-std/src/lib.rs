@@ -44,9 +44,11 @@
 #![warn(missing_docs)]
 
 mod pipe;
+mod watchdog;
 
 pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 
+use adapter_core::secure::SecureHandshakeError;
 pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
@@ -91,8 +93,8 @@ pub trait Stream: Read + Write + Send + Sized + 'static {
     }
     /// Bounds how long a blocked `read` waits (it then fails with
     /// `WouldBlock` or `TimedOut`); the secure handshake uses it for its
-    /// timeout. The default does nothing: the handshake then waits as
-    /// long as the stream does.
+    /// timeout. The default does nothing: the handshake's timeout then
+    /// holds through a watchdog that shuts the stream down at the deadline.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         let _ = timeout;
         Ok(())
@@ -167,9 +169,14 @@ fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connect
     run(stream, conn, pump)
 }
 
-/// Runs the secure handshake on the calling thread (bounded by its
-/// timeout where the stream has read timeouts), then starts the threads
-/// with the record layer under the mux.
+/// Runs the secure handshake on the calling thread, then starts the
+/// threads with the record layer under the mux.
+///
+/// The handshake's timeout holds on every stream: read timeouts bound each
+/// read where the stream has them, and a watchdog shuts the stream down at
+/// the deadline where it has not (a blocked read then returns, as
+/// [`Stream::shutdown`] requires) or a write blocks on a peer that does
+/// not read.
 fn start_secure<S: Stream>(
     mut stream: S,
     addresses: &Addresses,
@@ -178,13 +185,22 @@ fn start_secure<S: Stream>(
     creds: &Credentials,
 ) -> io::Result<Connection> {
     config.validate().map_err(adapter_core::config_error)?;
-    let (established, security) = secure::handshake_blocking(
+    let to_cut = stream.try_clone()?;
+    let watchdog = watchdog::Watchdog::arm(creds.config.handshake_timeout, move || {
+        let _ = to_cut.shutdown(Shutdown::Both);
+    })?;
+    let r = secure::handshake_blocking(
         &mut stream,
         |s, t| s.set_read_timeout(t),
         side,
         creds,
         addresses,
-    )?;
+    );
+    if watchdog.disarm() {
+        // The stream is shut: whatever the handshake saw, it ran out of time.
+        return Err(secure::handshake_error(SecureHandshakeError::Timeout));
+    }
+    let (established, security) = r?;
     let (conn, pump) = Pump::new_secure(config, side, established, Arc::new(security))
         .map_err(adapter_core::config_error)?;
     run(stream, conn, pump)
