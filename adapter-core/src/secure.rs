@@ -499,3 +499,66 @@ pub fn test_credentials_with(side: Side, authorizer: Arc<dyn PeerAuthorizer>) ->
     c.authorizer = authorizer;
     c
 }
+
+/// Panics unless the client's and the server's [`RecordingAuthorizer`]s
+/// each saw one handshake with these addresses, each from its own side
+/// (feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn assert_addresses_seen(
+    client_auth: &RecordingAuthorizer,
+    server_auth: &RecordingAuthorizer,
+    client: &str,
+    server: &str,
+) {
+    assert_eq!(client_auth.only_addresses(), Addresses::new(client, server));
+    assert_eq!(server_auth.only_addresses(), Addresses::new(server, client));
+}
+
+/// Panics unless `e` is a handshake refused only because the peer was at
+/// `remote` (a [`RecordingAuthorizer::admitting`] another address;
+/// feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn assert_address_refused(e: &io::Error, remote: &str) {
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    match e.get_ref().and_then(|e| e.downcast_ref()) {
+        Some(HandshakeError::Rejected(r)) => assert_eq!(
+            r.reasons,
+            [RejectReason::AddressNotAllowed(remote.to_owned())]
+        ),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+/// A fresh path for a Unix socket in its own temporary directory, removed
+/// on drop (feature `conformance`).
+#[cfg(feature = "conformance")]
+#[derive(Debug)]
+pub struct TempSocketPath {
+    dir: std::path::PathBuf,
+    /// Where to bind.
+    pub path: std::path::PathBuf,
+}
+
+#[cfg(feature = "conformance")]
+impl TempSocketPath {
+    /// A path unique to this process and `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("weft-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let path = dir.join("sock");
+        let _ = std::fs::remove_file(&path);
+        TempSocketPath { dir, path }
+    }
+
+    /// The address the adapters give the bound end (`unix:<path>`).
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl Drop for TempSocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

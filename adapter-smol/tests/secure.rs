@@ -116,10 +116,12 @@ fn a_server_refuses_an_unblessed_client() {
 
 mod addresses {
     use super::tcp;
-    use adapter_core::secure::{test_credentials, test_credentials_with, RecordingAuthorizer};
-    use adapter_smol::secure::{Addresses, RejectReason, SecureHandshakeError};
+    use adapter_core::secure::{
+        assert_address_refused, assert_addresses_seen, assert_test_pair, test_credentials,
+        test_credentials_with, RecordingAuthorizer, TempSocketPath,
+    };
+    use adapter_smol::secure::Addresses;
     use adapter_smol::{Config, Connection, Side};
-    use std::io;
 
     /// Over TCP each authorizer sees its own socket's address and the
     /// peer's, and admits a peer only at the address it expects.
@@ -129,8 +131,8 @@ mod addresses {
             let (a, b) = tcp().await;
             let client = a.local_addr().unwrap().to_string();
             let server = b.local_addr().unwrap().to_string();
-            let cr = RecordingAuthorizer::admitting(server.clone());
-            let sr = RecordingAuthorizer::admitting(client.clone());
+            let cr = RecordingAuthorizer::admitting(&server);
+            let sr = RecordingAuthorizer::admitting(&client);
             let cc = test_credentials_with(Side::Dialer, cr.clone());
             let sc = test_credentials_with(Side::Acceptor, sr.clone());
             let (c, s) = smol::future::zip(
@@ -140,8 +142,7 @@ mod addresses {
             .await;
             c.unwrap();
             s.unwrap();
-            assert_eq!(cr.only_addresses(), Addresses::new(&client, &server));
-            assert_eq!(sr.only_addresses(), Addresses::new(&server, &client));
+            assert_addresses_seen(&cr, &sr, &client, &server);
         })
     }
 
@@ -160,15 +161,7 @@ mod addresses {
                 Connection::accept(b, Config::default(), &sc),
             )
             .await;
-            let e = s.unwrap_err();
-            assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-            let inner: &SecureHandshakeError = e.get_ref().unwrap().downcast_ref().unwrap();
-            match inner {
-                SecureHandshakeError::Rejected(r) => {
-                    assert_eq!(r.reasons, [RejectReason::AddressNotAllowed(client)])
-                }
-                other => panic!("{other:?}"),
-            }
+            assert_address_refused(&s.unwrap_err(), &client);
         })
     }
 
@@ -178,12 +171,9 @@ mod addresses {
     fn authorizers_see_the_unix_socket_path() {
         use smol::net::unix::{UnixListener, UnixStream};
         smol::block_on(async {
-            let dir = std::env::temp_dir().join(format!("weft-smol-{}", std::process::id()));
-            std::fs::create_dir_all(&dir).unwrap();
-            let path = dir.join("sock");
-            let _ = std::fs::remove_file(&path);
-            let listener = UnixListener::bind(&path).unwrap();
-            let a = UnixStream::connect(&path).await.unwrap();
+            let sock = TempSocketPath::new("smol");
+            let listener = UnixListener::bind(&sock.path).unwrap();
+            let a = UnixStream::connect(&sock.path).await.unwrap();
             let (b, _) = listener.accept().await.unwrap();
             let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
             let cc = test_credentials_with(Side::Dialer, cr.clone());
@@ -193,12 +183,9 @@ mod addresses {
                 Connection::accept(b, Config::default(), &sc),
             )
             .await;
-            let _ = std::fs::remove_dir_all(&dir);
             c.unwrap();
             s.unwrap();
-            let named = format!("unix:{}", path.display());
-            assert_eq!(cr.only_addresses(), Addresses::new("unix:", &named));
-            assert_eq!(sr.only_addresses(), Addresses::new(&named, "unix:"));
+            assert_addresses_seen(&cr, &sr, "unix:", &sock.address());
         })
     }
 
@@ -216,10 +203,8 @@ mod addresses {
                 Connection::accept_with(b, Addresses::new("them", "me"), Config::default(), &sc),
             )
             .await;
-            c.unwrap();
-            s.unwrap();
-            assert_eq!(cr.only_addresses(), Addresses::new("me", "them"));
-            assert_eq!(sr.only_addresses(), Addresses::new("them", "me"));
+            assert_test_pair(&c.unwrap(), &s.unwrap());
+            assert_addresses_seen(&cr, &sr, "me", "them");
         })
     }
 
@@ -236,7 +221,7 @@ mod addresses {
                 Connection::accept(b, Config::default(), &sc).await
             })
             .await;
-            adapter_core::secure::assert_test_pair(&c.unwrap(), &s.unwrap());
+            assert_test_pair(&c.unwrap(), &s.unwrap());
         })
     }
 }

@@ -111,8 +111,11 @@ fn a_silent_server_times_the_handshake_out() {
 }
 
 mod addresses {
-    use adapter_core::secure::{test_credentials, test_credentials_with, RecordingAuthorizer};
-    use adapter_std::secure::{Addresses, Credentials, RejectReason, SecureHandshakeError};
+    use adapter_core::secure::{
+        assert_address_refused, assert_addresses_seen, assert_test_pair, test_credentials,
+        test_credentials_with, RecordingAuthorizer, TempSocketPath,
+    };
+    use adapter_std::secure::Addresses;
     use adapter_std::{Config, Connection, Side};
     use std::io;
     use std::net::{TcpListener, TcpStream};
@@ -134,18 +137,6 @@ mod addresses {
         (a, listener.accept().unwrap().0)
     }
 
-    fn over_tcp(cc: Credentials, sc: Credentials) -> (String, String, io::Result<Connection>) {
-        let (a, b) = tcp();
-        let client = a.local_addr().unwrap().to_string();
-        let server = b.local_addr().unwrap().to_string();
-        let (c, s) = both(
-            || Connection::connect(a, Config::default(), &cc),
-            move || Connection::accept(b, Config::default(), &sc),
-        );
-        drop(c);
-        (client, server, s)
-    }
-
     /// Over TCP each authorizer sees its own socket's address and the
     /// peer's, and admits a peer only at the address it expects.
     #[test]
@@ -153,8 +144,8 @@ mod addresses {
         let (a, b) = tcp();
         let client = a.local_addr().unwrap().to_string();
         let server = b.local_addr().unwrap().to_string();
-        let cr = RecordingAuthorizer::admitting(server.clone());
-        let sr = RecordingAuthorizer::admitting(client.clone());
+        let cr = RecordingAuthorizer::admitting(&server);
+        let sr = RecordingAuthorizer::admitting(&client);
         let cc = test_credentials_with(Side::Dialer, cr.clone());
         let sc = test_credentials_with(Side::Acceptor, sr.clone());
         let (c, s) = both(
@@ -163,26 +154,22 @@ mod addresses {
         );
         c.unwrap();
         s.unwrap();
-        assert_eq!(cr.only_addresses(), Addresses::new(&client, &server));
-        assert_eq!(sr.only_addresses(), Addresses::new(&server, &client));
+        assert_addresses_seen(&cr, &sr, &client, &server);
     }
 
     #[test]
     fn an_authorizer_refuses_a_peer_at_another_address() {
+        let (a, b) = tcp();
+        let client = a.local_addr().unwrap().to_string();
         let sc = test_credentials_with(
             Side::Acceptor,
             RecordingAuthorizer::admitting("192.0.2.1:9"),
         );
-        let (client, _, s) = over_tcp(test_credentials(Side::Dialer), sc);
-        let e = s.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-        let inner: &SecureHandshakeError = e.get_ref().unwrap().downcast_ref().unwrap();
-        match inner {
-            SecureHandshakeError::Rejected(r) => {
-                assert_eq!(r.reasons, [RejectReason::AddressNotAllowed(client)])
-            }
-            other => panic!("{other:?}"),
-        }
+        let (_c, s) = both(
+            || Connection::connect(a, Config::default(), &test_credentials(Side::Dialer)),
+            move || Connection::accept(b, Config::default(), &sc),
+        );
+        assert_address_refused(&s.unwrap_err(), &client);
     }
 
     /// A Unix socket: the listener's end is its path, the client's unnamed.
@@ -190,12 +177,9 @@ mod addresses {
     #[test]
     fn authorizers_see_the_unix_socket_path() {
         use std::os::unix::net::{UnixListener, UnixStream};
-        let dir = std::env::temp_dir().join(format!("weft-std-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = UnixListener::bind(&path).unwrap();
-        let a = UnixStream::connect(&path).unwrap();
+        let sock = TempSocketPath::new("std");
+        let listener = UnixListener::bind(&sock.path).unwrap();
+        let a = UnixStream::connect(&sock.path).unwrap();
         let (b, _) = listener.accept().unwrap();
         let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
         let cc = test_credentials_with(Side::Dialer, cr.clone());
@@ -204,12 +188,9 @@ mod addresses {
             || Connection::connect(a, Config::default(), &cc),
             move || Connection::accept(b, Config::default(), &sc),
         );
-        let _ = std::fs::remove_dir_all(&dir);
         c.unwrap();
         s.unwrap();
-        let named = format!("unix:{}", path.display());
-        assert_eq!(cr.only_addresses(), Addresses::new("unix:", &named));
-        assert_eq!(sr.only_addresses(), Addresses::new(&named, "unix:"));
+        assert_addresses_seen(&cr, &sr, "unix:", &sock.address());
     }
 
     /// The in-memory pipe: the authorizer sees what the caller stated.
@@ -221,22 +202,19 @@ mod addresses {
         let sc = test_credentials_with(Side::Acceptor, sr.clone());
         let (c, s) = both(
             || {
-                let mem = Addresses::new("mem:client", "mem:server");
-                Connection::connect_with(a, mem, Config::default(), &cc)
+                Connection::connect_with(
+                    a,
+                    Addresses::new("mem:c", "mem:s"),
+                    Config::default(),
+                    &cc,
+                )
             },
             move || {
-                let mem = Addresses::new("mem:server", "mem:client");
-                Connection::accept_with(b, mem, Config::default(), &sc)
+                Connection::accept_with(b, Addresses::new("mem:s", "mem:c"), Config::default(), &sc)
             },
         );
-        c.unwrap();
-        s.unwrap();
-        let client_view = Addresses::new("mem:client", "mem:server");
-        assert_eq!(cr.only_addresses(), client_view);
-        assert_eq!(
-            sr.only_addresses(),
-            Addresses::new("mem:server", "mem:client")
-        );
+        assert_test_pair(&c.unwrap().into_core(), &s.unwrap().into_core());
+        assert_addresses_seen(&cr, &sr, "mem:c", "mem:s");
     }
 
     /// `dial` is the encrypted way to start a client over TCP.
@@ -251,8 +229,7 @@ mod addresses {
                 Connection::accept(b, Config::default(), &test_credentials(Side::Acceptor))
             },
         );
-        let (c, s) = (c.unwrap().into_core(), s.unwrap().into_core());
-        adapter_core::secure::assert_test_pair(&c, &s);
+        assert_test_pair(&c.unwrap().into_core(), &s.unwrap().into_core());
     }
 }
 

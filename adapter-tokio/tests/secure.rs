@@ -215,11 +215,13 @@ async fn a_silent_server_times_the_handshake_out() {
 }
 
 mod addresses {
-    use super::{inner, tcp};
-    use adapter_core::secure::{test_credentials, test_credentials_with, RecordingAuthorizer};
-    use adapter_tokio::secure::{Addresses, RejectReason, SecureHandshakeError};
+    use super::tcp;
+    use adapter_core::secure::{
+        assert_address_refused, assert_addresses_seen, assert_test_pair, test_credentials,
+        test_credentials_with, RecordingAuthorizer, TempSocketPath,
+    };
+    use adapter_tokio::secure::Addresses;
     use adapter_tokio::{Config, Connection, Side};
-    use std::io;
 
     /// Over TCP each authorizer sees its own socket's address and the
     /// peer's, and admits a peer only at the address it expects.
@@ -228,8 +230,8 @@ mod addresses {
         let (a, b) = tcp().await;
         let client = a.local_addr().unwrap().to_string();
         let server = b.local_addr().unwrap().to_string();
-        let cr = RecordingAuthorizer::admitting(server.clone());
-        let sr = RecordingAuthorizer::admitting(client.clone());
+        let cr = RecordingAuthorizer::admitting(&server);
+        let sr = RecordingAuthorizer::admitting(&client);
         let cc = test_credentials_with(Side::Dialer, cr.clone());
         let sc = test_credentials_with(Side::Acceptor, sr.clone());
         let (c, s) = tokio::join!(
@@ -238,42 +240,35 @@ mod addresses {
         );
         c.unwrap();
         s.unwrap();
-        assert_eq!(cr.only_addresses(), Addresses::new(&client, &server));
-        assert_eq!(sr.only_addresses(), Addresses::new(&server, &client));
+        assert_addresses_seen(&cr, &sr, &client, &server);
     }
 
     #[tokio::test]
     async fn an_authorizer_refuses_a_peer_at_another_address() {
         let (a, b) = tcp().await;
         let client = a.local_addr().unwrap().to_string();
-        let only_elsewhere = RecordingAuthorizer::admitting("192.0.2.1:9");
         let cc = test_credentials(Side::Dialer);
-        let sc = test_credentials_with(Side::Acceptor, only_elsewhere);
-        let (c, s) = tokio::join!(
+        let sc = test_credentials_with(
+            Side::Acceptor,
+            RecordingAuthorizer::admitting("192.0.2.1:9"),
+        );
+        let (_c, s) = tokio::join!(
             Connection::connect(a, Config::default(), &cc),
             Connection::accept(b, Config::default(), &sc),
         );
-        let e = s.unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-        match inner(&e) {
-            SecureHandshakeError::Rejected(r) => {
-                assert_eq!(r.reasons, [RejectReason::AddressNotAllowed(client)])
-            }
-            other => panic!("{other:?}"),
-        }
-        drop(c);
+        assert_address_refused(&s.unwrap_err(), &client);
     }
 
     /// A Unix socket: the listener's end is its path, the client's unnamed.
     #[cfg(unix)]
     #[tokio::test]
     async fn authorizers_see_the_unix_socket_path() {
-        let dir = std::env::temp_dir().join(format!("weft-tokio-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("sock");
-        let _ = std::fs::remove_file(&path);
-        let listener = tokio::net::UnixListener::bind(&path).unwrap();
-        let (a, b) = tokio::join!(tokio::net::UnixStream::connect(&path), listener.accept());
+        let sock = TempSocketPath::new("tokio");
+        let listener = tokio::net::UnixListener::bind(&sock.path).unwrap();
+        let (a, b) = tokio::join!(
+            tokio::net::UnixStream::connect(&sock.path),
+            listener.accept()
+        );
         let (a, (b, _)) = (a.unwrap(), b.unwrap());
         let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
         let cc = test_credentials_with(Side::Dialer, cr.clone());
@@ -282,12 +277,9 @@ mod addresses {
             Connection::connect(a, Config::default(), &cc),
             Connection::accept(b, Config::default(), &sc),
         );
-        let _ = std::fs::remove_dir_all(&dir);
         c.unwrap();
         s.unwrap();
-        let named = format!("unix:{}", path.display());
-        assert_eq!(cr.only_addresses(), Addresses::new("unix:", &named));
-        assert_eq!(sr.only_addresses(), Addresses::new(&named, "unix:"));
+        assert_addresses_seen(&cr, &sr, "unix:", &sock.address());
     }
 
     /// Any other stream: the authorizer sees what the caller stated.
@@ -298,32 +290,11 @@ mod addresses {
         let cc = test_credentials_with(Side::Dialer, cr.clone());
         let sc = test_credentials_with(Side::Acceptor, sr.clone());
         let (c, s) = tokio::join!(
-            Connection::connect_with(
-                a,
-                Addresses::new("mem:client", "mem:server"),
-                Config::default(),
-                &cc
-            ),
-            Connection::accept_with(
-                b,
-                Addresses::new("mem:server", "mem:client"),
-                Config::default(),
-                &sc
-            ),
+            Connection::connect_with(a, Addresses::new("mem:c", "mem:s"), Config::default(), &cc),
+            Connection::accept_with(b, Addresses::new("mem:s", "mem:c"), Config::default(), &sc),
         );
-        assert_eq!(
-            c.unwrap().security().unwrap().granted(),
-            ["weft-test:server"]
-        );
-        s.unwrap();
-        assert_eq!(
-            cr.only_addresses(),
-            Addresses::new("mem:client", "mem:server")
-        );
-        assert_eq!(
-            sr.only_addresses(),
-            Addresses::new("mem:server", "mem:client")
-        );
+        assert_test_pair(&c.unwrap(), &s.unwrap());
+        assert_addresses_seen(&cr, &sr, "mem:c", "mem:s");
     }
 
     /// `dial` is the encrypted way to start a client over TCP.
@@ -339,6 +310,6 @@ mod addresses {
             .await
             .unwrap();
         let s = server.await.unwrap().unwrap();
-        adapter_core::secure::assert_test_pair(&c, &s);
+        assert_test_pair(&c, &s);
     }
 }
