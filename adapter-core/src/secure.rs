@@ -20,7 +20,7 @@ pub use proto_core::secure::{
 use proto_core::secure::{Established, Handshake, HandshakeError, HandshakeEvent, Params};
 use proto_core::time::Instant as MuxInstant;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -268,17 +268,22 @@ pub async fn handshake<T: Transport, M: Timer>(
     loop {
         let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
         while h.poll_transmit(&mut out).is_some() {}
+        // Writes race the deadline too: a peer that does not read must not
+        // hold the handshake past its timeout.
         let mut written = 0;
         while written < out.len() {
-            let n =
-                poll_fn(|cx| io.poll_write_vectored(cx, &[IoSlice::new(&out[written..])])).await?;
+            let n = before_deadline(
+                timer,
+                poll_fn(|cx| io.poll_write_vectored(cx, &[IoSlice::new(&out[written..])])),
+            )
+            .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             written += n;
         }
         if !out.is_empty() {
-            poll_fn(|cx| io.poll_flush(cx)).await?;
+            before_deadline(timer, poll_fn(|cx| io.poll_flush(cx))).await?;
             out.clear();
         }
         if let Some(r) = outcome(&mut hs, creds) {
@@ -298,6 +303,24 @@ pub async fn handshake<T: Transport, M: Timer>(
         let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
         feed(h, got, &buf, origin)?;
     }
+}
+
+/// `op`'s result, or the handshake's `Timeout` if `timer` fires first.
+async fn before_deadline<M: Timer, R>(
+    timer: &mut M,
+    op: impl Future<Output = io::Result<R>>,
+) -> io::Result<R> {
+    let mut op = std::pin::pin!(op);
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = op.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err(handshake_error(HandshakeError::Timeout)));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Feeds a read of `buf` (`None`: the timer fired) to the handshake; its

@@ -313,3 +313,18 @@ mod addresses {
         assert_test_pair(&c, &s);
     }
 }
+
+/// A peer that never reads: the handshake's first write blocks on a full
+/// one-byte pipe, and the timeout still ends it.
+#[tokio::test]
+async fn a_peer_that_never_reads_times_the_handshake_out() {
+    let (a, _deaf) = tokio::io::duplex(1);
+    let mut creds = test_credentials(Side::Dialer);
+    creds.config.handshake_timeout = std::time::Duration::from_millis(200);
+    let mem = adapter_tokio::Addresses::new("mem:c", "mem:s");
+    let e = Connection::connect_with(a, mem, Config::default(), &creds)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert_eq!(inner(&e), &SecureHandshakeError::Timeout);
+}
