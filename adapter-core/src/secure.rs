@@ -108,8 +108,9 @@ impl Addresses {
     }
 
     /// A Unix socket's two ends, from their paths (`as_pathname()`):
-    /// `unix:` followed by the path, or by nothing for an unnamed end (a
-    /// connecting client's, usually).
+    /// `unix:` followed by the path, or by nothing for an end without a
+    /// path (unnamed, as a connecting client's usually is, or in Linux's
+    /// abstract namespace).
     pub fn unix(local: Option<&Path>, remote: Option<&Path>) -> Self {
         let show = |p: Option<&Path>| match p {
             Some(p) => format!("unix:{}", p.display()),
