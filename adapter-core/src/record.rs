@@ -214,7 +214,11 @@ pub(crate) fn transmit(st: &mut State, out: &mut IoChunks) -> bool {
     };
     let more = records
         .transmit_with(
-            |plain| mux_transmit(st, plain, Vec::len, |v: &mut Vec<u8>, from| v[from..].to_vec()),
+            |plain| {
+                mux_transmit(st, plain, Vec::len, |v: &mut Vec<u8>, from| {
+                    v[from..].to_vec()
+                })
+            },
             out,
         )
         .is_some();

@@ -20,8 +20,10 @@ pub use proto_core::secure::{
 use proto_core::secure::{Established, Handshake, HandshakeError, HandshakeEvent, Params};
 use proto_core::time::Instant as MuxInstant;
 use std::fmt;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -64,6 +66,57 @@ impl Credentials {
             authorizer,
             config: SecureConfig::default(),
         }
+    }
+}
+
+/// The transport addresses of a connection's two ends, handed to the
+/// [`PeerAuthorizer`] as [`Endpoint::address`].
+///
+/// The adapters fill them from the socket for TCP (`ip:port`, as
+/// [`SocketAddr`]'s `Display` writes it) and Unix sockets (see
+/// [`Addresses::unix`]); for any other transport the caller passes them
+/// explicitly (the adapters' `connect_with` / `accept_with`), so an
+/// authorizer never sees an address nobody chose.
+///
+/// ```
+/// use adapter_core::secure::Addresses;
+/// let a = Addresses::tcp("127.0.0.1:1".parse().unwrap(), "10.0.0.2:4000".parse().unwrap());
+/// assert_eq!(a.remote, "10.0.0.2:4000");
+/// let mem = Addresses::new("mem:server", "mem:client");
+/// assert_eq!(mem.local, "mem:server");
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Addresses {
+    /// Our end's address.
+    pub local: String,
+    /// The peer's address.
+    pub remote: String,
+}
+
+impl Addresses {
+    /// Addresses chosen by the caller (any transport).
+    pub fn new(local: impl Into<String>, remote: impl Into<String>) -> Self {
+        Addresses {
+            local: local.into(),
+            remote: remote.into(),
+        }
+    }
+
+    /// A TCP connection's two ends.
+    pub fn tcp(local: SocketAddr, remote: SocketAddr) -> Self {
+        Addresses::new(local.to_string(), remote.to_string())
+    }
+
+    /// A Unix socket's two ends, from their paths (`as_pathname()`):
+    /// `unix:` followed by the path, or by nothing for an end without a
+    /// path (unnamed, as a connecting client's usually is, or in Linux's
+    /// abstract namespace).
+    pub fn unix(local: Option<&Path>, remote: Option<&Path>) -> Self {
+        let show = |p: Option<&Path>| match p {
+            Some(p) => format!("unix:{}", p.display()),
+            None => "unix:".to_owned(),
+        };
+        Addresses::new(show(local), show(remote))
     }
 }
 
@@ -139,7 +192,7 @@ pub fn handshake_error(e: HandshakeError) -> io::Error {
 fn start(
     side: Side,
     creds: &Credentials,
-    remote_address: String,
+    addresses: &Addresses,
 ) -> io::Result<(Handshake, Instant)> {
     let mut rng_seed = [0u8; 32];
     getrandom::fill(&mut rng_seed).map_err(|e| io::Error::other(e.to_string()))?;
@@ -152,8 +205,8 @@ fn start(
         authorizer: creds.authorizer.clone(),
         wall_clock_secs,
         rng_seed,
-        local_address: String::new(),
-        remote_address,
+        local_address: addresses.local.clone(),
+        remote_address: addresses.remote.clone(),
     };
     let origin = Instant::now();
     let hs = match side {
@@ -197,15 +250,16 @@ fn deadline(hs: &Handshake, origin: Instant) -> Option<Instant> {
         .map(|d| origin + Duration::from_nanos(d.as_nanos()))
 }
 
-/// Runs the handshake for `side` over `io`, with `timer` for its timeout.
+/// Runs the handshake for `side` over `io`, with `timer` for its timeout;
+/// the authorizer sees `addresses`.
 pub async fn handshake<T: Transport, M: Timer>(
     io: &mut T,
     timer: &mut M,
     side: Side,
     creds: &Credentials,
-    remote_address: String,
+    addresses: &Addresses,
 ) -> io::Result<(Established, Security)> {
-    let (hs, origin) = start(side, creds, remote_address)?;
+    let (hs, origin) = start(side, creds, addresses)?;
     if let Some(d) = deadline(&hs, origin) {
         timer.reset(d);
     }
@@ -215,17 +269,22 @@ pub async fn handshake<T: Transport, M: Timer>(
     loop {
         let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
         while h.poll_transmit(&mut out).is_some() {}
+        // Writes race the deadline too: a peer that does not read must not
+        // hold the handshake past its timeout.
         let mut written = 0;
         while written < out.len() {
-            let n =
-                poll_fn(|cx| io.poll_write_vectored(cx, &[IoSlice::new(&out[written..])])).await?;
+            let n = before_deadline(
+                timer,
+                poll_fn(|cx| io.poll_write_vectored(cx, &[IoSlice::new(&out[written..])])),
+            )
+            .await?;
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
             written += n;
         }
         if !out.is_empty() {
-            poll_fn(|cx| io.poll_flush(cx)).await?;
+            before_deadline(timer, poll_fn(|cx| io.poll_flush(cx))).await?;
             out.clear();
         }
         if let Some(r) = outcome(&mut hs, creds) {
@@ -245,6 +304,24 @@ pub async fn handshake<T: Transport, M: Timer>(
         let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
         feed(h, got, &buf, origin)?;
     }
+}
+
+/// `op`'s result, or the handshake's `Timeout` if `timer` fires first.
+async fn before_deadline<M: Timer, R>(
+    timer: &mut M,
+    op: impl Future<Output = io::Result<R>>,
+) -> io::Result<R> {
+    let mut op = std::pin::pin!(op);
+    poll_fn(|cx| {
+        if let Poll::Ready(r) = op.as_mut().poll(cx) {
+            return Poll::Ready(r);
+        }
+        if timer.poll_expired(cx).is_ready() {
+            return Poll::Ready(Err(handshake_error(HandshakeError::Timeout)));
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Feeds a read of `buf` (`None`: the timer fired) to the handshake; its
@@ -270,15 +347,18 @@ fn feed(
 
 /// [`handshake`] over a blocking stream: `set_read_timeout` bounds each
 /// read by the handshake's deadline (a read that times out with
-/// `WouldBlock` or `TimedOut` fires the handshake's timer).
+/// `WouldBlock` or `TimedOut` fires the handshake's timer). A stream
+/// without read timeouts (or a write that blocks) needs a deadline from
+/// outside as well: `adapter-std` arms a watchdog that shuts the stream
+/// down at the handshake's timeout.
 pub fn handshake_blocking<S: Read + Write>(
     stream: &mut S,
     mut set_read_timeout: impl FnMut(&S, Option<Duration>) -> io::Result<()>,
     side: Side,
     creds: &Credentials,
-    remote_address: String,
+    addresses: &Addresses,
 ) -> io::Result<(Established, Security)> {
-    let (hs, origin) = start(side, creds, remote_address)?;
+    let (hs, origin) = start(side, creds, addresses)?;
     let mut hs = Some(hs);
     let mut out = Vec::new();
     let mut buf = vec![0u8; READ_BUF];
@@ -318,19 +398,19 @@ pub fn handshake_blocking<S: Read + Write>(
 
 /// Runs the handshake over `io`, then starts the mux over records on
 /// `runtime`: the secure counterpart of [`spawn_connection`](crate::spawn_connection).
-/// A refused peer is `PermissionDenied` (see [`handshake_error`]).
+/// The authorizer sees `addresses`. A refused peer is `PermissionDenied`
+/// (see [`handshake_error`]).
 pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
     runtime: &R,
     mut io: T,
     config: Config,
     side: Side,
     creds: &Credentials,
-    remote_address: String,
+    addresses: &Addresses,
 ) -> io::Result<Connection> {
     config.validate().map_err(crate::config_error)?;
     let mut timer = runtime.timer();
-    let (established, security) =
-        handshake(&mut io, &mut timer, side, creds, remote_address).await?;
+    let (established, security) = handshake(&mut io, &mut timer, side, creds, addresses).await?;
     let (conn, pump) = crate::Pump::new_secure(config, side, established, Arc::new(security))
         .map_err(crate::config_error)?;
     let driver = crate::Driver::with_pump(pump, io, timer);
@@ -373,4 +453,136 @@ pub fn assert_test_pair(client: &Connection, server: &Connection) {
     assert_eq!(s.granted(), ["weft-test:client"]);
     assert_eq!(c.remote_key(), s.local_key());
     assert_eq!(s.remote_key(), c.local_key());
+}
+
+/// A test authorizer (feature `conformance`): records the endpoints it
+/// is shown and, if made with [`admitting`](Self::admitting), refuses
+/// every peer at another remote address. It grants the peer's valid names.
+#[cfg(feature = "conformance")]
+#[derive(Debug, Default)]
+pub struct RecordingAuthorizer {
+    admit_remote: Option<String>,
+    seen: std::sync::Mutex<Vec<(Endpoint, Endpoint)>>,
+}
+
+#[cfg(feature = "conformance")]
+impl RecordingAuthorizer {
+    /// Admits any peer, recording what it saw.
+    pub fn any() -> Arc<Self> {
+        Arc::default()
+    }
+
+    /// Admits only a peer whose transport address is `remote`.
+    pub fn admitting(remote: impl Into<String>) -> Arc<Self> {
+        Arc::new(RecordingAuthorizer {
+            admit_remote: Some(remote.into()),
+            seen: Default::default(),
+        })
+    }
+
+    /// Every `(local, remote)` pair shown so far, in order.
+    pub fn seen(&self) -> Vec<(Endpoint, Endpoint)> {
+        self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The one `(local address, remote address)` pair shown (panics unless
+    /// exactly one call happened).
+    pub fn only_addresses(&self) -> Addresses {
+        let seen = self.seen();
+        assert_eq!(seen.len(), 1, "one authorization, saw {seen:?}");
+        Addresses::new(seen[0].0.address.clone(), seen[0].1.address.clone())
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl PeerAuthorizer for RecordingAuthorizer {
+    fn authorize_peer(
+        &self,
+        local: &Endpoint,
+        remote: &Endpoint,
+        remote_blessings: &PeerBlessings,
+    ) -> Result<Vec<String>, Rejection> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((local.clone(), remote.clone()));
+        match &self.admit_remote {
+            Some(a) if *a != remote.address => Err(Rejection {
+                reasons: vec![RejectReason::AddressNotAllowed(remote.address.clone())],
+            }),
+            _ => Ok(remote_blessings.names.clone()),
+        }
+    }
+}
+
+/// [`test_credentials`] for `side` with `authorizer` in place of the
+/// name check (feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn test_credentials_with(side: Side, authorizer: Arc<dyn PeerAuthorizer>) -> Credentials {
+    let mut c = test_credentials(side);
+    c.authorizer = authorizer;
+    c
+}
+
+/// Panics unless the client's and the server's [`RecordingAuthorizer`]s
+/// each saw one handshake with these addresses, each from its own side
+/// (feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn assert_addresses_seen(
+    client_auth: &RecordingAuthorizer,
+    server_auth: &RecordingAuthorizer,
+    client: &str,
+    server: &str,
+) {
+    assert_eq!(client_auth.only_addresses(), Addresses::new(client, server));
+    assert_eq!(server_auth.only_addresses(), Addresses::new(server, client));
+}
+
+/// Panics unless `e` is a handshake refused only because the peer was at
+/// `remote` (a [`RecordingAuthorizer::admitting`] another address;
+/// feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn assert_address_refused(e: &io::Error, remote: &str) {
+    assert_eq!(e.kind(), io::ErrorKind::PermissionDenied, "{e}");
+    match e.get_ref().and_then(|e| e.downcast_ref()) {
+        Some(HandshakeError::Rejected(r)) => assert_eq!(
+            r.reasons,
+            [RejectReason::AddressNotAllowed(remote.to_owned())]
+        ),
+        other => panic!("not a refusal: {other:?}"),
+    }
+}
+
+/// A fresh path for a Unix socket in its own temporary directory, removed
+/// on drop (feature `conformance`).
+#[cfg(feature = "conformance")]
+#[derive(Debug)]
+pub struct TempSocketPath {
+    dir: std::path::PathBuf,
+    /// Where to bind.
+    pub path: std::path::PathBuf,
+}
+
+#[cfg(feature = "conformance")]
+impl TempSocketPath {
+    /// A path unique to this process and `tag`.
+    pub fn new(tag: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("weft-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let path = dir.join("sock");
+        let _ = std::fs::remove_file(&path);
+        TempSocketPath { dir, path }
+    }
+
+    /// The address the adapters give the bound end (`unix:<path>`).
+    pub fn address(&self) -> String {
+        format!("unix:{}", self.path.display())
+    }
+}
+
+#[cfg(feature = "conformance")]
+impl Drop for TempSocketPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -13,6 +13,14 @@
 //! (async-std's, say), use [`Connection::new`] and spawn the driver there;
 //! the timer works anywhere.
 //!
+//! Connections are authenticated and encrypted by default:
+//! [`Connection::dial`] (TCP) or [`Connection::connect`] on the client and
+//! [`Connection::accept`] on the server run the Noise XX handshake with
+//! each side's [`Credentials`] (see [`adapter_core::secure`] and the
+//! README's first example). [`Connection::client`] and
+//! [`Connection::server`], used below for brevity, are the plaintext
+//! opt-out for trusted links.
+//!
 //! ```
 //! use adapter_smol::{Config, Connection};
 //! use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -48,11 +56,48 @@ use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
-pub use adapter_core::secure::{self, Credentials, Security};
+pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
     ErrorCode, FlowId, FlowStats, GoingAway, Ping, Side,
 };
+
+/// A socket that knows both its ends' addresses, for the authorizer
+/// ([`Connection::connect`], [`Connection::accept`]).
+pub trait Addressed {
+    /// Our end's and the peer's addresses.
+    fn addresses(&self) -> io::Result<Addresses>;
+}
+
+impl Addressed for smol::net::TcpStream {
+    fn addresses(&self) -> io::Result<Addresses> {
+        Ok(Addresses::tcp(self.local_addr()?, self.peer_addr()?))
+    }
+}
+
+impl Addressed for smol::Async<std::net::TcpStream> {
+    fn addresses(&self) -> io::Result<Addresses> {
+        let s = self.get_ref();
+        Ok(Addresses::tcp(s.local_addr()?, s.peer_addr()?))
+    }
+}
+
+#[cfg(unix)]
+impl Addressed for smol::net::unix::UnixStream {
+    fn addresses(&self) -> io::Result<Addresses> {
+        let (local, peer) = (self.local_addr()?, self.peer_addr()?);
+        Ok(Addresses::unix(local.as_pathname(), peer.as_pathname()))
+    }
+}
+
+#[cfg(unix)]
+impl Addressed for smol::Async<std::os::unix::net::UnixStream> {
+    fn addresses(&self) -> io::Result<Addresses> {
+        let s = self.get_ref();
+        let (local, peer) = (s.local_addr()?, s.peer_addr()?);
+        Ok(Addresses::unix(local.as_pathname(), peer.as_pathname()))
+    }
+}
 
 /// A futures-io stream as an [`adapter_core::Transport`]; shutdown is `poll_close`.
 ///
@@ -208,30 +253,62 @@ impl Connection {
         adapter_core::spawn_connection(&SmolRuntime, SmolIo(io), config, side).map(Self::from)
     }
 
-    /// Dials securely over `io`: runs the Noise XX handshake (the server
-    /// proves who it is first; `creds.authorizer` must accept it before we
-    /// reveal ourselves), then the mux over encrypted records. A refused
+    /// Dials securely over a socket: runs the Noise XX handshake (the
+    /// server proves who it is first; `creds.authorizer` must accept it
+    /// before we reveal ourselves), then the mux over encrypted records.
+    /// The authorizer sees the socket's local and peer addresses. A refused
     /// peer is `PermissionDenied`; see [`adapter_core::secure`]. The
-    /// plaintext [`client`](Self::client) is the opt-out for trusted links.
+    /// plaintext [`client`](Self::client) is the opt-out for trusted links;
+    /// [`dial`](Self::dial) connects TCP and runs this in one call.
     pub async fn connect<T>(io: T, config: Config, creds: &Credentials) -> io::Result<Self>
     where
-        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+        T: Addressed + AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        Self::spawn_secure(io, config, Side::Dialer, creds).await
+        let addresses = io.addresses()?;
+        Self::spawn_secure(io, addresses, config, Side::Dialer, creds).await
     }
 
-    /// Accepts securely over `io`: the handshake's responder side (we prove
-    /// who we are first; `creds.authorizer` decides on the client), then
-    /// the mux over encrypted records.
+    /// Accepts securely over a socket: the handshake's responder side (we
+    /// prove who we are first; `creds.authorizer` decides on the client,
+    /// seeing the socket's addresses), then the mux over encrypted records.
     pub async fn accept<T>(io: T, config: Config, creds: &Credentials) -> io::Result<Self>
+    where
+        T: Addressed + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let addresses = io.addresses()?;
+        Self::spawn_secure(io, addresses, config, Side::Acceptor, creds).await
+    }
+
+    /// [`connect`](Self::connect) over any stream: the caller states the
+    /// `addresses` the authorizer sees, since the stream cannot tell.
+    pub async fn connect_with<T>(
+        io: T,
+        addresses: Addresses,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        Self::spawn_secure(io, config, Side::Acceptor, creds).await
+        Self::spawn_secure(io, addresses, config, Side::Dialer, creds).await
+    }
+
+    /// [`accept`](Self::accept) over any stream, with the caller's `addresses`.
+    pub async fn accept_with<T>(
+        io: T,
+        addresses: Addresses,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self>
+    where
+        T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        Self::spawn_secure(io, addresses, config, Side::Acceptor, creds).await
     }
 
     async fn spawn_secure<T>(
         io: T,
+        addresses: Addresses,
         config: Config,
         side: Side,
         creds: &Credentials,
@@ -245,7 +322,7 @@ impl Connection {
             config,
             side,
             creds,
-            String::new(),
+            &addresses,
         )
         .await
         .map(Self::from)
@@ -278,7 +355,22 @@ impl Connection {
         Ok((conn.into(), driver))
     }
 
-    /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side.
+    /// Dials `addr` over TCP (with `TCP_NODELAY`) and runs the secure
+    /// handshake as the dialing side ([`connect`](Self::connect)): the
+    /// usual way to start a client.
+    pub async fn dial(
+        addr: impl smol::net::AsyncToSocketAddrs,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self> {
+        let stream = smol::net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Self::connect(stream, config, creds).await
+    }
+
+    /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side,
+    /// in plaintext: the opt-out for trusted links ([`dial`](Self::dial)
+    /// is the encrypted one).
     pub async fn connect_tcp(
         addr: impl smol::net::AsyncToSocketAddrs,
         config: Config,

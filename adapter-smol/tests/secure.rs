@@ -113,3 +113,115 @@ fn a_server_refuses_an_unblessed_client() {
         assert_eq!(c.unwrap().closed().await, CloseReason::TransportEnded);
     });
 }
+
+mod addresses {
+    use super::tcp;
+    use adapter_core::secure::{
+        assert_address_refused, assert_addresses_seen, assert_test_pair, test_credentials,
+        test_credentials_with, RecordingAuthorizer, TempSocketPath,
+    };
+    use adapter_smol::secure::Addresses;
+    use adapter_smol::{Config, Connection, Side};
+
+    /// Over TCP each authorizer sees its own socket's address and the
+    /// peer's, and admits a peer only at the address it expects.
+    #[test]
+    fn authorizers_see_the_tcp_addresses() {
+        smol::block_on(async {
+            let (a, b) = tcp().await;
+            let client = a.local_addr().unwrap().to_string();
+            let server = b.local_addr().unwrap().to_string();
+            let cr = RecordingAuthorizer::admitting(&server);
+            let sr = RecordingAuthorizer::admitting(&client);
+            let cc = test_credentials_with(Side::Dialer, cr.clone());
+            let sc = test_credentials_with(Side::Acceptor, sr.clone());
+            let (c, s) = smol::future::zip(
+                Connection::connect(a, Config::default(), &cc),
+                Connection::accept(b, Config::default(), &sc),
+            )
+            .await;
+            c.unwrap();
+            s.unwrap();
+            assert_addresses_seen(&cr, &sr, &client, &server);
+        })
+    }
+
+    #[test]
+    fn an_authorizer_refuses_a_peer_at_another_address() {
+        smol::block_on(async {
+            let (a, b) = tcp().await;
+            let client = a.local_addr().unwrap().to_string();
+            let cc = test_credentials(Side::Dialer);
+            let sc = test_credentials_with(
+                Side::Acceptor,
+                RecordingAuthorizer::admitting("192.0.2.1:9"),
+            );
+            let (_c, s) = smol::future::zip(
+                Connection::connect(a, Config::default(), &cc),
+                Connection::accept(b, Config::default(), &sc),
+            )
+            .await;
+            assert_address_refused(&s.unwrap_err(), &client);
+        })
+    }
+
+    /// A Unix socket: the listener's end is its path, the client's unnamed.
+    #[cfg(unix)]
+    #[test]
+    fn authorizers_see_the_unix_socket_path() {
+        use smol::net::unix::{UnixListener, UnixStream};
+        smol::block_on(async {
+            let sock = TempSocketPath::new("smol");
+            let listener = UnixListener::bind(&sock.path).unwrap();
+            let a = UnixStream::connect(&sock.path).await.unwrap();
+            let (b, _) = listener.accept().await.unwrap();
+            let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+            let cc = test_credentials_with(Side::Dialer, cr.clone());
+            let sc = test_credentials_with(Side::Acceptor, sr.clone());
+            let (c, s) = smol::future::zip(
+                Connection::connect(a, Config::default(), &cc),
+                Connection::accept(b, Config::default(), &sc),
+            )
+            .await;
+            c.unwrap();
+            s.unwrap();
+            assert_addresses_seen(&cr, &sr, "unix:", &sock.address());
+        })
+    }
+
+    /// Any other stream (here TCP handed over as a plain stream): the
+    /// authorizer sees what the caller stated.
+    #[test]
+    fn other_streams_take_the_callers_addresses() {
+        smol::block_on(async {
+            let (a, b) = tcp().await;
+            let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+            let cc = test_credentials_with(Side::Dialer, cr.clone());
+            let sc = test_credentials_with(Side::Acceptor, sr.clone());
+            let (c, s) = smol::future::zip(
+                Connection::connect_with(a, Addresses::new("me", "them"), Config::default(), &cc),
+                Connection::accept_with(b, Addresses::new("them", "me"), Config::default(), &sc),
+            )
+            .await;
+            assert_test_pair(&c.unwrap(), &s.unwrap());
+            assert_addresses_seen(&cr, &sr, "me", "them");
+        })
+    }
+
+    /// `dial` is the encrypted way to start a client over TCP.
+    #[test]
+    fn dial_connects_encrypted() {
+        smol::block_on(async {
+            let listener = smol::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let sc = test_credentials(Side::Acceptor);
+            let cc = test_credentials(Side::Dialer);
+            let (c, s) = smol::future::zip(Connection::dial(addr, Config::default(), &cc), async {
+                let (b, _) = listener.accept().await?;
+                Connection::accept(b, Config::default(), &sc).await
+            })
+            .await;
+            assert_test_pair(&c.unwrap(), &s.unwrap());
+        })
+    }
+}

@@ -14,6 +14,14 @@
 //! for the reader thread and shut down: `TcpStream`, `UnixStream`, and the
 //! in-memory [`pipe`].
 //!
+//! Connections are authenticated and encrypted by default:
+//! [`Connection::dial`] (TCP) or [`Connection::connect`] on the client and
+//! [`Connection::accept`] on the server run the Noise XX handshake with
+//! each side's [`Credentials`] (see [`adapter_core::secure`] and the
+//! README's first example). [`Connection::client`] and
+//! [`Connection::server`], used below for brevity, are the plaintext
+//! opt-out for trusted links.
+//!
 //! ```
 //! use adapter_std::{Config, Connection};
 //! use std::io::{Read, Write};
@@ -36,10 +44,12 @@
 #![warn(missing_docs)]
 
 mod pipe;
+mod watchdog;
 
 pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 
-pub use adapter_core::secure::{self, Credentials, Security};
+use adapter_core::secure::SecureHandshakeError;
+pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
     ErrorCode, FlowId, FlowStats, GoingAway, Side,
@@ -83,8 +93,8 @@ pub trait Stream: Read + Write + Send + Sized + 'static {
     }
     /// Bounds how long a blocked `read` waits (it then fails with
     /// `WouldBlock` or `TimedOut`); the secure handshake uses it for its
-    /// timeout. The default does nothing: the handshake then waits as
-    /// long as the stream does.
+    /// timeout. The default does nothing: the handshake's timeout then
+    /// holds through a watchdog that shuts the stream down at the deadline.
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         let _ = timeout;
         Ok(())
@@ -132,29 +142,65 @@ impl Stream for std::os::unix::net::UnixStream {
     }
 }
 
+/// A socket that knows both its ends' addresses, for the authorizer
+/// ([`Connection::connect`], [`Connection::accept`]).
+pub trait Addressed {
+    /// Our end's and the peer's addresses.
+    fn addresses(&self) -> io::Result<Addresses>;
+}
+
+impl Addressed for TcpStream {
+    fn addresses(&self) -> io::Result<Addresses> {
+        Ok(Addresses::tcp(self.local_addr()?, self.peer_addr()?))
+    }
+}
+
+#[cfg(unix)]
+impl Addressed for std::os::unix::net::UnixStream {
+    fn addresses(&self) -> io::Result<Addresses> {
+        let (local, peer) = (self.local_addr()?, self.peer_addr()?);
+        Ok(Addresses::unix(local.as_pathname(), peer.as_pathname()))
+    }
+}
+
 /// Starts the reader and writer threads of a connection over `stream`.
 fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connection> {
     let (conn, pump) = Pump::new(config, side).map_err(adapter_core::config_error)?;
     run(stream, conn, pump)
 }
 
-/// Runs the secure handshake on the calling thread (bounded by its
-/// timeout where the stream has read timeouts), then starts the threads
-/// with the record layer under the mux.
+/// Runs the secure handshake on the calling thread, then starts the
+/// threads with the record layer under the mux.
+///
+/// The handshake's timeout holds on every stream: read timeouts bound each
+/// read where the stream has them, and a watchdog shuts the stream down at
+/// the deadline where it has not (a blocked read then returns, as
+/// [`Stream::shutdown`] requires) or a write blocks on a peer that does
+/// not read.
 fn start_secure<S: Stream>(
     mut stream: S,
+    addresses: &Addresses,
     config: Config,
     side: Side,
     creds: &Credentials,
 ) -> io::Result<Connection> {
     config.validate().map_err(adapter_core::config_error)?;
-    let (established, security) = secure::handshake_blocking(
+    let to_cut = stream.try_clone()?;
+    let watchdog = watchdog::Watchdog::arm(creds.config.handshake_timeout, move || {
+        let _ = to_cut.shutdown(Shutdown::Both);
+    })?;
+    let r = secure::handshake_blocking(
         &mut stream,
         |s, t| s.set_read_timeout(t),
         side,
         creds,
-        String::new(),
-    )?;
+        addresses,
+    );
+    if watchdog.disarm() {
+        // The stream is shut: whatever the handshake saw, it ran out of time.
+        return Err(secure::handshake_error(SecureHandshakeError::Timeout));
+    }
+    let (established, security) = r?;
     let (conn, pump) = Pump::new_secure(config, side, established, Arc::new(security))
         .map_err(adapter_core::config_error)?;
     run(stream, conn, pump)
@@ -327,19 +373,54 @@ impl Connection {
         start(stream, config, Side::Acceptor)
     }
 
-    /// Dials securely over `stream`: the Noise XX handshake on this thread
-    /// (the server proves who it is first; `creds.authorizer` must accept
-    /// it before we reveal ourselves), then the mux over encrypted records.
+    /// Dials securely over a socket: the Noise XX handshake on this
+    /// thread (the server proves who it is first; `creds.authorizer` must
+    /// accept it before we reveal ourselves), then the mux over encrypted
+    /// records. The authorizer sees the socket's local and peer addresses.
     /// A refused peer is `PermissionDenied`; see [`adapter_core::secure`].
-    /// The plaintext [`client`](Self::client) is the opt-out for trusted links.
-    pub fn connect<S: Stream>(stream: S, config: Config, creds: &Credentials) -> io::Result<Self> {
-        start_secure(stream, config, Side::Dialer, creds)
+    /// The plaintext [`client`](Self::client) is the opt-out for trusted
+    /// links; [`dial`](Self::dial) connects TCP and runs this in one call.
+    pub fn connect<S: Stream + Addressed>(
+        stream: S,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self> {
+        let addresses = stream.addresses()?;
+        start_secure(stream, &addresses, config, Side::Dialer, creds)
     }
 
-    /// Accepts securely over `stream`: the handshake's responder side, then
-    /// the mux over encrypted records.
-    pub fn accept<S: Stream>(stream: S, config: Config, creds: &Credentials) -> io::Result<Self> {
-        start_secure(stream, config, Side::Acceptor, creds)
+    /// Accepts securely over a socket: the handshake's responder side
+    /// (the authorizer sees the socket's addresses), then the mux over
+    /// encrypted records.
+    pub fn accept<S: Stream + Addressed>(
+        stream: S,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self> {
+        let addresses = stream.addresses()?;
+        start_secure(stream, &addresses, config, Side::Acceptor, creds)
+    }
+
+    /// [`connect`](Self::connect) over any stream (the in-memory [`pipe`],
+    /// ...): the caller states the `addresses` the authorizer sees, since
+    /// the stream cannot tell.
+    pub fn connect_with<S: Stream>(
+        stream: S,
+        addresses: Addresses,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self> {
+        start_secure(stream, &addresses, config, Side::Dialer, creds)
+    }
+
+    /// [`accept`](Self::accept) over any stream, with the caller's `addresses`.
+    pub fn accept_with<S: Stream>(
+        stream: S,
+        addresses: Addresses,
+        config: Config,
+        creds: &Credentials,
+    ) -> io::Result<Self> {
+        start_secure(stream, &addresses, config, Side::Acceptor, creds)
     }
 
     /// What the secure handshake established; `None` on plaintext.
@@ -347,7 +428,18 @@ impl Connection {
         self.inner.security()
     }
 
-    /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side.
+    /// Dials `addr` over TCP (with `TCP_NODELAY`) and runs the secure
+    /// handshake as the dialing side ([`connect`](Self::connect)): the
+    /// usual way to start a client.
+    pub fn dial(addr: impl ToSocketAddrs, config: Config, creds: &Credentials) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        Self::connect(stream, config, creds)
+    }
+
+    /// Dials `addr` over TCP (with `TCP_NODELAY`) as the dialing side,
+    /// in plaintext: the opt-out for trusted links ([`dial`](Self::dial)
+    /// is the encrypted one).
     pub fn connect_tcp(addr: impl ToSocketAddrs, config: Config) -> io::Result<Self> {
         let stream = TcpStream::connect(addr)?;
         stream.set_nodelay(true)?;

@@ -48,6 +48,7 @@ struct End {
     rx: Arc<Direction>,
     tx: Arc<Direction>,
     write_timeout: Mutex<Option<Duration>>,
+    read_timeout: Mutex<Option<Duration>>,
 }
 
 impl Drop for End {
@@ -83,6 +84,7 @@ pub fn pipe() -> (PipeStream, PipeStream) {
             rx: ba.clone(),
             tx: ab.clone(),
             write_timeout: Mutex::new(None),
+            read_timeout: Mutex::new(None),
         }),
     };
     let b = PipeStream {
@@ -90,6 +92,7 @@ pub fn pipe() -> (PipeStream, PipeStream) {
             rx: ab,
             tx: ba,
             write_timeout: Mutex::new(None),
+            read_timeout: Mutex::new(None),
         }),
     };
     (a, b)
@@ -100,6 +103,12 @@ impl Read for PipeStream {
         if out.is_empty() {
             return Ok(0);
         }
+        let timeout = *self
+            .end
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let deadline = timeout.map(|t| Instant::now() + t);
         let rx = &self.end.rx;
         let mut b = rx.lock();
         loop {
@@ -117,7 +126,19 @@ impl Read for PipeStream {
             if b.write_closed {
                 return Ok(0);
             }
-            b = rx.cond.wait(b).unwrap_or_else(|e| e.into_inner());
+            b = match deadline {
+                None => rx.cond.wait(b).unwrap_or_else(|e| e.into_inner()),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        return Err(io::ErrorKind::TimedOut.into());
+                    }
+                    rx.cond
+                        .wait_timeout(b, d - now)
+                        .unwrap_or_else(|e| e.into_inner())
+                        .0
+                }
+            };
         }
     }
 }
@@ -202,6 +223,14 @@ impl Stream for PipeStream {
             .unwrap_or_else(|e| e.into_inner()) = timeout;
         Ok(())
     }
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        *self
+            .end
+            .read_timeout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = timeout;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -224,5 +253,23 @@ mod tests {
         let mut a = writer.join().unwrap();
         drop(b);
         assert_eq!(a.write(b"x").unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+    }
+
+    #[test]
+    fn reads_time_out_when_asked() {
+        let (mut a, mut b) = pipe();
+        a.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            a.read(&mut buf).unwrap_err().kind(),
+            io::ErrorKind::TimedOut
+        );
+        // Data already there is read regardless; no timeout again waits.
+        b.write_all(b"data").unwrap();
+        assert_eq!(a.read(&mut buf).unwrap(), 4);
+        a.set_read_timeout(None).unwrap();
+        let reader = thread::spawn(move || a.read(&mut buf).map(|n| (n, buf)));
+        b.write_all(b"late").unwrap();
+        assert_eq!(reader.join().unwrap().unwrap(), (4, *b"late"));
     }
 }

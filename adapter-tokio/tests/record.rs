@@ -4,20 +4,50 @@
 use adapter_core::proto_core::mux::Side;
 use adapter_core::proto_core::mux::{Config, Connection as Core};
 use adapter_core::proto_core::sim::{driver, trace, Role};
+use adapter_core::secure::{test_credentials, Addresses};
 use adapter_tokio::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+// One test in this binary: `WEFT_RECORD_DIR` is process-wide, so the
+// plaintext and the encrypted runs take turns.
 #[tokio::test(flavor = "current_thread")]
 async fn recorded_connections_replay_byte_for_byte() {
-    let dir = std::env::temp_dir().join(format!("weft-record-test-{}", std::process::id()));
+    record_and_replay(false).await;
+    // On a secure connection the log holds the mux's plaintext inputs and
+    // outputs (records are opened before and sealed after), so the same
+    // replay reproduces it without keys.
+    record_and_replay(true).await;
+}
+
+async fn record_and_replay(secure: bool) {
+    let dir =
+        std::env::temp_dir().join(format!("weft-record-test-{}-{secure}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    // Only this test in this binary: the variable is process-wide.
     std::env::set_var("WEFT_RECORD_DIR", &dir);
 
     let (a, b) = tokio::io::duplex(16 * 1024);
-    let client = Connection::client(a, Config::default()).unwrap();
-    let server = Connection::server(b, Config::default()).unwrap();
+    let (client, server) = if secure {
+        let addrs = |l: &str, r: &str| Addresses {
+            local: l.into(),
+            remote: r.into(),
+        };
+        let server = tokio::spawn(async move {
+            let creds = test_credentials(Side::Acceptor);
+            Connection::accept_with(b, addrs("s", "c"), Config::default(), &creds).await
+        });
+        let creds = test_credentials(Side::Dialer);
+        let client = Connection::connect_with(a, addrs("c", "s"), Config::default(), &creds)
+            .await
+            .unwrap();
+        (client, server.await.unwrap().unwrap())
+    } else {
+        (
+            Connection::client(a, Config::default()).unwrap(),
+            Connection::server(b, Config::default()).unwrap(),
+        )
+    };
+    assert_eq!(client.security().is_some(), secure);
     let echo = tokio::spawn(async move {
         let mut n = 0;
         while let Ok(mut f) = server.accept_flow().await {

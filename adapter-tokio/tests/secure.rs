@@ -213,3 +213,118 @@ async fn a_silent_server_times_the_handshake_out() {
     assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
     assert_eq!(inner(&e), &SecureHandshakeError::Timeout);
 }
+
+mod addresses {
+    use super::tcp;
+    use adapter_core::secure::{
+        assert_address_refused, assert_addresses_seen, assert_test_pair, test_credentials,
+        test_credentials_with, RecordingAuthorizer, TempSocketPath,
+    };
+    use adapter_tokio::secure::Addresses;
+    use adapter_tokio::{Config, Connection, Side};
+
+    /// Over TCP each authorizer sees its own socket's address and the
+    /// peer's, and admits a peer only at the address it expects.
+    #[tokio::test]
+    async fn authorizers_see_the_tcp_addresses() {
+        let (a, b) = tcp().await;
+        let client = a.local_addr().unwrap().to_string();
+        let server = b.local_addr().unwrap().to_string();
+        let cr = RecordingAuthorizer::admitting(&server);
+        let sr = RecordingAuthorizer::admitting(&client);
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        c.unwrap();
+        s.unwrap();
+        assert_addresses_seen(&cr, &sr, &client, &server);
+    }
+
+    #[tokio::test]
+    async fn an_authorizer_refuses_a_peer_at_another_address() {
+        let (a, b) = tcp().await;
+        let client = a.local_addr().unwrap().to_string();
+        let cc = test_credentials(Side::Dialer);
+        let sc = test_credentials_with(
+            Side::Acceptor,
+            RecordingAuthorizer::admitting("192.0.2.1:9"),
+        );
+        let (_c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        assert_address_refused(&s.unwrap_err(), &client);
+    }
+
+    /// A Unix socket: the listener's end is its path, the client's unnamed.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn authorizers_see_the_unix_socket_path() {
+        let sock = TempSocketPath::new("tokio");
+        let listener = tokio::net::UnixListener::bind(&sock.path).unwrap();
+        let (a, b) = tokio::join!(
+            tokio::net::UnixStream::connect(&sock.path),
+            listener.accept()
+        );
+        let (a, (b, _)) = (a.unwrap(), b.unwrap());
+        let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect(a, Config::default(), &cc),
+            Connection::accept(b, Config::default(), &sc),
+        );
+        c.unwrap();
+        s.unwrap();
+        assert_addresses_seen(&cr, &sr, "unix:", &sock.address());
+    }
+
+    /// Any other stream: the authorizer sees what the caller stated.
+    #[tokio::test]
+    async fn other_streams_take_the_callers_addresses() {
+        let (a, b) = tokio::io::duplex(64 * 1024);
+        let (cr, sr) = (RecordingAuthorizer::any(), RecordingAuthorizer::any());
+        let cc = test_credentials_with(Side::Dialer, cr.clone());
+        let sc = test_credentials_with(Side::Acceptor, sr.clone());
+        let (c, s) = tokio::join!(
+            Connection::connect_with(a, Addresses::new("mem:c", "mem:s"), Config::default(), &cc),
+            Connection::accept_with(b, Addresses::new("mem:s", "mem:c"), Config::default(), &sc),
+        );
+        assert_test_pair(&c.unwrap(), &s.unwrap());
+        assert_addresses_seen(&cr, &sr, "mem:c", "mem:s");
+    }
+
+    /// `dial` is the encrypted way to start a client over TCP.
+    #[tokio::test]
+    async fn dial_connects_encrypted() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (b, _) = listener.accept().await.unwrap();
+            Connection::accept(b, Config::default(), &test_credentials(Side::Acceptor)).await
+        });
+        let c = Connection::dial(addr, Config::default(), &test_credentials(Side::Dialer))
+            .await
+            .unwrap();
+        let s = server.await.unwrap().unwrap();
+        assert_test_pair(&c, &s);
+    }
+}
+
+/// A peer that never reads: the handshake's first write blocks on a full
+/// one-byte pipe, and the timeout still ends it.
+#[tokio::test]
+async fn a_peer_that_never_reads_times_the_handshake_out() {
+    let (a, _deaf) = tokio::io::duplex(1);
+    let mut creds = test_credentials(Side::Dialer);
+    creds.config.handshake_timeout = std::time::Duration::from_millis(200);
+    let mem = adapter_tokio::Addresses::new("mem:c", "mem:s");
+    let e = Connection::connect_with(a, mem, Config::default(), &creds)
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}");
+    assert_eq!(inner(&e), &SecureHandshakeError::Timeout);
+}

@@ -8,7 +8,9 @@ use core::fmt;
 /// One end of a connection as the authorizer sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Endpoint {
-    /// The transport address as the driver knows it (may be empty).
+    /// The transport address as the driver knows it: the adapters fill
+    /// it from the socket for TCP and Unix sockets, and take it from the
+    /// caller for other transports. Empty only where the caller said so.
     pub address: String,
     /// The static key the handshake proved.
     pub key: PublicKey,
@@ -40,6 +42,8 @@ pub enum RejectReason {
     NoValidBlessing,
     /// The peer's key is not the one required.
     KeyNotAllowed(PublicKey),
+    /// The peer's transport address is not one allowed.
+    AddressNotAllowed(String),
 }
 
 impl fmt::Display for RejectReason {
@@ -51,6 +55,7 @@ impl fmt::Display for RejectReason {
             RejectReason::NameNotAllowed(n) => write!(f, "name {n:?} not allowed"),
             RejectReason::NoValidBlessing => f.write_str("no valid blessing"),
             RejectReason::KeyNotAllowed(k) => write!(f, "key {k:?} not allowed"),
+            RejectReason::AddressNotAllowed(a) => write!(f, "address {a:?} not allowed"),
         }
     }
 }

@@ -336,4 +336,157 @@ mod tests {
         let want = hex("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
         assert_eq!(x25519(k, u), want);
     }
+
+    /// Whether `u` takes the Edwards path (else the ladder).
+    fn on_edwards_path(u: [u8; 32]) -> bool {
+        MontgomeryPoint(u).to_edwards(0).is_some()
+    }
+
+    /// RFC 7748 section 5.2, second vector: its `u` has the top bit set,
+    /// which X25519 must ignore.
+    #[test]
+    fn rfc7748_vector_with_the_high_bit_set() {
+        let k = hex("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
+        let u = hex("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
+        let want = hex("95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+        assert!(u[31] & 0x80 != 0);
+        // This `u` is on the twist: the ladder path.
+        assert!(!on_edwards_path(u));
+        assert_eq!(x25519(k, u), want);
+        let mut masked = u;
+        masked[31] &= 0x7f;
+        assert_eq!(x25519(k, masked), want);
+    }
+
+    /// RFC 7748 section 5.2, iterated: k = u = 9, then repeatedly
+    /// `k, u = X25519(k, u), k`. Every step is on the curve, so this
+    /// drives the Edwards path 1000 times through its own outputs.
+    #[test]
+    fn rfc7748_iterated_1_and_1000() {
+        let mut k = [0u8; 32];
+        k[0] = 9;
+        let mut u = k;
+        for i in 1..=1000 {
+            assert!(on_edwards_path(u), "step {i}");
+            let r = x25519(k, u);
+            u = k;
+            k = r;
+            if i == 1 {
+                let want = "422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079";
+                assert_eq!(k, hex(want));
+            }
+        }
+        let want = "684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51";
+        assert_eq!(k, hex(want));
+    }
+
+    /// RFC 7748's million-iteration row: about a minute even optimised, so
+    /// only on request (`cargo test -p proto-core --lib -- --ignored rfc7748`).
+    #[test]
+    #[ignore]
+    fn rfc7748_iterated_1_000_000() {
+        let mut k = [0u8; 32];
+        k[0] = 9;
+        let mut u = k;
+        for _ in 0..1_000_000 {
+            let r = x25519(k, u);
+            u = k;
+            k = r;
+        }
+        let want = "7c3911e0ab2586fd864497297e575e6f3bc601c0883c30df5f4dd2d24f665424";
+        assert_eq!(k, hex(want));
+    }
+
+    /// RFC 7748 section 6.1: both public keys and the shared secret, from
+    /// both sides (public keys by the base-point path, the shared secret
+    /// by the Edwards path).
+    #[test]
+    fn rfc7748_diffie_hellman() {
+        let a = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
+        let b = hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
+        let pa = hex("8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a");
+        let pb = hex("de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f");
+        let shared = hex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742");
+        assert_eq!(x25519_public(&a), pa);
+        assert_eq!(x25519_public(&b), pb);
+        let mut nine = [0u8; 32];
+        nine[0] = 9;
+        assert_eq!(x25519(a, nine), pa);
+        assert_eq!(x25519(a, pb), shared);
+        assert_eq!(x25519(b, pa), shared);
+        // The top bit of a curve point's `u` is ignored on the Edwards path too.
+        assert!(on_edwards_path(pa));
+        let mut high = pa;
+        high[31] |= 0x80;
+        assert_eq!(x25519(b, high), shared);
+    }
+
+    /// RFC 7748 section 5: non-canonical `u` (p + v for v < 19) acts as
+    /// `v`, and the top bit is ignored, on both paths, against our own
+    /// result for the canonical value (not only against the ladder).
+    #[test]
+    fn non_canonical_and_high_bit_inputs_act_as_reduced() {
+        // p = 2^255 - 19, little-endian.
+        let mut p = [0xffu8; 32];
+        p[0] = 0xed;
+        p[31] = 0x7f;
+        let k = hex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4");
+        let (mut edwards, mut ladder) = (0, 0);
+        for v in 0u8..19 {
+            let mut canonical = [0u8; 32];
+            canonical[0] = v;
+            let mut plus_p = p;
+            plus_p[0] += v; // 0xed + 18 < 0x100: no carry
+            let mut high = canonical;
+            high[31] |= 0x80;
+            let mut plus_p_high = plus_p;
+            plus_p_high[31] |= 0x80;
+            let want = x25519(k, canonical);
+            for u in [plus_p, high, plus_p_high] {
+                assert_eq!(on_edwards_path(u), on_edwards_path(canonical), "v = {v}");
+                assert_eq!(x25519(k, u), want, "v = {v}, u = {u:02x?}");
+            }
+            if on_edwards_path(canonical) {
+                edwards += 1;
+            } else {
+                ladder += 1;
+            }
+        }
+        assert!(edwards > 0 && ladder > 0, "{edwards} / {ladder}");
+    }
+
+    /// Points of small order (the curve's 8-torsion and the twist's
+    /// 4-torsion, in canonical and non-canonical encodings below 2^255)
+    /// give the all-zero output: the clamped scalar is a multiple of 8, on
+    /// either path. Like snow's own X25519 we do not reject it (Noise does
+    /// not require it; XX authenticates with the static keys). Encodings
+    /// of those points plus p at or above 2^255 (libsodium's blocklist has
+    /// some) are *not* small-order here: masking the top bit first, as RFC
+    /// 7748 requires, makes them other points; the ladder comparison above
+    /// covers them.
+    #[test]
+    fn small_order_points_give_zero() {
+        let small = [
+            "0000000000000000000000000000000000000000000000000000000000000000",
+            "0100000000000000000000000000000000000000000000000000000000000000",
+            "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+            "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+            "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+            "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        ];
+        let mut rng = SeededRng::new(&[5; 32]);
+        let (mut edwards, mut ladder) = (0, 0);
+        for u in small {
+            if on_edwards_path(hex(u)) {
+                edwards += 1;
+            } else {
+                ladder += 1;
+            }
+            let mut k = [0u8; 32];
+            rng.try_fill_bytes(&mut k).unwrap();
+            assert_eq!(x25519(k, hex(u)), [0u8; 32], "u = {u}");
+        }
+        assert!(edwards > 0 && ladder > 0, "{edwards} / {ladder}");
+    }
 }
