@@ -537,6 +537,14 @@ mod sim_net {
     }
 
     impl LoSimNet {
+        fn host_entry(&self, host: HostId) -> Result<&(String, Option<LoHost>), NetError> {
+            self.hosts.get(host.0 as usize).ok_or(NetError::UnknownId)
+        }
+
+        fn conn_entry(&self, c: ConnId) -> Result<&Conn, NetError> {
+            self.conns.get(c.0 as usize).ok_or(NetError::UnknownId)
+        }
+
         /// A network on the lonet registry at `path`, with its own
         /// single-threaded tokio runtime (call from outside any runtime).
         pub fn new(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
@@ -704,13 +712,21 @@ mod sim_net {
             self.events.pop_front()
         }
 
-        fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId {
+        fn set_timer(
+            &mut self,
+            host: Option<HostId>,
+            at: Instant,
+            token: u64,
+        ) -> Result<TimerId, NetError> {
+            if let Some(h) = host {
+                self.host_entry(h)?;
+            }
             self.next += 1;
             let id = TimerId(self.next);
             let key = (at.as_nanos(), self.next);
             self.timers.insert(key, (id, host, token));
             self.timer_keys.insert(id, key);
-            id
+            Ok(id)
         }
 
         fn cancel_timer(&mut self, id: TimerId) {
@@ -719,12 +735,14 @@ mod sim_net {
             }
         }
 
-        fn local_time(&self, _host: HostId) -> Instant {
-            self.now()
+        fn local_time(&self, host: HostId) -> Result<Instant, NetError> {
+            self.host_entry(host)?;
+            Ok(self.now())
         }
 
-        fn global_time(&self, _host: HostId, local: Instant) -> Instant {
-            local
+        fn global_time(&self, host: HostId, local: Instant) -> Result<Instant, NetError> {
+            self.host_entry(host)?;
+            Ok(local)
         }
 
         fn add_host(&mut self, name: &str) -> Result<HostId, NetError> {
@@ -734,7 +752,9 @@ mod sim_net {
             Ok(id)
         }
 
-        fn set_skew(&mut self, _host: HostId, _offset: Duration, _ppm: i32) {}
+        fn set_skew(&mut self, host: HostId, _offset: Duration, _ppm: i32) -> Result<(), NetError> {
+            self.host_entry(host).map(|_| ())
+        }
 
         fn hosts(&self) -> Vec<HostId> {
             (0..self.hosts.len() as u32)
@@ -743,19 +763,16 @@ mod sim_net {
                 .collect()
         }
 
-        fn host_name(&self, host: HostId) -> &str {
-            &self.hosts[host.0 as usize].0
+        fn host_name(&self, host: HostId) -> Result<&str, NetError> {
+            Ok(&self.host_entry(host)?.0)
         }
 
         fn host_up(&self, host: HostId) -> bool {
-            self.hosts[host.0 as usize].1.is_some()
+            self.host_entry(host).is_ok_and(|h| h.1.is_some())
         }
 
         fn listen(&mut self, host: HostId, laddr: &str) -> Result<ListenerId, NetError> {
-            let h = self.hosts[host.0 as usize]
-                .1
-                .clone()
-                .ok_or(NetError::HostDown)?;
+            let h = self.host_entry(host)?.1.clone().ok_or(NetError::HostDown)?;
             let l = self.rt.block_on(h.listen(laddr))?;
             self.listeners.push(Arc::new(l));
             Ok(ListenerId(self.listeners.len() as u32 - 1))
@@ -763,7 +780,11 @@ mod sim_net {
 
         fn accept(&mut self, l: ListenerId) -> Result<Accept, NetError> {
             let op = self.op();
-            let li = self.listeners[l.0 as usize].clone();
+            let li = self
+                .listeners
+                .get(l.0 as usize)
+                .ok_or(NetError::UnknownId)?
+                .clone();
             let tx = self.tx.clone();
             self.rt.spawn(async move {
                 let r = li.accept().await;
@@ -773,10 +794,7 @@ mod sim_net {
         }
 
         fn dial(&mut self, host: HostId, raddr: &str) -> Result<OpId, NetError> {
-            let h = self.hosts[host.0 as usize]
-                .1
-                .clone()
-                .ok_or(NetError::HostDown)?;
+            let h = self.host_entry(host)?.1.clone().ok_or(NetError::HostDown)?;
             let op = self.op();
             let tx = self.tx.clone();
             let raddr = raddr.to_string();
@@ -788,7 +806,10 @@ mod sim_net {
         }
 
         fn send(&mut self, c: ConnId, data: &[u8]) -> Result<(), NetError> {
-            let out = self.conns[c.0 as usize]
+            let out = self
+                .conns
+                .get(c.0 as usize)
+                .ok_or(NetError::UnknownId)?
                 .out
                 .as_ref()
                 .ok_or(NetError::SocketDown)?;
@@ -798,7 +819,10 @@ mod sim_net {
         }
 
         fn close(&mut self, c: ConnId) -> Result<(), NetError> {
-            let out = self.conns[c.0 as usize]
+            let out = self
+                .conns
+                .get_mut(c.0 as usize)
+                .ok_or(NetError::UnknownId)?
                 .out
                 .take()
                 .ok_or(NetError::SocketDown)?;
@@ -806,8 +830,8 @@ mod sim_net {
             Ok(())
         }
 
-        fn local_addr(&self, c: ConnId) -> Addr {
-            self.conns[c.0 as usize].local
+        fn local_addr(&self, c: ConnId) -> Result<Addr, NetError> {
+            Ok(self.conn_entry(c)?.local)
         }
 
         fn bind(&mut self, _host: HostId, _port: u16) -> Result<SocketId, NetError> {
@@ -818,18 +842,30 @@ mod sim_net {
             Err(NetError::SocketDown)
         }
 
-        fn partition(&mut self, _from: HostId, _to: HostId, _both: bool) {}
+        // Faults a real network cannot inject: no-ops, but ids are still checked.
+        fn partition(&mut self, from: HostId, to: HostId, _both: bool) -> Result<(), NetError> {
+            self.host_entry(from)?;
+            self.host_entry(to).map(|_| ())
+        }
         fn heal(&mut self) {}
         fn heal_all(&mut self) {}
-        fn hold(&mut self, _c: ConnId) {}
-        fn release(&mut self, _c: ConnId) {}
-        fn inject_reset(&mut self, _c: ConnId) {}
-        fn inject_fin(&mut self, _c: ConnId) -> bool {
-            false
+        fn hold(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
         }
-        fn crash(&mut self, _host: HostId) {}
-        fn restart(&mut self, _host: HostId) -> bool {
-            false
+        fn release(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
+        }
+        fn inject_reset(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
+        }
+        fn inject_fin(&mut self, c: ConnId) -> Result<bool, NetError> {
+            self.conn_entry(c).map(|_| false)
+        }
+        fn crash(&mut self, host: HostId) -> Result<(), NetError> {
+            self.host_entry(host).map(|_| ())
+        }
+        fn restart(&mut self, host: HostId) -> Result<bool, NetError> {
+            self.host_entry(host).map(|_| false)
         }
 
         fn trace_mut(&mut self) -> &mut Trace {
