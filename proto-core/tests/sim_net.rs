@@ -328,6 +328,67 @@ fn close_while_dial_is_pending() {
     assert!(matches!(s.net.accept(s.l), Ok(Accept::Pending(_))));
 }
 
+/// Dialing an address on a host that is down is `ConnectionRefused`, as in
+/// go123 (`TestClose`, "host1.Dial vs host2.Close": the closed host keeps
+/// its registry entry, its listener is shut, the dial is refused), whether
+/// the host was closed or crashed, with or without a listener on the port,
+/// by name or by address. The dialer's port is given back each time.
+#[test]
+fn dial_to_a_down_host_is_refused() {
+    #[derive(Debug, Clone, Copy)]
+    enum Down {
+        Closed,
+        Crashed,
+    }
+    for down in [Down::Closed, Down::Crashed] {
+        for port in ["b:1", "b:7"] {
+            for by_addr in [false, true] {
+                let mut s = connected();
+                match down {
+                    Down::Closed => s.net.close_host(s.b).unwrap(),
+                    Down::Crashed => s.net.crash(s.b).unwrap(),
+                }
+                let _ = run(&mut s.net);
+                assert_eq!(s.net.query("b"), Ok(s.b), "a down host stays registered");
+                // The port the dial will take: a's lowest free one.
+                let probe = s.net.listen(s.a, "").unwrap();
+                let free = s.net.listener_addr(probe).unwrap();
+                s.net.close_listener(probe).unwrap();
+                let op = if by_addr {
+                    let to = s.net.parse_addr(port).unwrap();
+                    s.net.dial_addr(s.a, to).unwrap()
+                } else {
+                    s.net.dial(s.a, port).unwrap()
+                };
+                let evs = run(&mut s.net);
+                assert_eq!(
+                    dialed(&evs, op),
+                    Err(NetError::ConnectionRefused),
+                    "dial {port} (by address: {by_addr}) to a {down:?} host"
+                );
+                let l = s.net.listen(s.a, "").unwrap();
+                assert_eq!(s.net.listener_addr(l), Ok(free), "the port is free again");
+            }
+        }
+    }
+    // The close racing the dial: the SYN is on the wire when b goes down.
+    for crash in [false, true] {
+        let mut s = connected();
+        let op = s.net.dial(s.a, "b:1").unwrap();
+        if crash {
+            s.net.crash(s.b).unwrap();
+        } else {
+            s.net.close_host(s.b).unwrap();
+        }
+        let evs = run(&mut s.net);
+        assert_eq!(
+            dialed(&evs, op),
+            Err(NetError::ConnectionRefused),
+            "crash: {crash}"
+        );
+    }
+}
+
 #[test]
 fn close_while_accept_is_pending() {
     for (what, want) in [
