@@ -15,9 +15,15 @@
 //!
 //! Errors are `proto_core::sim::NetError`s, the same as the simulator's.
 //!
-//! The registry only grows (closes are lines too): it is meant for test
-//! networks, one file per run. Its lines are parsed leniently (a torn or
-//! unknown line is skipped) and a handshake line is capped at 512 bytes.
+//! The registry only grows (closes are lines too; rewriting it in place
+//! would race other processes' appends), so it is bounded instead: a new
+//! claim (`host`, `listen`) that would take the file past
+//! [`LoNetConfig::max_registry_bytes`] fails with `RegistryFull`, while
+//! releases (`unlisten`, `down`) always go through, so hosts and listeners
+//! can still close. At most [`READ_FACTOR`] times the limit is read back.
+//! It is meant for test networks, one file per run. Its lines are parsed
+//! leniently (a torn or unknown line is skipped) and a handshake line is
+//! capped at 512 bytes.
 
 use adapter_core::proto_core::sim::NetError;
 use std::collections::BTreeSet;
@@ -45,10 +51,35 @@ fn token() -> String {
     )
 }
 
+/// How much of the registry file is read back, as a multiple of
+/// [`LoNetConfig::max_registry_bytes`]: claims fill at most one limit and
+/// each claim has at most one release, so well-behaved processes stay
+/// within two; what lies past this is ignored.
+pub const READ_FACTOR: u64 = 3;
+
+/// Limits of a lonet registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoNetConfig {
+    /// Size of the registry file past which new claims (hosts, listeners)
+    /// are refused with `RegistryFull`. Default 1 MiB (some ten thousand
+    /// claims; every registry operation reads the whole file).
+    pub max_registry_bytes: u64,
+}
+
+impl Default for LoNetConfig {
+    fn default() -> Self {
+        LoNetConfig {
+            max_registry_bytes: 1 << 20,
+        }
+    }
+}
+
 /// A network: the registry file shared by every process on it.
 #[derive(Debug, Clone)]
 pub struct LoNet {
     path: PathBuf,
+    config: LoNetConfig,
 }
 
 /// The registry as read from the file.
@@ -72,15 +103,35 @@ impl View {
 }
 
 impl LoNet {
-    /// Joins (or creates) the network whose registry is `path`.
+    /// Joins (or creates) the network whose registry is `path`, with the
+    /// default [`LoNetConfig`].
     pub fn open(path: impl AsRef<Path>) -> std::io::Result<LoNet> {
+        LoNet::open_with(path, LoNetConfig::default())
+    }
+
+    /// Like [`open`](Self::open), with limits. Every process on one
+    /// registry should use the same.
+    pub fn open_with(path: impl AsRef<Path>, config: LoNetConfig) -> std::io::Result<LoNet> {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path.as_ref())?;
         Ok(LoNet {
             path: path.as_ref().to_path_buf(),
+            config,
         })
+    }
+
+    /// Appends a new claim if the file has room for it. Two processes may
+    /// both pass the check and overshoot by a line each; that is the slack.
+    fn claim(&self, line: &str) -> Result<(), NetError> {
+        let len = std::fs::metadata(&self.path)
+            .map_err(|_| NetError::RegistryDown)?
+            .len();
+        if len + line.len() as u64 + 1 > self.config.max_registry_bytes {
+            return Err(NetError::RegistryFull);
+        }
+        self.append(line)
     }
 
     fn append(&self, line: &str) -> Result<(), NetError> {
@@ -94,7 +145,14 @@ impl LoNet {
     }
 
     fn view(&self) -> Result<View, NetError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|_| NetError::RegistryDown)?;
+        use std::io::Read as _;
+        let cap = self.config.max_registry_bytes.saturating_mul(READ_FACTOR);
+        let mut raw = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(cap).read_to_end(&mut raw))
+            .map_err(|_| NetError::RegistryDown)?;
+        // A line cut by the cap is torn and skipped like any other.
+        let text = String::from_utf8_lossy(&raw);
         let mut v = View::default();
         for line in text.lines() {
             let w: Vec<&str> = line.split(' ').collect();
@@ -150,7 +208,7 @@ impl LoNet {
             return Err(NetError::HostDuplicate);
         }
         let tok = token();
-        self.append(&format!("host {name} {tok}"))?;
+        self.claim(&format!("host {name} {tok}"))?;
         // Another process may have announced the same name in between: the
         // first line wins.
         match self.live_view()?.host(name) {
@@ -180,6 +238,10 @@ impl LoNet {
     /// Closes the registry for every process: announcing and dialing by
     /// name fail with `RegistryDown`; connections stay up.
     pub fn close_registry(&self) -> Result<(), NetError> {
+        // Once is enough: repeated closes add no lines.
+        if self.view()?.down {
+            return Ok(());
+        }
         self.append("registry-down")
     }
 }
@@ -261,8 +323,13 @@ impl LoHost {
         };
         let real = tcp.local_addr().map_err(|_| NetError::AddressInUse)?;
         let tok = token();
-        h.net
-            .append(&format!("listen {} {port} {real} {tok}", h.name))?;
+        if let Err(e) = h
+            .net
+            .claim(&format!("listen {} {port} {real} {tok}", h.name))
+        {
+            h.free_port(port);
+            return Err(e);
+        }
         match h.net.live_view()?.listener(&h.name, port) {
             Some(l) if l.3 == tok => {}
             _ => {

@@ -41,6 +41,9 @@ pub enum NetError {
     /// plain indices, so an in-range id from another network names this
     /// network's object of that number.
     UnknownId,
+    /// The registry has no room for another claim (lonet's file reached
+    /// its configured size); releases still go through.
+    RegistryFull,
 }
 
 impl fmt::Display for NetError {
@@ -59,6 +62,7 @@ impl fmt::Display for NetError {
             NetError::InvalidAddress => "invalid address",
             NetError::MessageTooLong => "message too long",
             NetError::UnknownId => "unknown id for this network",
+            NetError::RegistryFull => "registry is full",
         })
     }
 }
