@@ -18,6 +18,11 @@
 //! round trip ([`Net::dial`], a waiting [`Net::accept`]) return an [`OpId`]
 //! and complete with an event; every error is reported on the operation it
 //! hit, also when a close races it.
+//!
+//! Ids ([`HostId`], [`ConnId`], [`ListenerId`], [`SocketId`]) are plain
+//! indices. Every call that takes one answers an id this network never
+//! handed out with [`NetError::UnknownId`] (accessors and fault injections
+//! included), never a panic; a stale id reports the close that made it so.
 
 use super::error::NetError;
 use super::rng::Rng;
