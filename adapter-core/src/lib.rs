@@ -66,7 +66,7 @@ pub use runtime::{RecvBuffer, Runtime, Timer, Transport};
 
 pub use proto_core;
 pub use proto_core::mux::{
-    CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Side,
+    CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Profile, Side,
 };
 
 use std::io;

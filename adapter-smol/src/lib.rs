@@ -50,7 +50,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
-    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Side,
+    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Profile, Side,
 };
 
 /// A futures-io stream as an [`adapter_core::Transport`]; shutdown is `poll_close`.

@@ -41,7 +41,7 @@ pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
-    ErrorCode, FlowId, FlowStats, GoingAway, Side,
+    ErrorCode, FlowId, FlowStats, GoingAway, Profile, Side,
 };
 
 use adapter_core::proto_core::mux::IoChunks;

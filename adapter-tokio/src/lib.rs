@@ -47,7 +47,7 @@ use tokio::time::Sleep;
 
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
-    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Side,
+    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Profile, Side,
 };
 
 /// A tokio stream as an [`adapter_core::Transport`].

@@ -236,6 +236,31 @@ fn out_of_order_opens_are_accepted_once() {
 }
 
 #[test]
+fn a_bare_fin_on_a_fresh_id_opens_an_empty_stream() {
+    // rust-yamux closes a stream it never wrote to with FIN and no SYN.
+    let mut w = Vec::new();
+    data(&mut w, flags::SYN, 3, b"three");
+    data(&mut w, flags::FIN, 1, b"");
+    data(&mut w, flags::FIN, 5, b"");
+    let (r, mut c) = feed(yamux(), &w);
+    assert_eq!(r, Ok(()));
+    let ids: Vec<u64> = c.flow_ids().map(|id| id.0).collect();
+    assert_eq!(ids, vec![1, 3, 5]);
+    for id in [1, 5] {
+        assert_eq!(
+            c.flow(proto_core::mux::FlowId(id)).read(&mut [0u8; 4]),
+            Ok(0)
+        );
+    }
+    let acked: Vec<u32> = sent(&mut c)
+        .iter()
+        .filter(|h| h.has(flags::ACK))
+        .map(|h| h.stream)
+        .collect();
+    assert_eq!(acked, vec![3, 1, 5]);
+}
+
+#[test]
 fn too_many_skipped_ids() {
     let mut w = Vec::new();
     let skip = 2 * (yamux().max_concurrent_flows as u32 + 1);

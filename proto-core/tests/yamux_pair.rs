@@ -191,13 +191,19 @@ fn goaway_drains_existing_flows_refuses_new_ones_then_closes() {
     p.settle();
     p.b.conn.go_away(0);
     p.settle();
-    assert!(p
-        .take_events_a()
-        .iter()
-        .any(|e| matches!(e, Event::GoAway { code: 0, .. })));
-    assert_eq!(p.a.conn.open_flow(), Err(OpenError::GoingAway));
     assert_eq!(p.b.conn.open_flow(), Err(OpenError::GoingAway));
-    // yamux's GoAway refuses nothing already open.
+    // b's GoAway waits for the drain (rust-yamux would end the connection
+    // on it): meanwhile a's new opens are refused with RST.
+    let late = p.a.conn.open_flow().unwrap();
+    p.a.conn.flow(late).write(b"too late").unwrap();
+    p.settle();
+    let mut sink = Vec::new();
+    assert_eq!(
+        pump_read(&mut p.a.conn, late, &mut sink),
+        Err(ReadError::Reset(0))
+    );
+    assert!(!opened(&p.take_events_b()).contains(&late));
+    // The flow that was open finishes normally.
     p.a.conn.flow(old).write(b" and after").unwrap();
     p.a.conn.flow(old).finish().unwrap();
     p.b.conn.flow(old).finish().unwrap();
@@ -205,13 +211,16 @@ fn goaway_drains_existing_flows_refuses_new_ones_then_closes() {
     let mut got = Vec::new();
     assert_eq!(pump_read(&mut p.b.conn, old, &mut got), Ok(true));
     assert_eq!(got, b"before and after");
-    let mut sink = Vec::new();
     assert_eq!(pump_read(&mut p.a.conn, old, &mut sink), Ok(true));
     p.settle();
-    assert!(p.a.conn.is_closed() && p.b.conn.is_closed());
+    assert!(p.b.conn.is_closed() && p.a.conn.is_closed());
     assert!(p
         .take_events_b()
         .contains(&Event::Closed(CloseReason::Drained)));
+    assert!(p
+        .take_events_a()
+        .iter()
+        .any(|e| matches!(e, Event::GoAway { code: 0, .. })));
 }
 
 #[test]

@@ -51,8 +51,11 @@ pub mod initial {
 ///   accepted; GoAway(protocol error / internal error) closes with
 ///   [`CloseReason::Transport`](super::CloseReason::Transport) and
 ///   [`ErrorCode::ProtocolViolation`](super::ErrorCode::ProtocolViolation) /
-///   [`ErrorCode::Internal`](super::ErrorCode::Internal). Peer opens after
-///   our GoAway are answered with RST.
+///   [`ErrorCode::Internal`](super::ErrorCode::Internal). Our own
+///   [`go_away`](super::Connection::go_away) drains locally (peer opens are
+///   answered with RST, ours fail with `GoingAway`) and sends GoAway(normal)
+///   only when the drain ends: rust-yamux ends the whole connection on
+///   receiving a GoAway, which would abort the flows being drained.
 /// - **Close**: there is no CLOSE frame; closing sends GoAway with code
 ///   normal (local close, drain, idle), protocol error (any
 ///   [`ProtocolError`](super::ProtocolError)) or internal error (timeouts).

@@ -448,18 +448,14 @@ impl Connection {
             // A drain that ended at once still tells the peer about it.
             n += self.transmit_goaway(out);
             let yamux = self.is_yamux();
-            let goaway_sent = self.goaway_sent;
             let close = self.close_frame.as_mut()?;
             close.sent = true;
             if yamux {
                 let code = yamux_close_code(close.app, close.code);
-                // One normal GoAway says it all.
-                if !(goaway_sent && code == ym::go_away::NORMAL) {
-                    n += put_yamux(out, ym::Type::GoAway, 0, 0, code);
-                    self.stats.frames_sent += 1;
-                }
+                n += put_yamux(out, ym::Type::GoAway, 0, 0, code);
+                self.stats.frames_sent += 1;
                 self.stats.bytes_sent += n as u64;
-                return (n > 0).then_some(n);
+                return Some(n);
             }
             let frame = if close.app {
                 Control::ApplicationClose {
@@ -933,7 +929,9 @@ impl Connection {
         // yamux peers open lazily, out of id order, and learn nothing from
         // our GoAway: every later open is refused with RST.
         self.refuse_peer_from = Some(if self.is_yamux() { 0 } else { accepted_below });
-        self.goaway_frame = Some((accepted_below, code));
+        // yamux peers (rust-yamux) end the whole connection on GoAway, which
+        // would abort the flows we mean to drain: ours goes out with the close.
+        self.goaway_frame = (!self.is_yamux()).then_some((accepted_below, code));
         self.start_drain();
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
@@ -1530,17 +1528,24 @@ impl Connection {
             return Err(ProtocolError::BadFlowId(0));
         }
         let peer = self.is_peer_id(id);
+        let fresh = peer
+            && !self.flows.contains_key(&id)
+            && (id > self.peer_high || self.peer_gaps.contains(&id));
         if h.has(yf::SYN) {
             if !peer {
                 return Err(ProtocolError::BadFlowId(id));
             }
             self.yamux_open(id)?;
+        } else if fresh && h.has(yf::RST) {
+            // rust-yamux resets a stream it dropped unused without ever
+            // opening it: the id is spent.
+            self.claim_peer_id(id)?;
+        } else if fresh {
+            // ... and closes one it never wrote to with a bare FIN: take
+            // that as the open it stands for.
+            self.yamux_open(id)?;
         } else if !peer && id >= self.local_next() {
             return Err(ProtocolError::BadFlowId(id));
-        } else if peer && h.has(yf::RST) && !self.flows.contains_key(&id) {
-            // A peer that drops a stream it never used resets it without
-            // ever opening it: the id is spent.
-            self.peer_gaps.remove(&id);
         }
         if h.has(yf::ACK) && !peer {
             if let Some(flow) = self.flows.get_mut(&id) {
@@ -1586,6 +1591,21 @@ impl Connection {
 
     /// The peer's SYN for `id`: accept it, or refuse it with RST.
     fn yamux_open(&mut self, id: u64) -> Result<(), ProtocolError> {
+        self.claim_peer_id(id)?;
+        if self.refuse_peer_from.is_some() || self.peer_opened >= self.peer_max {
+            trace!(flow = id, "yamux open refused with RST");
+            self.rate_tick();
+            self.resets_in_window += 1;
+            if self.resets_in_window > self.config.max_resets_per_sec {
+                return Err(ProtocolError::ResetFlood);
+            }
+            return self.queue(Queued::Rst(id));
+        }
+        self.accept(id, false)
+    }
+
+    /// Marks peer id `id` used: it may not be opened again.
+    fn claim_peer_id(&mut self, id: u64) -> Result<(), ProtocolError> {
         if self.flows.contains_key(&id) {
             return Err(ProtocolError::BadFlowId(id)); // already open
         }
@@ -1604,16 +1624,7 @@ impl Connection {
         } else if !self.peer_gaps.remove(&id) {
             return Err(ProtocolError::BadFlowId(id)); // reused
         }
-        if self.refuse_peer_from.is_some() || self.peer_opened >= self.peer_max {
-            trace!(flow = id, "yamux open refused with RST");
-            self.rate_tick();
-            self.resets_in_window += 1;
-            if self.resets_in_window > self.config.max_resets_per_sec {
-                return Err(ProtocolError::ResetFlood);
-            }
-            return self.queue(Queued::Rst(id));
-        }
-        self.accept(id, false)
+        Ok(())
     }
 
     /// The peer's RST: both directions of `id` end.
