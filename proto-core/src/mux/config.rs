@@ -29,12 +29,15 @@ pub mod initial {
 ///   its server (even ids from 2). [`FlowId`](super::FlowId) is the wire id.
 ///   A peer may send its SYNs out of id order (rust-yamux opens lazily);
 ///   ids it skipped stay openable, at most `max_concurrent_flows` of them.
+///   A bare FIN on a fresh id opens an empty flow (rust-yamux closes a
+///   stream it never wrote to that way); a bare RST only spends the id.
 /// - **Reset codes**: RST carries none. A peer's RST reads as
 ///   [`ReadError::Reset(0)`](super::ReadError::Reset) and fails writes with
 ///   [`WriteError::Stopped(0)`](super::WriteError::Stopped). Our own
-///   [`reset`](super::FlowMut::reset) and [`stop`](super::FlowMut::stop)
-///   both send RST, which ends *both* directions: after either, reads fail
-///   with `Stopped` and writes with `Finished`.
+///   [`reset`](super::FlowMut::reset) sends RST, which ends *both*
+///   directions (reads then fail with `Stopped`);
+///   [`stop`](super::FlowMut::stop) sends RST when the peer may still send
+///   (not after its FIN), and then writes fail with `Finished`.
 /// - **Side channels**: not on the wire; the flag stays local to the
 ///   opener (the acceptor sees a regular flow).
 /// - **Connection window and flow credit**: yamux has neither on the wire.
