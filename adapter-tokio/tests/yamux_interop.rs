@@ -31,8 +31,11 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
     (dialed, accepted)
 }
 
+/// Runs `f` under a deadline that grows with `WEFT_YAMUX_BIG_MIB` (the
+/// debug-built yamux client side moves only a few MB/s).
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
-    tokio::time::timeout(Duration::from_secs(60), f)
+    let secs = 60 + 5 * (big() >> 20) as u64;
+    tokio::time::timeout(Duration::from_secs(secs), f)
         .await
         .unwrap_or_else(|_| panic!("{what}: timed out"))
 }

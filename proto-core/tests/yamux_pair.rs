@@ -131,13 +131,42 @@ fn stop_sends_rst_so_the_writer_fails() {
     p.settle();
     p.b.conn.flow(id).stop(7).unwrap();
     assert_eq!(p.b.conn.stats().recv_buffered, 0);
-    // b's send side went with it.
+    // b was still writing: the RST goes at once and ends b's sending too.
     assert_eq!(p.b.conn.flow(id).write(b"x"), Err(WriteError::Finished));
     p.settle();
     assert_eq!(
         p.a.conn.flow(id).write(b"more"),
         Err(WriteError::Stopped(0))
     );
+}
+
+#[test]
+fn stop_after_finish_keeps_the_data_in_flight() {
+    // A reader dropped after its writer finished (as adapters do) must not
+    // abort the data still queued.
+    let mut p = pair(11);
+    let id = p.a.conn.open_flow().unwrap();
+    p.a.conn.flow(id).write(b"hello").unwrap();
+    p.settle();
+    let data = vec![3u8; 600 * 1024]; // more than the peer's window
+    assert_eq!(
+        p.b.conn.flow(id).write(&data[..200 * 1024]).unwrap(),
+        200 * 1024
+    );
+    p.b.conn.flow(id).finish().unwrap();
+    p.b.conn.flow(id).stop(0).unwrap();
+    let mut got = Vec::new();
+    loop {
+        p.step();
+        if pump_read(&mut p.a.conn, id, &mut got).unwrap() {
+            break;
+        }
+    }
+    assert_eq!(got.len(), 200 * 1024);
+    p.settle();
+    // a read to the end, then b's RST ended a's sending: both forget it.
+    assert_eq!(p.a.conn.flow(id).write(b"x"), Err(WriteError::UnknownFlow));
+    assert_eq!(p.b.conn.flow_ids().count(), 0);
 }
 
 #[test]

@@ -36,8 +36,11 @@ pub mod initial {
 ///   [`WriteError::Stopped(0)`](super::WriteError::Stopped). Our own
 ///   [`reset`](super::FlowMut::reset) sends RST, which ends *both*
 ///   directions (reads then fail with `Stopped`);
-///   [`stop`](super::FlowMut::stop) sends RST when the peer may still send
-///   (not after its FIN), and then writes fail with `Finished`.
+///   [`stop`](super::FlowMut::stop) discards what arrives and, if the peer
+///   may still send, sends RST: at once when we are still writing (then
+///   writes fail with `Finished`), or after our queued data and FIN when we
+///   already finished, so a finished writer's data is never lost. A RST
+///   after the peer's FIN leaves that complete data readable to its end.
 /// - **Side channels**: not on the wire; the flag stays local to the
 ///   opener (the acceptor sees a regular flow).
 /// - **Connection window and flow credit**: yamux has neither on the wire.

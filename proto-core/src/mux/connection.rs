@@ -787,6 +787,18 @@ impl Connection {
         let Some(flow) = self.flows.get_mut(&id) else {
             return;
         };
+        if flow.has(flag::RST_AFTER_FIN) && flow.send_state == (SendState::Fin { sent: true }) {
+            // yamux: our data is out; now tell the peer we stopped reading.
+            flow.clear(flag::RST_AFTER_FIN);
+            flow.send_state = SendState::Reset {
+                code: 0,
+                sent: false,
+                by_peer: false,
+            };
+            if flow.raise(flag::IN_CTRL) {
+                self.ctrl.push_back(id);
+            }
+        }
         if flow.has(flag::WANT_WRITABLE) && (flow.send_buffered as usize) < limit {
             flow.clear(flag::WANT_WRITABLE);
             self.events.push_back(Event::Writable(FlowId(id)));
@@ -1002,6 +1014,11 @@ impl Connection {
         s.flows_open = self.flows.len() as u64;
         s.recv_buffered = self.conn_received - self.conn_read;
         s.send_buffered = self.conn_send_buffered as u64;
+        if self.is_yamux() {
+            // No connection window on this wire: report what the local
+            // budget still allows (the peer is bounded by flow windows).
+            s.recv_window = self.config.conn_recv_budget.saturating_sub(s.recv_buffered);
+        }
         s
     }
 
@@ -1156,8 +1173,11 @@ impl Connection {
         Ok(())
     }
 
-    /// yamux has no STOP_SENDING: a reader that stops while the peer may
-    /// still send aborts the stream with RST, which ends our sending too.
+    /// yamux has no STOP_SENDING, only RST, which ends both directions. A
+    /// reader that stops while the peer may still send discards what
+    /// arrives and sends RST: at once if we are still writing (our sending
+    /// ends too), or once our data and FIN are on the wire if we already
+    /// finished, so a finished writer's data is never lost.
     fn stop_yamux(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
         let closed = self.closed;
         let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
@@ -1171,7 +1191,7 @@ impl Connection {
         let mut unsent = 0;
         if rst && !closed {
             match flow.send_state {
-                SendState::Open | SendState::Fin { .. } => {
+                SendState::Open | SendState::Fin { sent: true } => {
                     unsent = flow.discard_send(&mut self.pool);
                     flow.send_state = SendState::Reset {
                         code: code.min(VARINT_MAX),
@@ -1183,6 +1203,7 @@ impl Connection {
                         self.events.push_back(Event::Writable(FlowId(id)));
                     }
                 }
+                SendState::Fin { sent: false } => flow.set(flag::RST_AFTER_FIN),
                 SendState::Reset { .. } => {}
             }
         }
@@ -1664,12 +1685,15 @@ impl Connection {
         }
         self.conn_send_buffered -= dropped;
         match flow.recv_state {
-            RecvState::Open | RecvState::Fin { .. } => {
+            RecvState::Open => {
                 flow.recv_state = RecvState::Reset { code: 0 };
                 if flow.raise(flag::READABLE_SIGNALED) {
                     self.events.push_back(Event::Readable(FlowId(id)));
                 }
             }
+            // After its FIN the peer's data is complete: the RST only
+            // ends our direction (a stopped reader's way to say so).
+            RecvState::Fin { .. } => {}
             RecvState::Stopped { .. } => flow.recv_state = RecvState::Done(End::Stopped),
             RecvState::Reset { .. } | RecvState::Done(_) => {}
         }

@@ -74,6 +74,8 @@ pub(crate) mod flag {
     pub const ACK_PENDING: u16 = 1 << 8;
     /// yamux, our flow: the peer's ACK arrived.
     pub const PEER_ACKED: u16 = 1 << 9;
+    /// yamux: the reader stopped; send RST once our FIN is on the wire.
+    pub const RST_AFTER_FIN: u16 = 1 << 10;
 }
 
 /// A flow's byte buffers, allocated on first use and freed whenever all
