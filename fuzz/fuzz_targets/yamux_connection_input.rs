@@ -120,7 +120,19 @@ struct Run {
 }
 
 impl Run {
+    /// Drains output and events, reads what became readable (reads can end
+    /// flows, and so a drain, so events are drained again after them).
     fn drain(&mut self) {
+        for _ in 0..64 {
+            if !self.drain_once() {
+                break;
+            }
+        }
+        self.check_bounds();
+    }
+
+    /// One pass; whether it read something.
+    fn drain_once(&mut self) -> bool {
         for i in 0.. {
             assert!(i < MAX_POLLS, "poll_transmit does not end");
             let mut out = Vec::new();
@@ -149,18 +161,19 @@ impl Run {
                 _ => {}
             }
         }
-        if self.read_all {
-            let mut buf = vec![0u8; 70_000];
-            for id in readable {
-                for _ in 0..64 {
-                    match self.conn.flow(id).read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {}
-                    }
+        if !self.read_all || readable.is_empty() {
+            return false;
+        }
+        let mut buf = vec![0u8; 70_000];
+        for id in readable {
+            for _ in 0..64 {
+                match self.conn.flow(id).read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
                 }
             }
         }
-        self.check_bounds();
+        true
     }
 
     fn check_bounds(&self) {
