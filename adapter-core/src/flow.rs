@@ -94,8 +94,10 @@ fn release_half(flows: &mut HashMap<u64, FlowWakers>, id: FlowId, read: bool) {
 /// ```
 #[derive(Debug)]
 pub struct Flow {
-    reader: FlowReader,
+    // Dropped first: the FIN is requested before the reader's stop, which
+    // under the yamux profile sends RST and must not overtake queued data.
     writer: FlowWriter,
+    reader: FlowReader,
     side_channel: bool,
 }
 

@@ -71,7 +71,7 @@ pub use secure::{spawn_secure_connection, Credentials, Security};
 
 pub use proto_core;
 pub use proto_core::mux::{
-    CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Side,
+    CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Profile, Side,
 };
 
 use std::io;

@@ -59,7 +59,7 @@ use futures_io::{AsyncRead, AsyncWrite};
 pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
-    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Side,
+    ErrorCode, FlowId, FlowStats, GoingAway, Ping, Profile, Side,
 };
 
 /// A socket that knows both its ends' addresses, for the authorizer

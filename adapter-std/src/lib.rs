@@ -52,7 +52,7 @@ use adapter_core::secure::SecureHandshakeError;
 pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
-    ErrorCode, FlowId, FlowStats, GoingAway, Side,
+    ErrorCode, FlowId, FlowStats, GoingAway, Profile, Side,
 };
 
 use adapter_core::proto_core::mux::IoChunks;

@@ -5,12 +5,16 @@
 //! cargo run --release -p adapter-tokio --example echo -- --connect 127.0.0.1:4000 --flows 64 --bytes 4194304
 //! ```
 //!
+//! `--profile yamux` (on either side) speaks yamux v0 instead of weft's
+//! native framing, so any yamux implementation can be pointed at the
+//! server (as a yamux client: odd stream ids) or serve the client.
+//!
 //! The server echoes every flow it accepts. The client opens `--flows`
 //! concurrent flows, sends `--bytes` pseudo-random bytes on each while
 //! reading the echo, verifies every byte, and prints throughput, the
 //! flow-open rate (flows opened and echoed one byte, per second) and RTT.
 
-use adapter_tokio::{Config, Connection, Flow};
+use adapter_tokio::{Config, Connection, Flow, Profile};
 mod shared;
 
 use shared::pattern;
@@ -18,8 +22,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 
-const USAGE: &str = "usage: echo --listen ADDR
-       echo --connect ADDR [--flows N] [--bytes B]";
+const USAGE: &str = "usage: echo --listen ADDR [--profile native|yamux]
+       echo --connect ADDR [--flows N] [--bytes B] [--profile native|yamux]";
 
 enum Mode {
     Listen(String),
@@ -30,10 +34,11 @@ enum Mode {
     },
 }
 
-fn parse() -> Result<Mode, String> {
+fn parse() -> Result<(Mode, Profile), String> {
     let mut args = std::env::args().skip(1);
     let (mut listen, mut connect) = (None, None);
     let (mut flows, mut bytes) = (16usize, 1usize << 20);
+    let mut profile = Profile::Native;
     while let Some(a) = args.next() {
         let mut value = || args.next().ok_or(format!("{a} needs a value"));
         match a.as_str() {
@@ -41,20 +46,27 @@ fn parse() -> Result<Mode, String> {
             "--connect" => connect = Some(value()?),
             "--flows" => flows = value()?.parse().map_err(|e| format!("--flows: {e}"))?,
             "--bytes" => bytes = value()?.parse().map_err(|e| format!("--bytes: {e}"))?,
+            "--profile" => {
+                profile = match value()?.as_str() {
+                    "native" => Profile::Native,
+                    "yamux" => Profile::Yamux,
+                    other => return Err(format!("--profile: unknown profile {other}")),
+                }
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other}")),
         }
     }
     match (listen, connect) {
-        (Some(addr), None) => Ok(Mode::Listen(addr)),
-        (None, Some(addr)) if flows > 0 => Ok(Mode::Connect { addr, flows, bytes }),
+        (Some(addr), None) => Ok((Mode::Listen(addr), profile)),
+        (None, Some(addr)) if flows > 0 => Ok((Mode::Connect { addr, flows, bytes }, profile)),
         (None, Some(_)) => Err("--flows must be at least 1".into()),
         _ => Err("give exactly one of --listen and --connect".into()),
     }
 }
 
 fn main() -> ExitCode {
-    let mode = match parse() {
+    let (mode, profile) = match parse() {
         Ok(m) => m,
         Err(e) => {
             if !e.is_empty() {
@@ -70,8 +82,10 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let r = rt.block_on(async {
         match mode {
-            Mode::Listen(addr) => serve(&addr).await,
-            Mode::Connect { addr, flows, bytes } => load(&addr, flows, bytes).await,
+            Mode::Listen(addr) => serve(&addr, config(profile)).await,
+            Mode::Connect { addr, flows, bytes } => {
+                load(&addr, flows, bytes, config(profile)).await
+            }
         }
     });
     match r {
@@ -83,19 +97,24 @@ fn main() -> ExitCode {
     }
 }
 
-fn config() -> Config {
+fn config(profile: Profile) -> Config {
     let mut c = Config::default();
+    c.profile = profile;
     c.max_concurrent_flows = 4096;
     c
 }
 
-async fn serve(addr: &str) -> std::io::Result<()> {
+async fn serve(addr: &str, config: Config) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
-    println!("echo: listening on {}", listener.local_addr()?);
+    println!(
+        "echo: listening on {} ({:?} profile)",
+        listener.local_addr()?,
+        config.profile
+    );
     loop {
         let (stream, peer) = listener.accept().await?;
         stream.set_nodelay(true)?;
-        let conn = Connection::server(stream, config())?;
+        let conn = Connection::server(stream, config.clone())?;
         tokio::spawn(async move {
             let mut flows = 0u64;
             while let Ok(flow) = conn.accept_flow().await {
@@ -149,9 +168,10 @@ async fn roundtrip(conn: Connection, data: bytes::Bytes) -> std::io::Result<()> 
     writer.await.map_err(std::io::Error::other)?
 }
 
-async fn load(addr: &str, flows: usize, bytes: usize) -> std::io::Result<()> {
-    let conn = Connection::connect_tcp(addr, config()).await?;
-    println!("echo: connected to {addr}");
+async fn load(addr: &str, flows: usize, bytes: usize, config: Config) -> std::io::Result<()> {
+    let profile = config.profile;
+    let conn = Connection::connect_tcp(addr, config).await?;
+    println!("echo: connected to {addr} ({profile:?} profile)");
 
     // RTT.
     let mut rtts = Vec::new();

@@ -702,7 +702,7 @@ pub mod yamux_mux {
 /// the flow buffers, as with yamux).
 pub mod weft {
     use super::*;
-    use adapter_tokio::{Config, Connection, Flow};
+    use adapter_tokio::{Config, Connection, Flow, Profile};
 
     /// One weft connection: the client handle; the server runs in tasks.
     #[derive(Debug)]
@@ -716,13 +716,19 @@ pub mod weft {
     /// server running `serve(role, flow)` for every flow it accepts (or,
     /// with `zero_copy`, the bulk server on `read_chunk`).
     pub async fn connect(role: ServerRole) -> io::Result<WeftClient> {
-        connect_with(role, false).await
+        connect_with(role, false, Profile::Native).await
     }
 
-    async fn connect_with(role: ServerRole, zero_copy: bool) -> io::Result<WeftClient> {
+    async fn connect_with(
+        role: ServerRole,
+        zero_copy: bool,
+        profile: Profile,
+    ) -> io::Result<WeftClient> {
         let (client_tcp, server_tcp) = tcp_pair().await?;
-        let server = Connection::server(server_tcp, Config::default())?;
-        let conn = Connection::client(client_tcp, Config::default())?;
+        let mut config = Config::default();
+        config.profile = profile;
+        let server = Connection::server(server_tcp, config.clone())?;
+        let conn = Connection::client(client_tcp, config)?;
         let mut tasks = TaskGuard::default();
         tasks.push(tokio::spawn(async move {
             while let Ok(flow) = server.accept_flow().await {
@@ -751,18 +757,24 @@ pub mod weft {
 
     /// Connects and opens `flows` flows (not timed).
     pub async fn setup_bulk(flows: usize) -> io::Result<Bulk> {
-        open_bulk(flows, false).await
+        open_bulk(flows, false, Profile::Native).await
+    }
+
+    /// Like [`setup_bulk`] on the wire `profile` (`benches/yamux_profile.rs`
+    /// runs weft's yamux profile against the yamux crate).
+    pub async fn setup_bulk_profile(flows: usize, profile: Profile) -> io::Result<Bulk> {
+        open_bulk(flows, false, profile).await
     }
 
     /// Like [`setup_bulk`], but [`bulk`] then uses the zero-copy API: the
     /// client hands the same 64 KiB `Bytes` to `write_chunk` (no copy) and
     /// the server uses `read_chunk`.
     pub async fn setup_bulk_zero_copy(flows: usize) -> io::Result<Bulk> {
-        open_bulk(flows, true).await
+        open_bulk(flows, true, Profile::Native).await
     }
 
-    async fn open_bulk(flows: usize, zero_copy: bool) -> io::Result<Bulk> {
-        let client = connect_with(ServerRole::Bulk, zero_copy).await?;
+    async fn open_bulk(flows: usize, zero_copy: bool, profile: Profile) -> io::Result<Bulk> {
+        let client = connect_with(ServerRole::Bulk, zero_copy, profile).await?;
         let mut v = Vec::with_capacity(flows);
         for _ in 0..flows.max(1) {
             v.push(client.conn.open_flow().await?);
@@ -855,8 +867,13 @@ pub mod weft {
 
     /// Connects (not timed).
     pub async fn setup_open_rate() -> io::Result<OpenRate> {
+        setup_open_rate_profile(Profile::Native).await
+    }
+
+    /// Like [`setup_open_rate`] on the wire `profile`.
+    pub async fn setup_open_rate_profile(profile: Profile) -> io::Result<OpenRate> {
         Ok(OpenRate {
-            client: connect(ServerRole::OpenClose).await?,
+            client: connect_with(ServerRole::OpenClose, false, profile).await?,
         })
     }
 
@@ -878,7 +895,12 @@ pub mod weft {
 
     /// Connects and opens the flow (not timed).
     pub async fn setup_pingpong() -> io::Result<PingPong> {
-        let client = connect(ServerRole::Echo).await?;
+        setup_pingpong_profile(Profile::Native).await
+    }
+
+    /// Like [`setup_pingpong`] on the wire `profile`.
+    pub async fn setup_pingpong_profile(profile: Profile) -> io::Result<PingPong> {
+        let client = connect_with(ServerRole::Echo, false, profile).await?;
         let flow = client.conn.open_flow().await?;
         Ok(PingPong {
             flow,

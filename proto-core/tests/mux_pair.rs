@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::{opened, pattern, pump_read, pump_write, Faults, Pair};
+use common::{cfg, opened, pattern, pump_read, pump_write, reset_code, Faults, Pair};
 use proto_core::mux::{
-    initial, CloseReason, Config, Event, FlowId, OpenError, ReadError, WriteError, REFUSED,
+    initial, CloseReason, Config, Event, FlowId, OpenError, Profile, ReadError, WriteError, REFUSED,
 };
 use proto_core::time::{Duration, Instant};
 use std::collections::BTreeMap;
@@ -61,14 +61,13 @@ fn transfer(pair: &mut Pair, sizes: &[usize]) {
     panic!("transfer did not complete");
 }
 
-#[test]
-fn one_flow_bulk_survives_rechunking_and_grows_its_window() {
+fn one_flow_bulk_survives_rechunking_and_grows_its_window(p: Profile) {
     let faults = Faults {
         max_chunk: 3000,
         delay: (100_000, 2_000_000),
         ..Faults::default()
     };
-    let mut pair = Pair::with(1, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(1, cfg(p), cfg(p), faults);
     // Let the first PING measure the RTT.
     pair.settle();
     assert!(pair.a.conn.smoothed_rtt().is_some());
@@ -98,14 +97,13 @@ fn one_flow_bulk_survives_rechunking_and_grows_its_window() {
     );
 }
 
-#[test]
-fn hundred_flows_of_mixed_sizes_arrive_intact() {
+fn hundred_flows_of_mixed_sizes_arrive_intact(p: Profile) {
     let faults = Faults {
         max_chunk: 5000,
         delay: (10_000, 500_000),
         pipe_capacity: 256 * 1024,
     };
-    let mut pair = Pair::with(2, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(2, cfg(p), cfg(p), faults);
     let sizes: Vec<usize> = (0..100)
         .map(|i| match i % 4 {
             0 => 0,
@@ -117,11 +115,10 @@ fn hundred_flows_of_mixed_sizes_arrive_intact() {
     transfer(&mut pair, &sizes);
 }
 
-#[test]
-fn a_small_flow_is_not_starved_by_a_big_one() {
-    let mut cfg = Config::default();
-    cfg.max_transmit = cfg.send_chunk + 64; // one chunk per poll: see the order
-    let mut pair = Pair::with(3, cfg, Config::default(), Faults::default());
+fn a_small_flow_is_not_starved_by_a_big_one(p: Profile) {
+    let mut small_transmit = cfg(p);
+    small_transmit.max_transmit = small_transmit.send_chunk + 64; // one chunk per poll: see the order
+    let mut pair = Pair::with(3, small_transmit, cfg(p), Faults::default());
     let big = pair.a.conn.open_flow().unwrap();
     let small = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(small).write(b"+").unwrap();
@@ -140,14 +137,13 @@ fn a_small_flow_is_not_starved_by_a_big_one() {
     }
     let waited = pair.a.conn.flow_stats(big).unwrap().bytes_sent - before;
     assert!(
-        waited <= 2 * Config::default().send_chunk as u64,
+        waited <= 2 * cfg(p).send_chunk as u64,
         "small flow waited for {waited} bytes of the big one"
     );
 }
 
-#[test]
-fn half_close_works_in_each_direction() {
-    let mut pair = Pair::new(4);
+fn half_close_works_in_each_direction(p: Profile) {
+    let mut pair = Pair::of(4, p);
     let id = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(id).write(b"request").unwrap();
     pair.a.conn.flow(id).finish().unwrap();
@@ -210,13 +206,12 @@ fn stop_makes_the_writer_fail_with_the_code() {
     assert_eq!(pair.b.conn.stats().recv_buffered, 0);
 }
 
-#[test]
-fn a_reader_that_stops_holds_memory_flat_then_recovers() {
+fn a_reader_that_stops_holds_memory_flat_then_recovers(p: Profile) {
     let faults = Faults {
         pipe_capacity: 128 * 1024,
         ..Faults::default()
     };
-    let mut pair = Pair::with(7, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(7, cfg(p), cfg(p), faults);
     pair.settle();
     let id = pair.a.conn.open_flow().unwrap();
     let data = pattern(9, 0, 64 << 20);
@@ -226,7 +221,7 @@ fn a_reader_that_stops_holds_memory_flat_then_recovers() {
         pump_write(&mut pair.a.conn, id, &data, &mut pos);
         pair.step();
     }
-    let cfg = Config::default();
+    let cfg = cfg(p);
     let sa = pair.a.conn.flow_stats(id).unwrap();
     let sb = pair.b.conn.flow_stats(id).unwrap();
     assert!(sa.send_buffered as usize <= cfg.flow_send_buffer);
@@ -251,13 +246,12 @@ fn a_reader_that_stops_holds_memory_flat_then_recovers() {
     assert!(got == data);
 }
 
-#[test]
-fn both_sides_blocked_on_writes_still_read() {
+fn both_sides_blocked_on_writes_still_read(p: Profile) {
     let faults = Faults {
         pipe_capacity: 64 * 1024,
         ..Faults::default()
     };
-    let mut pair = Pair::with(8, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(8, cfg(p), cfg(p), faults);
     let id = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(id).write(b"hi").unwrap();
     pair.settle();
@@ -316,13 +310,12 @@ fn flow_credit_makes_the_opener_wait_instead_of_failing() {
     assert_eq!(pair.a.conn.open_flow(), Err(OpenError::FlowLimit));
 }
 
-#[test]
-fn ping_measures_the_round_trip() {
+fn ping_measures_the_round_trip(p: Profile) {
     let faults = Faults {
         delay: (10_000_000, 10_000_000),
         ..Faults::default()
     };
-    let mut pair = Pair::with(10, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(10, cfg(p), cfg(p), faults);
     pair.settle();
     pair.take_events_a();
     pair.a.conn.ping().unwrap();
@@ -339,9 +332,8 @@ fn ping_measures_the_round_trip() {
     assert_eq!(pair.a.conn.stats().rtt, Some(Duration::from_millis(20)));
 }
 
-#[test]
-fn keepalive_keeps_a_quiet_connection_open_and_silence_closes_it() {
-    let mut pair = Pair::new(11);
+fn keepalive_keeps_a_quiet_connection_open_and_silence_closes_it(p: Profile) {
+    let mut pair = Pair::of(11, p);
     pair.advance(Duration::from_secs(300));
     assert!(!pair.a.conn.is_closed() && !pair.b.conn.is_closed());
     let cut_at = pair.now;
@@ -350,7 +342,7 @@ fn keepalive_keeps_a_quiet_connection_open_and_silence_closes_it() {
     let closed = |evs: Vec<Event>| evs.contains(&Event::Closed(CloseReason::ChannelTimeout));
     assert!(closed(pair.take_events_a()));
     assert!(closed(pair.take_events_b()));
-    assert!(pair.now >= cut_at + Config::default().channel_timeout.unwrap());
+    assert!(pair.now >= cut_at + cfg(p).channel_timeout.unwrap());
 }
 
 #[test]
@@ -426,14 +418,13 @@ fn goaway_drains_existing_flows_refuses_new_ones_then_closes() {
         .contains(&Event::Closed(CloseReason::Drained)));
 }
 
-#[test]
-fn a_drain_that_never_finishes_times_out() {
-    let mut pair = Pair::new(14);
+fn a_drain_that_never_finishes_times_out(p: Profile) {
+    let mut pair = Pair::of(14, p);
     let id = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(id).write(b"never finished").unwrap();
     pair.settle();
     pair.b.conn.go_away(0);
-    pair.advance(Config::default().drain_timeout + Duration::from_secs(1));
+    pair.advance(cfg(p).drain_timeout + Duration::from_secs(1));
     assert!(pair
         .take_events_b()
         .contains(&Event::Closed(CloseReason::DrainTimeout)));
@@ -465,9 +456,8 @@ fn close_carries_code_and_reason_and_keeps_received_data() {
     assert_eq!(pair.a.conn.open_flow(), Err(OpenError::Closed));
 }
 
-#[test]
-fn transport_end_keeps_buffered_data_readable() {
-    let mut pair = Pair::new(16);
+fn transport_end_keeps_buffered_data_readable(p: Profile) {
+    let mut pair = Pair::of(16, p);
     let id = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(id).write(b"buffered").unwrap();
     pair.settle();
@@ -484,35 +474,27 @@ fn transport_end_keeps_buffered_data_readable() {
         .contains(&Event::Closed(CloseReason::TransportEnded)));
 }
 
-#[test]
-fn same_seed_same_bytes() {
+fn same_seed_same_bytes(p: Profile) {
     let run = |seed| {
         let faults = Faults {
             max_chunk: 1500,
             delay: (1_000, 3_000_000),
             pipe_capacity: 100_000,
         };
-        let mut pair = Pair::with(seed, Config::default(), Config::default(), faults);
+        let mut pair = Pair::with(seed, cfg(p), cfg(p), faults);
         transfer(&mut pair, &[10_000, 200_000, 3, 0, 90_000]);
         pair.transcript
     };
     assert_eq!(run(77), run(77));
 }
 
-#[test]
-fn zero_copy_input_and_chunk_io_deliver_the_same_bytes() {
-    let mut a = proto_core::mux::Connection::new(
-        Config::default(),
-        proto_core::mux::Side::Dialer,
-        Instant::ZERO,
-    )
-    .unwrap();
-    let mut b = proto_core::mux::Connection::new(
-        Config::default(),
-        proto_core::mux::Side::Acceptor,
-        Instant::ZERO,
-    )
-    .unwrap();
+fn zero_copy_input_and_chunk_io_deliver_the_same_bytes(p: Profile) {
+    let mut a =
+        proto_core::mux::Connection::new(cfg(p), proto_core::mux::Side::Dialer, Instant::ZERO)
+            .unwrap();
+    let mut b =
+        proto_core::mux::Connection::new(cfg(p), proto_core::mux::Side::Acceptor, Instant::ZERO)
+            .unwrap();
     let id = a.open_flow().unwrap();
     let data = bytes::Bytes::from(pattern(3, 0, 200_000));
     assert_eq!(a.flow(id).write_chunk(data.clone()).unwrap(), data.len());
@@ -534,14 +516,14 @@ fn zero_copy_input_and_chunk_io_deliver_the_same_bytes() {
 
 /// One seeded run: random faults (chunking, latency, pipe size, pauses of
 /// either reader), random flows in both directions, some reset midway.
-fn seeded_run(seed: u64) {
+fn seeded_run(seed: u64, p: Profile) {
     let mut rng = common::Rng::new(seed);
     let faults = Faults {
         max_chunk: [1, 7, 100, 1500, 65536, usize::MAX][rng.range(0, 5) as usize],
         delay: (rng.range(0, 1_000_000), rng.range(1_000_000, 50_000_000)),
         pipe_capacity: rng.range(1024, 1 << 20) as usize,
     };
-    let mut pair = Pair::with(seed, Config::default(), Config::default(), faults);
+    let mut pair = Pair::with(seed, cfg(p), cfg(p), faults);
     struct F {
         id: FlowId,
         from_a: bool,
@@ -648,7 +630,7 @@ fn seeded_run(seed: u64) {
                     Some(at) => {
                         assert_eq!(
                             f.end,
-                            Some(Err(ReadError::Reset(5))),
+                            Some(Err(ReadError::Reset(reset_code(p, 5)))),
                             "seed {seed}: {}",
                             f.id
                         );
@@ -668,8 +650,7 @@ fn seeded_run(seed: u64) {
 
 /// A sweep of seeds (`WEFT_SWEEP=N` for more than 40); `WEFT_SEED=N` runs
 /// one (the failure message says which).
-#[test]
-fn seeded_fault_sweep() {
+fn seeded_fault_sweep(p: Profile) {
     let seeds: Vec<u64> = match std::env::var("WEFT_SEED") {
         Ok(s) => vec![s.parse().expect("WEFT_SEED is a number")],
         Err(_) => {
@@ -679,17 +660,16 @@ fn seeded_fault_sweep() {
         }
     };
     for seed in seeds {
-        let r = std::panic::catch_unwind(|| seeded_run(seed));
+        let r = std::panic::catch_unwind(|| seeded_run(seed, p));
         if let Err(e) = r {
-            eprintln!("replay with: WEFT_SEED={seed} cargo test -p proto-core --test mux_pair seeded_fault_sweep");
+            eprintln!("replay with: WEFT_SEED={seed} cargo test -p proto-core --test mux_pair {p:?}::seeded_fault_sweep");
             std::panic::resume_unwind(e);
         }
     }
 }
 
-#[test]
-fn a_frame_can_span_several_written_chunks() {
-    let mut pair = Pair::new(21);
+fn a_frame_can_span_several_written_chunks(p: Profile) {
+    let mut pair = Pair::of(21, p);
     let id = pair.a.conn.open_flow().unwrap();
     let mut sent = Vec::new();
     for i in 0..10u8 {
@@ -710,9 +690,8 @@ fn a_frame_can_span_several_written_chunks() {
     assert!(got == sent);
 }
 
-#[test]
-fn goaway_right_after_open_does_not_lose_the_flow() {
-    let mut pair = Pair::new(22);
+fn goaway_right_after_open_does_not_lose_the_flow(p: Profile) {
+    let mut pair = Pair::of(22, p);
     pair.settle();
     let id = pair.a.conn.open_flow().unwrap();
     pair.a.conn.flow(id).write(b"just in time").unwrap();
@@ -725,9 +704,8 @@ fn goaway_right_after_open_does_not_lose_the_flow() {
     assert_eq!(got, b"just in time");
 }
 
-#[test]
-fn wants_transmit_tells_when_poll_transmit_has_work() {
-    let mut pair = Pair::new(23);
+fn wants_transmit_tells_when_poll_transmit_has_work(p: Profile) {
+    let mut pair = Pair::of(23, p);
     assert!(pair.a.conn.wants_transmit()); // preface and PING
     pair.settle();
     assert!(!pair.a.conn.wants_transmit());
@@ -750,9 +728,8 @@ fn wants_transmit_tells_when_poll_transmit_has_work() {
     assert!(!pair.b.conn.wants_transmit());
 }
 
-#[test]
-fn goaway_on_an_empty_connection_still_reaches_the_peer() {
-    let mut pair = Pair::new(24);
+fn goaway_on_an_empty_connection_still_reaches_the_peer(p: Profile) {
+    let mut pair = Pair::of(24, p);
     pair.settle();
     pair.a.conn.go_away(u64::MAX); // also: an out-of-range code is clamped
     pair.settle();
@@ -818,3 +795,38 @@ fn a_stopped_flow_refused_by_goaway_still_reads_as_stopped() {
         Err(WriteError::Stopped(REFUSED))
     );
 }
+
+/// Runs each listed test once per wire profile, as `Native::name` and
+/// `Yamux::name`: the behaviour a user relies on does not depend on the wire.
+macro_rules! for_each_profile {
+    ($($name:ident),* $(,)?) => {
+        #[allow(non_snake_case)]
+        mod Native {
+            $( #[test] fn $name() { super::$name(super::Profile::Native) } )*
+        }
+        #[allow(non_snake_case)]
+        mod Yamux {
+            $( #[test] fn $name() { super::$name(super::Profile::Yamux) } )*
+        }
+    };
+}
+
+for_each_profile!(
+    one_flow_bulk_survives_rechunking_and_grows_its_window,
+    hundred_flows_of_mixed_sizes_arrive_intact,
+    a_small_flow_is_not_starved_by_a_big_one,
+    half_close_works_in_each_direction,
+    a_reader_that_stops_holds_memory_flat_then_recovers,
+    both_sides_blocked_on_writes_still_read,
+    ping_measures_the_round_trip,
+    keepalive_keeps_a_quiet_connection_open_and_silence_closes_it,
+    a_drain_that_never_finishes_times_out,
+    transport_end_keeps_buffered_data_readable,
+    same_seed_same_bytes,
+    zero_copy_input_and_chunk_io_deliver_the_same_bytes,
+    seeded_fault_sweep,
+    a_frame_can_span_several_written_chunks,
+    goaway_right_after_open_does_not_lose_the_flow,
+    wants_transmit_tells_when_poll_transmit_has_work,
+    goaway_on_an_empty_connection_still_reaches_the_peer,
+);

@@ -5,7 +5,7 @@
 mod sim_support;
 
 use proto_core::sim::{world, FaultKind, Swarm};
-use sim_support::mux;
+use sim_support::{mux, yamux};
 
 fn seeds() -> u64 {
     std::env::var("WEFT_SIM_SEEDS")
@@ -58,4 +58,25 @@ fn swarm_sweep_keeps_invariants_and_fires_every_fault() {
             assert!(f > 0, "fault {} never fired in {n} seeds", k.name());
         }
     }
+}
+
+/// The same swarm over the yamux wire profile: a quarter of the seeds
+/// (`WEFT_SIM_SEEDS` scales both sweeps).
+#[test]
+fn yamux_profile_sweep_keeps_invariants() {
+    let n = seeds().div_ceil(4);
+    let (mut streams, mut completed) = (0, 0);
+    for seed in 0..n {
+        let cfg = Swarm::from_seed(seed);
+        let o = world::run(&cfg, yamux, false);
+        assert!(
+            o.violations.is_empty(),
+            "seed {seed} broke invariants over yamux:\n{}\n{cfg}\n{o}",
+            o.violations.join("\n")
+        );
+        streams += o.streams;
+        completed += o.completed;
+    }
+    println!("yamux: {n} seeds: {streams} streams, {completed} completed");
+    assert!(completed > streams / 2, "most streams should complete");
 }

@@ -16,6 +16,71 @@ pub mod initial {
     pub const MIN_FRAME_PAYLOAD: usize = 16 * 1024;
 }
 
+/// Which wire format a [`Connection`](super::Connection) speaks. The state
+/// machine, its API and its events are the same for both; only the codec and
+/// the mapping of weft's semantics onto the wire differ.
+///
+/// # What the yamux profile cannot carry
+///
+/// yamux v0 has a 12-byte header and four frame types, so some native
+/// features degrade (each is covered by a test in `tests/yamux_pair.rs`):
+///
+/// - **Ids**: the dialer is yamux's client (odd ids from 1), the acceptor
+///   its server (even ids from 2). [`FlowId`](super::FlowId) is the wire id.
+///   A peer may send its SYNs out of id order (rust-yamux opens lazily);
+///   ids it skipped stay openable, at most `max_concurrent_flows` of them.
+///   A bare FIN on a fresh id opens an empty flow (rust-yamux closes a
+///   stream it never wrote to that way); a bare RST only spends the id.
+/// - **Reset codes**: RST carries none. A peer's RST reads as
+///   [`ReadError::Reset(0)`](super::ReadError::Reset) and fails writes with
+///   [`WriteError::Stopped(0)`](super::WriteError::Stopped). Our own
+///   [`reset`](super::FlowMut::reset) sends RST, which ends *both*
+///   directions (reads then fail with `Stopped`);
+///   [`stop`](super::FlowMut::stop) discards what arrives and, if the peer
+///   may still send, sends RST: at once when we are still writing (then
+///   writes fail with `Finished`), or after our queued data and FIN when we
+///   already finished, so a finished writer's data is never lost. A RST
+///   after the peer's FIN leaves that complete data readable to its end.
+/// - **Side channels**: not on the wire; the flag stays local to the
+///   opener (the acceptor sees a regular flow).
+/// - **Connection window and flow credit**: yamux has neither on the wire.
+///   We never block on a connection window; our receive side still grows
+///   windows only within `conn_recv_budget`, but each new stream starts
+///   with yamux's fixed 256 KiB, so unread data is bounded by
+///   `max(conn_recv_budget, max_concurrent_flows * 256 KiB)`. Excess peer
+///   opens are answered with RST (counted against `max_resets_per_sec`),
+///   and our opens wait ([`OpenError::FlowLimit`](super::OpenError::FlowLimit),
+///   then [`Event::FlowCredit`](super::Event::FlowCredit)) while
+///   `max_unacked_opens` of them have no ACK yet.
+/// - **GOAWAY**: carries no last-accepted id and no application code. A
+///   received GoAway(normal) drains with every open flow treated as
+///   accepted; GoAway(protocol error / internal error) closes with
+///   [`CloseReason::Transport`](super::CloseReason::Transport) and
+///   [`ErrorCode::ProtocolViolation`](super::ErrorCode::ProtocolViolation) /
+///   [`ErrorCode::Internal`](super::ErrorCode::Internal). Our own
+///   [`go_away`](super::Connection::go_away) drains locally (peer opens are
+///   answered with RST, ours fail with `GoingAway`) and sends GoAway(normal)
+///   only when the drain ends: rust-yamux ends the whole connection on
+///   receiving a GoAway, which would abort the flows being drained.
+/// - **Close**: there is no CLOSE frame; closing sends GoAway with code
+///   normal (local close, drain, idle), protocol error (any
+///   [`ProtocolError`](super::ProtocolError)) or internal error (timeouts).
+///   The application code and reason text are not sent.
+/// - **Pings** carry 32-bit opaque values.
+/// - **Frame size**: yamux peers may send a Data frame as large as the
+///   window (hashicorp does), so frames up to `max_flow_window` are
+///   accepted whatever `max_frame_payload` says; payloads are streamed,
+///   never buffered whole.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Profile {
+    /// weft's own varint framing (see [`frame`](super::frame)).
+    #[default]
+    Native,
+    /// yamux v0 (see [`yamux`](super::yamux)).
+    Yamux,
+}
+
 /// Settings for a [`Connection`](super::Connection).
 ///
 /// ```
@@ -27,6 +92,12 @@ pub mod initial {
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Config {
+    /// The wire format. Default [`Profile::Native`].
+    pub profile: Profile,
+    /// yamux profile: flows we opened that the peer has not yet
+    /// acknowledged (ACK) before further opens wait. Default 256, the
+    /// backlog rust-yamux and go-yamux allow. Unused by the native profile.
+    pub max_unacked_opens: u64,
     /// Concurrent flows the peer may have open towards us, granted as
     /// MAX_FLOWS credit. Default 256; at least [`initial::MAX_FLOWS`].
     pub max_concurrent_flows: u64,
@@ -82,6 +153,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
+            profile: Profile::Native,
+            max_unacked_opens: 256,
             max_concurrent_flows: 256,
             max_flow_window: 16 * 1024 * 1024,
             conn_recv_budget: 32 * 1024 * 1024,
@@ -120,7 +193,8 @@ pub enum ConfigError {
     BadSendChunk,
     /// `max_transmit` is too small to hold one full DATA frame.
     TransmitTooSmall,
-    /// `flow_send_buffer`, `max_queued_control` or `max_outstanding_pings` is zero.
+    /// `flow_send_buffer`, `conn_send_buffer`, `max_queued_control`,
+    /// `max_outstanding_pings` or `max_unacked_opens` is zero.
     ZeroLimit,
     /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1.
     TooLarge,
@@ -176,6 +250,7 @@ impl Config {
             || self.conn_send_buffer == 0
             || self.max_queued_control == 0
             || self.max_outstanding_pings == 0
+            || self.max_unacked_opens == 0
         {
             return Err(ConfigError::ZeroLimit);
         }

@@ -1,6 +1,6 @@
 //! The mux connection state machine.
 
-use super::config::{initial, Config, ConfigError};
+use super::config::{initial, Config, ConfigError, Profile};
 use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
@@ -11,10 +11,11 @@ use super::frame::{
     MAX_DATA_HEADER, PREFACE,
 };
 use super::transmit::TransmitBuf;
+use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::time::{Duration, Instant};
 use crate::wire::{DecodeError, VARINT_MAX};
-use alloc::collections::{BTreeMap, VecDeque};
+use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
 
@@ -38,6 +39,8 @@ enum Rx {
 enum Queued {
     Ping(u64),
     Pong(u64),
+    /// yamux: a peer open we refuse (limit or GOAWAY).
+    Rst(u64),
 }
 
 #[derive(Debug)]
@@ -149,6 +152,13 @@ pub struct Connection {
     regular_flows: u64,
     idle_since: Option<Instant>,
 
+    /// yamux: the highest id the peer opened (0 before its first open)
+    /// and the ids below it it skipped, which it may still open.
+    peer_high: u64,
+    peer_gaps: BTreeSet<u64>,
+    /// yamux: our flows still waiting for the peer's ACK.
+    unacked: u64,
+
     stats: ConnectionStats,
 }
 
@@ -166,6 +176,7 @@ impl Connection {
     /// queued at once: drain [`poll_transmit`](Self::poll_transmit).
     pub fn new(config: Config, side: Side, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
+        let yamux = config.profile == Profile::Yamux;
         let mut c = Connection {
             side,
             now,
@@ -212,9 +223,22 @@ impl Connection {
             drain_deadline: None,
             regular_flows: 0,
             idle_since: Some(now),
+            peer_high: 0,
+            peer_gaps: BTreeSet::new(),
+            unacked: 0,
             stats: ConnectionStats::default(),
             config,
         };
+        if yamux {
+            // No preface, no connection window, no flow credit on this wire.
+            c.preface_sent = true;
+            c.rx = Rx::Head;
+            c.conn_send_max = u64::MAX;
+            c.conn_recv_max = u64::MAX;
+            c.conn_recv_max_sent = u64::MAX;
+            c.local_max = u64::MAX;
+            c.peer_max_sent = u64::MAX;
+        }
         // The first PING measures the RTT that window growth needs.
         let _ = c.ping();
         Ok(c)
@@ -385,7 +409,7 @@ impl Connection {
                     || !self.queued.is_empty()
                     || self.goaway_frame.is_some()
                     || self.conn_recv_max > self.conn_recv_max_sent
-                    || self.peer_max > self.peer_max_sent
+                    || (!self.is_yamux() && self.peer_max > self.peer_max_sent)
                     || !self.opens.is_empty()
                     || !self.ctrl.is_empty()
                     || !self.ready.is_empty()
@@ -423,8 +447,16 @@ impl Connection {
             }
             // A drain that ended at once still tells the peer about it.
             n += self.transmit_goaway(out);
+            let yamux = self.is_yamux();
             let close = self.close_frame.as_mut()?;
             close.sent = true;
+            if yamux {
+                let code = yamux_close_code(close.app, close.code);
+                n += put_yamux(out, ym::Type::GoAway, 0, 0, code);
+                self.stats.frames_sent += 1;
+                self.stats.bytes_sent += n as u64;
+                return Some(n);
+            }
             let frame = if close.app {
                 Control::ApplicationClose {
                     code: close.code,
@@ -473,6 +505,10 @@ impl Connection {
             return 0;
         };
         self.stats.frames_sent += 1;
+        if self.is_yamux() {
+            // yamux's GoAway has neither a last-accepted id nor an app code.
+            return put_yamux(out, ym::Type::GoAway, 0, 0, ym::go_away::NORMAL);
+        }
         put_control(
             out,
             &Control::GoAway {
@@ -484,10 +520,22 @@ impl Connection {
 
     fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
+        if self.is_yamux() {
+            while let Some(q) = self.queued.pop_front() {
+                n += match q {
+                    Queued::Ping(v) => put_yamux(out, ym::Type::Ping, yf::SYN, 0, v as u32),
+                    Queued::Pong(v) => put_yamux(out, ym::Type::Ping, yf::ACK, 0, v as u32),
+                    Queued::Rst(id) => put_yamux(out, ym::Type::Data, yf::RST, id, 0),
+                };
+                self.stats.frames_sent += 1;
+            }
+            return n;
+        }
         while let Some(q) = self.queued.pop_front() {
             let frame = match q {
                 Queued::Ping(v) => Control::Ping(v),
                 Queued::Pong(v) => Control::Pong(v),
+                Queued::Rst(_) => continue, // only queued by the yamux profile
             };
             n += put_control(out, &frame);
             self.stats.frames_sent += 1;
@@ -521,7 +569,7 @@ impl Connection {
             };
             flow.set(flag::ANNOUNCED);
             let side_channel = flow.has(flag::SIDE_CHANNEL);
-            n += self.emit_data(out, used + n, id, side_channel);
+            n += self.emit_data(out, used + n, id, side_channel, true);
             self.after_send(id);
         }
         n
@@ -539,10 +587,18 @@ impl Connection {
             let srtt = self.stats.srtt;
             let budget = self.config.conn_recv_budget;
             let max_window = self.config.max_flow_window;
+            let yamux = self.is_yamux();
             let Some(flow) = self.flows.get_mut(&id) else {
                 continue;
             };
             flow.clear(flag::IN_CTRL);
+            // yamux: the first frame we send on a peer's flow acknowledges it.
+            let mut ack = if yamux && flow.has(flag::ACK_PENDING) {
+                flow.clear(flag::ACK_PENDING);
+                yf::ACK
+            } else {
+                0
+            };
             if flow.has(flag::WINDOW_UPDATE) {
                 flow.clear(flag::WINDOW_UPDATE);
                 if matches!(flow.recv_state, RecvState::Open) {
@@ -562,7 +618,15 @@ impl Connection {
                     }
                     flow.last_update = now;
                     let max = flow.read + u64::from(flow.window);
-                    if max > flow.recv_max {
+                    if max > flow.recv_max && yamux {
+                        // Windows are absolute here, deltas on yamux's wire.
+                        let delta = (max - flow.recv_max) as u32;
+                        flow.recv_max = max;
+                        n += put_yamux(out, ym::Type::WindowUpdate, ack, id, delta);
+                        ack = 0;
+                        self.stats.frames_sent += 1;
+                        self.stats.window_updates_sent += 1;
+                    } else if max > flow.recv_max {
                         flow.recv_max = max;
                         n += put_control(out, &Control::MaxFlowData { flow: id, max });
                         self.stats.frames_sent += 1;
@@ -581,14 +645,24 @@ impl Connection {
                     sent: true,
                     by_peer,
                 };
-                n += put_control(
-                    out,
-                    &Control::ResetFlow {
-                        flow: id,
-                        code,
-                        final_size: flow.sent,
-                    },
-                );
+                n += if yamux {
+                    let rst = put_yamux(out, ym::Type::Data, yf::RST | ack, id, 0);
+                    ack = 0;
+                    rst
+                } else {
+                    put_control(
+                        out,
+                        &Control::ResetFlow {
+                            flow: id,
+                            code,
+                            final_size: flow.sent,
+                        },
+                    )
+                };
+                self.stats.frames_sent += 1;
+            }
+            if ack != 0 {
+                n += put_yamux(out, ym::Type::WindowUpdate, ack, id, 0);
                 self.stats.frames_sent += 1;
             }
             if let RecvState::Stopped { code, sent: false } = flow.recv_state {
@@ -625,7 +699,7 @@ impl Connection {
                 continue;
             }
             flow.clear(flag::IN_READY);
-            n += self.emit_data(out, used + n, id, false);
+            n += self.emit_data(out, used + n, id, false, false);
             self.after_send(id);
         }
         n
@@ -638,7 +712,9 @@ impl Connection {
         used: usize,
         id: u64,
         side_channel: bool,
+        open: bool,
     ) -> usize {
+        let yamux = self.is_yamux();
         let room = self.room(used).saturating_sub(MAX_DATA_HEADER);
         let conn_credit = self.conn_send_max - self.conn_sent;
         let chunk = self.config.send_chunk;
@@ -655,17 +731,33 @@ impl Connection {
         };
         let fin =
             flow.send_state == SendState::Fin { sent: false } && len == flow.send_buffered as usize;
-        let header = DataHeader {
-            flow: id,
-            len: len as u64,
-            fin,
-            side_channel,
+        let hlen = if yamux {
+            let mut flags = 0;
+            if open {
+                flags |= yf::SYN;
+            }
+            if flow.has(flag::ACK_PENDING) {
+                flow.clear(flag::ACK_PENDING);
+                flags |= yf::ACK;
+            }
+            if fin {
+                flags |= yf::FIN;
+            }
+            put_yamux(out, ym::Type::Data, flags, id, len as u32)
+        } else {
+            let header = DataHeader {
+                flow: id,
+                len: len as u64,
+                fin,
+                side_channel,
+            };
+            let mut head = [0u8; MAX_DATA_HEADER];
+            let mut w = &mut head[..];
+            encode_data_header(&mut w, &header);
+            let hlen = data_header_len(id, len as u64);
+            out.put_slice(&head[..hlen]);
+            hlen
         };
-        let mut head = [0u8; MAX_DATA_HEADER];
-        let mut w = &mut head[..];
-        encode_data_header(&mut w, &header);
-        let hlen = data_header_len(id, len as u64);
-        out.put_slice(&head[..hlen]);
         let mut taken = 0;
         while taken < len {
             // One piece per queued chunk: a frame may span several writes.
@@ -695,6 +787,18 @@ impl Connection {
         let Some(flow) = self.flows.get_mut(&id) else {
             return;
         };
+        if flow.has(flag::RST_AFTER_FIN) && flow.send_state == (SendState::Fin { sent: true }) {
+            // yamux: our data is out; now tell the peer we stopped reading.
+            flow.clear(flag::RST_AFTER_FIN);
+            flow.send_state = SendState::Reset {
+                code: 0,
+                sent: false,
+                by_peer: false,
+            };
+            if flow.raise(flag::IN_CTRL) {
+                self.ctrl.push_back(id);
+            }
+        }
         if flow.has(flag::WANT_WRITABLE) && (flow.send_buffered as usize) < limit {
             flow.clear(flag::WANT_WRITABLE);
             self.events.push_back(Event::Writable(FlowId(id)));
@@ -760,12 +864,20 @@ impl Connection {
         if self.is_draining() {
             return Err(OpenError::GoingAway);
         }
-        if self.local_opened >= self.local_max {
+        if self.local_opened >= self.local_max
+            || (self.is_yamux() && self.unacked >= self.config.max_unacked_opens)
+        {
             self.want_flow_credit = true;
             trace!(limit = self.local_max, "mux open blocked by flow credit");
             return Err(OpenError::FlowLimit);
         }
-        let id = self.local_opened * 2 + self.side.parity();
+        let id = self.local_next();
+        if self.is_yamux() {
+            if id > u64::from(u32::MAX) {
+                return Err(OpenError::FlowLimit); // yamux ids are 32 bits
+            }
+            self.unacked += 1;
+        }
         self.local_opened += 1;
         let mut flags = flag::LOCAL;
         if side_channel {
@@ -778,7 +890,7 @@ impl Connection {
         Ok(FlowId(id))
     }
 
-    fn insert_flow(&mut self, id: u64, flags: u8) {
+    fn insert_flow(&mut self, id: u64, flags: u16) {
         let window = initial::FLOW_WINDOW;
         self.flows
             .insert(id, Flow::new(flags, initial::FLOW_WINDOW, window, self.now));
@@ -806,7 +918,10 @@ impl Connection {
         if self.pings.len() >= self.config.max_outstanding_pings {
             return Err(PingError::TooMany);
         }
-        let v = self.next_ping;
+        let mut v = self.next_ping;
+        if self.is_yamux() {
+            v &= u64::from(u32::MAX); // yamux pings carry 32 bits
+        }
         self.next_ping += 1;
         self.pings.push_back((v, self.now));
         self.queued.push_back(Queued::Ping(v));
@@ -820,11 +935,15 @@ impl Connection {
         if self.closed || self.goaway_sent {
             return;
         }
-        let accepted_below = self.peer_opened * 2 + self.side.peer_parity();
+        let accepted_below = self.peer_opened * 2 + self.side.peer().first_id(self.config.profile);
         let code = code.min(VARINT_MAX);
         self.goaway_sent = true;
-        self.refuse_peer_from = Some(accepted_below);
-        self.goaway_frame = Some((accepted_below, code));
+        // yamux peers open lazily, out of id order, and learn nothing from
+        // our GoAway: every later open is refused with RST.
+        self.refuse_peer_from = Some(if self.is_yamux() { 0 } else { accepted_below });
+        // yamux peers (rust-yamux) end the whole connection on GoAway, which
+        // would abort the flows we mean to drain: ours goes out with the close.
+        self.goaway_frame = (!self.is_yamux()).then_some((accepted_below, code));
         self.start_drain();
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
@@ -895,6 +1014,11 @@ impl Connection {
         s.flows_open = self.flows.len() as u64;
         s.recv_buffered = self.conn_received - self.conn_read;
         s.send_buffered = self.conn_send_buffered as u64;
+        if self.is_yamux() {
+            // No connection window on this wire: report what the local
+            // budget still allows (the peer is bounded by flow windows).
+            s.recv_window = self.config.conn_recv_budget.saturating_sub(s.recv_buffered);
+        }
         s
     }
 
@@ -1008,11 +1132,26 @@ impl Connection {
         let dropped = flow.discard_send(&mut self.pool);
         self.conn_send_buffered -= dropped;
         trace!(flow = id, code, "mux flow reset");
+        if self.is_yamux() {
+            // RST ends both directions: nothing more will arrive.
+            let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
+            let dropped = match flow.recv_state {
+                RecvState::Done(_) => 0,
+                _ => {
+                    flow.recv_state = RecvState::Done(End::Stopped);
+                    flow.discard_recv(&mut self.pool)
+                }
+            };
+            self.consumed(dropped);
+        }
         self.schedule_ctrl(id);
         Ok(())
     }
 
     fn stop(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
+        if self.is_yamux() {
+            return self.stop_yamux(id, code);
+        }
         let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
         let dropped = match flow.recv_state {
             RecvState::Open => {
@@ -1028,6 +1167,47 @@ impl Connection {
             }
             RecvState::Stopped { .. } | RecvState::Done(_) => return Ok(()),
         };
+        self.consumed(dropped);
+        self.schedule_ctrl(id);
+        self.maybe_remove(id);
+        Ok(())
+    }
+
+    /// yamux has no STOP_SENDING, only RST, which ends both directions. A
+    /// reader that stops while the peer may still send discards what
+    /// arrives and sends RST: at once if we are still writing (our sending
+    /// ends too), or once our data and FIN are on the wire if we already
+    /// finished, so a finished writer's data is never lost.
+    fn stop_yamux(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
+        let closed = self.closed;
+        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
+        let rst = match flow.recv_state {
+            RecvState::Open => true,
+            RecvState::Fin { .. } | RecvState::Reset { .. } => false,
+            RecvState::Stopped { .. } | RecvState::Done(_) => return Ok(()),
+        };
+        flow.recv_state = RecvState::Done(End::Stopped);
+        let dropped = flow.discard_recv(&mut self.pool);
+        let mut unsent = 0;
+        if rst && !closed {
+            match flow.send_state {
+                SendState::Open | SendState::Fin { sent: true } => {
+                    unsent = flow.discard_send(&mut self.pool);
+                    flow.send_state = SendState::Reset {
+                        code: code.min(VARINT_MAX),
+                        sent: false,
+                        by_peer: false,
+                    };
+                    if flow.has(flag::WANT_WRITABLE) {
+                        flow.clear(flag::WANT_WRITABLE);
+                        self.events.push_back(Event::Writable(FlowId(id)));
+                    }
+                }
+                SendState::Fin { sent: false } => flow.set(flag::RST_AFTER_FIN),
+                SendState::Reset { .. } => {}
+            }
+        }
+        self.conn_send_buffered -= unsent;
         self.consumed(dropped);
         self.schedule_ctrl(id);
         self.maybe_remove(id);
@@ -1129,6 +1309,9 @@ impl Connection {
         if !flow.has(flag::LOCAL) && self.refuse_peer_from.is_none() {
             self.peer_max += 1; // the peer may open another
         }
+        if self.is_yamux() && flow.has(flag::LOCAL) && !flow.has(flag::PEER_ACKED) {
+            self.ack_arrived(); // the peer forgets it too
+        }
         self.stats.flows_open = self.flows.len() as u64;
         self.events.push_back(Event::FlowClosed(FlowId(id)));
         trace!(flow = id, "mux flow closed");
@@ -1176,42 +1359,30 @@ impl Connection {
                         };
                     }
                 }
-                Rx::Head if self.head_buf.is_empty() => {
-                    match decode_head(&data[pos..], self.config.max_close_reason) {
-                        Ok((head, used)) => {
-                            pos += used;
-                            self.on_head(head)?;
-                        }
-                        Err(DecodeError::Incomplete) => {
-                            self.stash_head(&data[pos..])?;
-                            pos = data.len();
-                        }
-                        Err(DecodeError::Invalid(what)) => {
-                            return Err(ProtocolError::Malformed(what))
-                        }
+                Rx::Head if self.head_buf.is_empty() => match self.head(&data[pos..])? {
+                    Some(used) => pos += used,
+                    None => {
+                        self.stash_head(&data[pos..])?;
+                        pos = data.len();
                     }
-                }
+                },
                 Rx::Head => {
                     let had = self.head_buf.len();
                     let take = (self.head_cap() - had).min(data.len() - pos);
                     self.head_buf.extend_from_slice(&data[pos..pos + take]);
                     let buf = core::mem::take(&mut self.head_buf);
-                    match decode_head(&buf, self.config.max_close_reason) {
-                        Ok((head, used)) => {
+                    let r = self.head(&buf);
+                    self.head_buf = buf;
+                    match r? {
+                        Some(used) => {
                             pos += used - had;
-                            self.on_head(head)?;
-                            self.head_buf = buf;
                             self.head_buf.clear();
                         }
-                        Err(DecodeError::Incomplete) => {
-                            if buf.len() >= self.head_cap() {
+                        None => {
+                            if self.head_buf.len() >= self.head_cap() {
                                 return Err(ProtocolError::Malformed("frame head too long"));
                             }
-                            self.head_buf = buf;
                             pos += take;
-                        }
-                        Err(DecodeError::Invalid(what)) => {
-                            return Err(ProtocolError::Malformed(what))
                         }
                     }
                 }
@@ -1220,8 +1391,36 @@ impl Connection {
         Ok(())
     }
 
+    /// Decodes and handles one frame head at the front of `buf`: the bytes
+    /// it used, or `None` when `buf` holds only part of it.
+    fn head(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
+        let decoded = match self.config.profile {
+            Profile::Native => match decode_head(buf, self.config.max_close_reason) {
+                Ok((head, used)) => {
+                    self.on_head(head)?;
+                    return Ok(Some(used));
+                }
+                Err(e) => e,
+            },
+            Profile::Yamux => match ym::Header::decode(buf) {
+                Ok(h) => {
+                    self.on_yamux(h)?;
+                    return Ok(Some(ym::HEADER_LEN));
+                }
+                Err(e) => e,
+            },
+        };
+        match decoded {
+            DecodeError::Incomplete => Ok(None),
+            DecodeError::Invalid(what) => Err(ProtocolError::Malformed(what)),
+        }
+    }
+
     fn head_cap(&self) -> usize {
-        HEAD_BASE + self.config.max_close_reason
+        match self.config.profile {
+            Profile::Native => HEAD_BASE + self.config.max_close_reason,
+            Profile::Yamux => ym::HEADER_LEN,
+        }
     }
 
     fn stash_head(&mut self, rest: &[u8]) -> Result<(), ProtocolError> {
@@ -1240,16 +1439,30 @@ impl Connection {
         }
     }
 
+    fn is_yamux(&self) -> bool {
+        self.config.profile == Profile::Yamux
+    }
+
     fn is_peer_id(&self, id: u64) -> bool {
-        id % 2 == self.side.peer_parity()
+        id % 2 == self.side.peer().first_id(self.config.profile) % 2
+    }
+
+    /// The id our next flow gets.
+    fn local_next(&self) -> u64 {
+        self.local_opened * 2 + self.side.first_id(self.config.profile)
+    }
+
+    /// The id the peer's next flow gets (native: ids come in order).
+    fn peer_next(&self) -> u64 {
+        self.peer_opened * 2 + self.side.peer().first_id(self.config.profile)
     }
 
     /// A frame names `id`: is it a flow that exists or existed?
     fn check_known(&self, id: u64) -> Result<(), ProtocolError> {
         let next = if self.is_peer_id(id) {
-            self.peer_opened * 2 + self.side.peer_parity()
+            self.peer_next()
         } else {
-            self.local_opened * 2 + self.side.parity()
+            self.local_next()
         };
         if id < next {
             Ok(())
@@ -1258,15 +1471,255 @@ impl Connection {
         }
     }
 
+    /// Largest DATA payload accepted. yamux peers may fill a whole window
+    /// in one frame (hashicorp's does); payloads are streamed, so the
+    /// window, not the frame, is what bounds memory.
+    fn max_data_payload(&self) -> u64 {
+        match self.config.profile {
+            Profile::Native => self.config.max_frame_payload,
+            Profile::Yamux => self
+                .config
+                .max_frame_payload
+                .max(self.config.max_flow_window),
+        }
+    }
+
+    fn on_yamux(&mut self, h: ym::Header) -> Result<(), ProtocolError> {
+        self.stats.frames_received += 1;
+        match h.ty {
+            ym::Type::Data | ym::Type::WindowUpdate => self.on_yamux_stream(h),
+            ym::Type::Ping => {
+                if h.stream != 0 {
+                    return Err(ProtocolError::BadFlowId(h.stream.into()));
+                }
+                let v = u64::from(h.length);
+                if h.has(yf::ACK) {
+                    self.on_control(Control::Pong(v))
+                } else if h.has(yf::SYN) {
+                    self.on_control(Control::Ping(v))
+                } else {
+                    Err(ProtocolError::Malformed("yamux ping without SYN or ACK"))
+                }
+            }
+            ym::Type::GoAway => {
+                if h.stream != 0 {
+                    return Err(ProtocolError::BadFlowId(h.stream.into()));
+                }
+                let code = match h.length {
+                    ym::go_away::NORMAL => {
+                        // No last-accepted id on this wire: every flow we
+                        // opened counts as accepted, as yamux peers keep
+                        // serving them.
+                        let next = self.local_next();
+                        self.on_goaway(next, 0);
+                        return Ok(());
+                    }
+                    ym::go_away::PROTOCOL_ERROR => ErrorCode::ProtocolViolation,
+                    ym::go_away::INTERNAL_ERROR => ErrorCode::Internal,
+                    other => ErrorCode::Unknown(other.into()),
+                };
+                trace!(?code, "yamux GoAway with an error");
+                self.close_with(
+                    false,
+                    false,
+                    0,
+                    b"",
+                    CloseReason::Transport {
+                        code,
+                        reason: Vec::new(),
+                    },
+                );
+                Ok(())
+            }
+        }
+    }
+
+    /// A Data or WindowUpdate header: flags first (SYN, ACK, RST), then the
+    /// window delta or the payload, then FIN.
+    fn on_yamux_stream(&mut self, h: ym::Header) -> Result<(), ProtocolError> {
+        let id = u64::from(h.stream);
+        let len = match h.ty {
+            ym::Type::Data => u64::from(h.length),
+            _ => 0,
+        };
+        if len > self.max_data_payload() {
+            return Err(ProtocolError::FrameTooLarge(len));
+        }
+        if id == 0 {
+            return Err(ProtocolError::BadFlowId(0));
+        }
+        let peer = self.is_peer_id(id);
+        let fresh = peer
+            && !self.flows.contains_key(&id)
+            && (id > self.peer_high || self.peer_gaps.contains(&id));
+        if h.has(yf::SYN) {
+            if !peer {
+                return Err(ProtocolError::BadFlowId(id));
+            }
+            self.yamux_open(id)?;
+        } else if fresh && h.has(yf::RST) {
+            // rust-yamux resets a stream it dropped unused without ever
+            // opening it: the id is spent.
+            self.claim_peer_id(id)?;
+        } else if fresh {
+            // ... and closes one it never wrote to with a bare FIN: take
+            // that as the open it stands for.
+            self.yamux_open(id)?;
+        } else if !peer && id >= self.local_next() {
+            return Err(ProtocolError::BadFlowId(id));
+        }
+        if h.has(yf::ACK) && !peer {
+            if let Some(flow) = self.flows.get_mut(&id) {
+                if flow.raise(flag::PEER_ACKED) {
+                    self.ack_arrived();
+                }
+            }
+        }
+        if h.has(yf::RST) {
+            self.yamux_reset(id)?;
+            if len > 0 {
+                self.rx = Rx::Payload {
+                    flow: DISCARD,
+                    remaining: len,
+                    fin: false,
+                };
+            }
+            return Ok(());
+        }
+        if h.ty == ym::Type::WindowUpdate {
+            if let Some(flow) = self.flows.get_mut(&id) {
+                let delta = u64::from(h.length);
+                if flow.send_credit() + delta > u64::from(u32::MAX) {
+                    return Err(ProtocolError::BadCredit);
+                }
+                if delta > 0 {
+                    flow.send_max += delta;
+                    self.schedule(id);
+                }
+            }
+            if h.has(yf::FIN) {
+                self.recv_fin(id);
+            }
+            return Ok(());
+        }
+        self.on_data_header(DataHeader {
+            flow: id,
+            len,
+            fin: h.has(yf::FIN),
+            side_channel: false,
+        })
+    }
+
+    /// The peer's SYN for `id`: accept it, or refuse it with RST.
+    fn yamux_open(&mut self, id: u64) -> Result<(), ProtocolError> {
+        self.claim_peer_id(id)?;
+        if self.refuse_peer_from.is_some() || self.peer_opened >= self.peer_max {
+            trace!(flow = id, "yamux open refused with RST");
+            self.rate_tick();
+            self.resets_in_window += 1;
+            if self.resets_in_window > self.config.max_resets_per_sec {
+                return Err(ProtocolError::ResetFlood);
+            }
+            return self.queue(Queued::Rst(id));
+        }
+        self.accept(id, false)
+    }
+
+    /// Marks peer id `id` used: it may not be opened again.
+    fn claim_peer_id(&mut self, id: u64) -> Result<(), ProtocolError> {
+        if self.flows.contains_key(&id) {
+            return Err(ProtocolError::BadFlowId(id)); // already open
+        }
+        if id > self.peer_high {
+            let first = if self.peer_high == 0 {
+                self.side.peer().first_id(Profile::Yamux)
+            } else {
+                self.peer_high + 2
+            };
+            let skipped = (id - first) / 2;
+            if self.peer_gaps.len() as u64 + skipped > self.config.max_concurrent_flows {
+                return Err(ProtocolError::BadFlowId(id));
+            }
+            self.peer_gaps.extend((first..id).step_by(2));
+            self.peer_high = id;
+        } else if !self.peer_gaps.remove(&id) {
+            return Err(ProtocolError::BadFlowId(id)); // reused
+        }
+        Ok(())
+    }
+
+    /// The peer's RST: both directions of `id` end.
+    fn yamux_reset(&mut self, id: u64) -> Result<(), ProtocolError> {
+        self.rate_tick();
+        self.resets_in_window += 1;
+        if self.resets_in_window > self.config.max_resets_per_sec {
+            return Err(ProtocolError::ResetFlood);
+        }
+        let Some(flow) = self.flows.get_mut(&id) else {
+            return Ok(());
+        };
+        let dropped = match flow.send_state {
+            SendState::Open | SendState::Fin { sent: false } => {
+                let dropped = flow.discard_send(&mut self.pool);
+                flow.send_state = SendState::Reset {
+                    code: 0,
+                    sent: true,
+                    by_peer: true,
+                };
+                dropped
+            }
+            SendState::Reset { code, by_peer, .. } => {
+                // Our own RST need not follow: the stream is gone.
+                flow.send_state = SendState::Reset {
+                    code,
+                    sent: true,
+                    by_peer,
+                };
+                0
+            }
+            SendState::Fin { sent: true } => 0,
+        };
+        if flow.has(flag::WANT_WRITABLE) {
+            flow.clear(flag::WANT_WRITABLE);
+            self.events.push_back(Event::Writable(FlowId(id)));
+        }
+        self.conn_send_buffered -= dropped;
+        match flow.recv_state {
+            RecvState::Open => {
+                flow.recv_state = RecvState::Reset { code: 0 };
+                if flow.raise(flag::READABLE_SIGNALED) {
+                    self.events.push_back(Event::Readable(FlowId(id)));
+                }
+            }
+            // After its FIN the peer's data is complete: the RST only
+            // ends our direction (a stopped reader's way to say so).
+            RecvState::Fin { .. } => {}
+            RecvState::Stopped { .. } => flow.recv_state = RecvState::Done(End::Stopped),
+            RecvState::Reset { .. } | RecvState::Done(_) => {}
+        }
+        self.maybe_remove(id);
+        Ok(())
+    }
+
+    /// One of our opens was acknowledged (or forgotten by both sides).
+    fn ack_arrived(&mut self) {
+        self.unacked = self.unacked.saturating_sub(1);
+        if core::mem::take(&mut self.want_flow_credit) {
+            self.events.push_back(Event::FlowCredit);
+        }
+    }
+
     fn on_data_header(&mut self, h: DataHeader) -> Result<(), ProtocolError> {
-        if h.len > self.config.max_frame_payload {
+        if h.len > self.max_data_payload() {
             return Err(ProtocolError::FrameTooLarge(h.len));
         }
-        if self.conn_received + h.len > self.conn_recv_max {
+        if self.conn_received.saturating_add(h.len) > self.conn_recv_max {
             return Err(ProtocolError::FlowControl);
         }
         let id = h.flow;
-        if self.is_peer_id(id) && id == self.peer_opened * 2 + self.side.peer_parity() {
+        if self.is_yamux() {
+            // Opens and unknown ids were settled by `on_yamux_stream`.
+        } else if self.is_peer_id(id) && id == self.peer_next() {
             self.accept(id, h.side_channel)?;
         } else {
             self.check_known(id)?;
@@ -1314,7 +1767,14 @@ impl Connection {
         if side_channel {
             flags |= flag::SIDE_CHANNEL;
         }
+        if self.is_yamux() {
+            flags |= flag::ACK_PENDING;
+        }
         self.insert_flow(id, flags);
+        if self.is_yamux() {
+            // Acknowledge at once: the peer counts unacknowledged opens.
+            self.schedule_ctrl(id);
+        }
         self.stats.flows_accepted += 1;
         self.events.push_back(Event::FlowOpened {
             id: FlowId(id),
@@ -1577,6 +2037,36 @@ impl Connection {
 fn shrink_idle<T>(q: &mut VecDeque<T>) {
     if q.is_empty() && q.capacity() > 64 {
         *q = VecDeque::new();
+    }
+}
+
+/// Payload of a frame whose flow is gone: counted, then dropped. No flow
+/// has this id (yamux ids are 32 bits, native ones 62).
+const DISCARD: u64 = u64::MAX;
+
+/// Appends a yamux header; returns its length.
+fn put_yamux(out: &mut impl TransmitBuf, ty: ym::Type, flags: u16, id: u64, length: u32) -> usize {
+    let h = ym::Header {
+        ty,
+        flags,
+        stream: id as u32,
+        length,
+    };
+    out.put_slice(&h.encode());
+    ym::HEADER_LEN
+}
+
+/// The yamux GoAway code for a close: yamux has three.
+fn yamux_close_code(app: bool, code: u64) -> u32 {
+    if app {
+        return ym::go_away::NORMAL;
+    }
+    match ErrorCode::from_wire(code) {
+        ErrorCode::NoError | ErrorCode::Idle => ym::go_away::NORMAL,
+        ErrorCode::ChannelTimeout | ErrorCode::DrainTimeout | ErrorCode::Internal => {
+            ym::go_away::INTERNAL_ERROR
+        }
+        _ => ym::go_away::PROTOCOL_ERROR,
     }
 }
 

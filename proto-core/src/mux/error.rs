@@ -26,6 +26,8 @@ pub enum ErrorCode {
     Idle,
     /// A GOAWAY drain did not finish in time.
     DrainTimeout,
+    /// The peer hit an internal error (yamux GoAway code 2).
+    Internal,
     /// A code this version does not know.
     Unknown(u64),
 }
@@ -44,6 +46,7 @@ impl ErrorCode {
             ErrorCode::ChannelTimeout => 7,
             ErrorCode::Idle => 8,
             ErrorCode::DrainTimeout => 9,
+            ErrorCode::Internal => 10,
             ErrorCode::Unknown(v) => v,
         }
     }
@@ -61,6 +64,7 @@ impl ErrorCode {
             7 => ErrorCode::ChannelTimeout,
             8 => ErrorCode::Idle,
             9 => ErrorCode::DrainTimeout,
+            10 => ErrorCode::Internal,
             v => ErrorCode::Unknown(v),
         }
     }

@@ -126,9 +126,11 @@ pub struct ConnectionStats {
     pub rtt: Option<Duration>,
     /// Smoothed round-trip time.
     pub srtt: Option<Duration>,
-    /// Connection bytes we may still send before the peer's next MAX_DATA.
+    /// Connection bytes we may still send before the peer's next MAX_DATA
+    /// (yamux profile: `u64::MAX`, the wire has no connection window).
     pub send_credit: u64,
-    /// Connection bytes the peer may still send us.
+    /// Connection bytes the peer may still send us (yamux profile: what
+    /// `conn_recv_budget` still allows; the peer is bounded per flow).
     pub recv_window: u64,
     /// Bytes received but not yet read, over all flows (at most
     /// `conn_recv_budget`).

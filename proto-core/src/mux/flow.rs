@@ -62,14 +62,20 @@ pub(crate) enum End {
 }
 
 pub(crate) mod flag {
-    pub const LOCAL: u8 = 1 << 0;
-    pub const SIDE_CHANNEL: u8 = 1 << 1;
-    pub const ANNOUNCED: u8 = 1 << 2;
-    pub const IN_READY: u8 = 1 << 3;
-    pub const IN_CTRL: u8 = 1 << 4;
-    pub const WANT_WRITABLE: u8 = 1 << 5;
-    pub const READABLE_SIGNALED: u8 = 1 << 6;
-    pub const WINDOW_UPDATE: u8 = 1 << 7;
+    pub const LOCAL: u16 = 1 << 0;
+    pub const SIDE_CHANNEL: u16 = 1 << 1;
+    pub const ANNOUNCED: u16 = 1 << 2;
+    pub const IN_READY: u16 = 1 << 3;
+    pub const IN_CTRL: u16 = 1 << 4;
+    pub const WANT_WRITABLE: u16 = 1 << 5;
+    pub const READABLE_SIGNALED: u16 = 1 << 6;
+    pub const WINDOW_UPDATE: u16 = 1 << 7;
+    /// yamux, a peer's flow: our first frame on it must carry ACK.
+    pub const ACK_PENDING: u16 = 1 << 8;
+    /// yamux, our flow: the peer's ACK arrived.
+    pub const PEER_ACKED: u16 = 1 << 9;
+    /// yamux: the reader stopped; send RST once our FIN is on the wire.
+    pub const RST_AFTER_FIN: u16 = 1 << 10;
 }
 
 /// A flow's byte buffers, allocated on first use and freed whenever all
@@ -145,11 +151,11 @@ pub(crate) struct Flow {
     pub window: u32,
     pub frames_sent: u32,
     pub frames_received: u32,
-    pub flags: u8,
+    pub flags: u16,
 }
 
 impl Flow {
-    pub fn new(flags: u8, send_max: u64, window: u64, now: Instant) -> Self {
+    pub fn new(flags: u16, send_max: u64, window: u64, now: Instant) -> Self {
         Flow {
             bufs: None,
             sent: 0,
@@ -168,20 +174,20 @@ impl Flow {
         }
     }
 
-    pub fn has(&self, f: u8) -> bool {
+    pub fn has(&self, f: u16) -> bool {
         self.flags & f != 0
     }
 
-    pub fn set(&mut self, f: u8) {
+    pub fn set(&mut self, f: u16) {
         self.flags |= f;
     }
 
-    pub fn clear(&mut self, f: u8) {
+    pub fn clear(&mut self, f: u16) {
         self.flags &= !f;
     }
 
     /// Sets `f` and reports whether it was clear before.
-    pub fn raise(&mut self, f: u8) -> bool {
+    pub fn raise(&mut self, f: u16) -> bool {
         let was = self.has(f);
         self.flags |= f;
         !was

@@ -1,4 +1,9 @@
-//! Flows multiplexed over one ordered byte stream (the native wire profile).
+//! Flows multiplexed over one ordered byte stream.
+//!
+//! Two wire profiles share this state machine: weft's native framing
+//! ([`frame`]) and yamux v0 ([`yamux`]), chosen by [`Config::profile`]. The
+//! description below is the native one; [`Profile`] lists what the yamux
+//! profile maps differently.
 //!
 //! A [`Connection`] carries many flows, each a reliable, flow-controlled
 //! byte stream in both directions. It follows the crate's sans-IO contract
@@ -44,8 +49,9 @@ pub mod frame;
 #[cfg(feature = "sim")]
 pub mod sim_core;
 mod transmit;
+pub mod yamux;
 
-pub use config::{initial, Config, ConfigError};
+pub use config::{initial, Config, ConfigError, Profile};
 pub use connection::{Connection, FlowMut};
 pub use error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
@@ -61,26 +67,35 @@ pub const REFUSED: u64 = u64::MAX >> 2;
 /// Which end of the byte stream a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {
-    /// Opened the byte stream; its flows have even ids.
+    /// Opened the byte stream; its flows have even ids (yamux: the client,
+    /// odd ids from 1).
     Dialer,
-    /// Accepted the byte stream; its flows have odd ids.
+    /// Accepted the byte stream; its flows have odd ids (yamux: the server,
+    /// even ids from 2).
     Acceptor,
 }
 
 impl Side {
-    fn parity(self) -> u64 {
-        match self {
-            Side::Dialer => 0,
-            Side::Acceptor => 1,
+    /// The id of the first flow this side opens; later ones step by 2.
+    fn first_id(self, profile: Profile) -> u64 {
+        match (profile, self) {
+            (Profile::Native, Side::Dialer) => 0,
+            (Profile::Native, Side::Acceptor) => 1,
+            (Profile::Yamux, Side::Dialer) => 1,
+            (Profile::Yamux, Side::Acceptor) => 2,
         }
     }
 
-    fn peer_parity(self) -> u64 {
-        1 - self.parity()
+    fn peer(self) -> Side {
+        match self {
+            Side::Dialer => Side::Acceptor,
+            Side::Acceptor => Side::Dialer,
+        }
     }
 }
 
-/// A flow's id: even for flows the dialer opened, odd for the acceptor's.
+/// A flow's id: native profile, even for flows the dialer opened and odd for
+/// the acceptor's; yamux profile, the wire's stream id (dialer odd).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct FlowId(pub u64);
 

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use proto_core::mux::{Config, Connection, Event, FlowId, ReadError, Side, WriteError};
+use proto_core::mux::{Config, Connection, Event, FlowId, Profile, ReadError, Side, WriteError};
 use proto_core::time::{Duration, Instant};
 use std::collections::VecDeque;
 
@@ -89,6 +89,11 @@ impl Pair {
             Config::default(),
             Faults::default(),
         )
+    }
+
+    /// Default configs speaking `profile`.
+    pub fn of(seed: u64, profile: Profile) -> Self {
+        Self::with(seed, cfg(profile), cfg(profile), Faults::default())
     }
 
     pub fn with(seed: u64, ca: Config, cb: Config, faults: Faults) -> Self {
@@ -276,6 +281,22 @@ impl Pair {
 
     pub fn take_events_b(&mut self) -> Vec<Event> {
         std::mem::take(&mut self.b.events)
+    }
+}
+
+/// The default config speaking `profile`.
+pub fn cfg(profile: Profile) -> Config {
+    let mut c = Config::default();
+    c.profile = profile;
+    c
+}
+
+/// The code a reader sees after the writer reset with `code`: yamux's RST
+/// carries none.
+pub fn reset_code(profile: Profile, code: u64) -> u64 {
+    match profile {
+        Profile::Yamux => 0,
+        _ => code,
     }
 }
 

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use proto_core::mux::{Config, Connection, Side};
+use proto_core::mux::{Config, Connection, Profile, Side};
 use proto_core::sim::Role;
 use proto_core::time::{Duration, Instant};
 
@@ -25,4 +25,11 @@ pub fn side(role: Role) -> Side {
 
 pub fn mux(role: Role, now: Instant) -> Connection {
     Connection::new(mux_config(), side(role), now).expect("valid config")
+}
+
+/// The mux speaking the yamux wire profile, same timers.
+pub fn yamux(role: Role, now: Instant) -> Connection {
+    let mut cfg = mux_config();
+    cfg.profile = Profile::Yamux;
+    Connection::new(cfg, side(role), now).expect("valid config")
 }
