@@ -582,6 +582,8 @@ pub fn encode_mux_config(cfg: &crate::mux::Config) -> String {
     // Every field by name and no `..`: a field added to `Config` stops this
     // compiling until it gets a key here and in `decode_mux_config`.
     let crate::mux::Config {
+        profile,
+        max_unacked_opens,
         max_concurrent_flows,
         max_flow_window,
         conn_recv_budget,
@@ -603,7 +605,13 @@ pub fn encode_mux_config(cfg: &crate::mux::Config) -> String {
     } = cfg;
     let dur = |d: &crate::time::Duration| alloc::format!("{}ns", d.as_nanos());
     let opt = |d: &Option<crate::time::Duration>| d.as_ref().map_or(String::from("none"), dur);
-    let items: [(&str, String); 18] = [
+    let profile = match profile {
+        crate::mux::Profile::Native => "native",
+        crate::mux::Profile::Yamux => "yamux",
+    };
+    let items: [(&str, String); 20] = [
+        ("profile", String::from(profile)),
+        ("max_unacked_opens", max_unacked_opens.to_string()),
         ("max_concurrent_flows", max_concurrent_flows.to_string()),
         ("max_flow_window", max_flow_window.to_string()),
         ("conn_recv_budget", conn_recv_budget.to_string()),
@@ -668,6 +676,14 @@ pub fn decode_mux_config(text: &str) -> Result<crate::mux::Config, MuxConfigErro
         }
         seen.push(k);
         match k {
+            "profile" => {
+                cfg.profile = match v {
+                    "native" => crate::mux::Profile::Native,
+                    "yamux" => crate::mux::Profile::Yamux,
+                    _ => return Err(MuxConfigError::BadValue(String::from(item))),
+                }
+            }
+            "max_unacked_opens" => cfg.max_unacked_opens = num(item, v)?,
             "max_concurrent_flows" => cfg.max_concurrent_flows = num(item, v)?,
             "max_flow_window" => cfg.max_flow_window = num(item, v)?,
             "conn_recv_budget" => cfg.conn_recv_budget = num(item, v)?,
