@@ -54,7 +54,9 @@ mod recorder {
 
     impl Recorder {
         /// Starts a log at `path`: the trace header, a note with the
-        /// connection's config (replay needs the same one), the core's creation.
+        /// connection's config in `key=value` form
+        /// (`sim::driver::encode_mux_config`; replay rebuilds it with
+        /// `sim::driver::recorded_mux_config`), the core's creation.
         pub fn create(
             path: &std::path::Path,
             side: proto_core::mux::Side,
@@ -73,9 +75,13 @@ mod recorder {
                 proto_core::mux::Side::Dialer => proto_core::sim::Role::Dialer,
                 proto_core::mux::Side::Acceptor => proto_core::sim::Role::Acceptor,
             };
-            let cfg = format!("adapter mux config: {config:?}");
-            r.trace
-                .record(tag::NOTE, now.as_nanos(), &[3], cfg.as_bytes());
+            let cfg = proto_core::sim::driver::encode_mux_config(config);
+            r.trace.record(
+                tag::NOTE,
+                now.as_nanos(),
+                &[proto_core::sim::driver::ADAPTER_CONFIG_NOTE],
+                cfg.as_bytes(),
+            );
             r.log.created(&mut r.trace, now, 0, role);
             r.write();
             Ok(r)

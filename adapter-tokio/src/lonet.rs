@@ -15,9 +15,15 @@
 //!
 //! Errors are `proto_core::sim::NetError`s, the same as the simulator's.
 //!
-//! The registry only grows (closes are lines too): it is meant for test
-//! networks, one file per run. Its lines are parsed leniently (a torn or
-//! unknown line is skipped) and a handshake line is capped at 512 bytes.
+//! The registry only grows (closes are lines too; rewriting it in place
+//! would race other processes' appends), so it is bounded instead: a new
+//! claim (`host`, `listen`) that would take the file past
+//! [`LoNetConfig::max_registry_bytes`] fails with `RegistryFull`, while
+//! releases (`unlisten`, `down`) always go through, so hosts and listeners
+//! can still close. At most [`READ_FACTOR`] times the limit is read back.
+//! It is meant for test networks, one file per run. Its lines are parsed
+//! leniently (a torn or unknown line is skipped) and a handshake line is
+//! capped at 512 bytes.
 
 use adapter_core::proto_core::sim::NetError;
 use std::collections::BTreeSet;
@@ -45,10 +51,35 @@ fn token() -> String {
     )
 }
 
+/// How much of the registry file is read back, as a multiple of
+/// [`LoNetConfig::max_registry_bytes`]: claims fill at most one limit and
+/// each claim has at most one release, so well-behaved processes stay
+/// within two; what lies past this is ignored.
+pub const READ_FACTOR: u64 = 3;
+
+/// Limits of a lonet registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoNetConfig {
+    /// Size of the registry file past which new claims (hosts, listeners)
+    /// are refused with `RegistryFull`. Default 1 MiB (some ten thousand
+    /// claims; every registry operation reads the whole file).
+    pub max_registry_bytes: u64,
+}
+
+impl Default for LoNetConfig {
+    fn default() -> Self {
+        LoNetConfig {
+            max_registry_bytes: 1 << 20,
+        }
+    }
+}
+
 /// A network: the registry file shared by every process on it.
 #[derive(Debug, Clone)]
 pub struct LoNet {
     path: PathBuf,
+    config: LoNetConfig,
 }
 
 /// The registry as read from the file.
@@ -72,15 +103,35 @@ impl View {
 }
 
 impl LoNet {
-    /// Joins (or creates) the network whose registry is `path`.
+    /// Joins (or creates) the network whose registry is `path`, with the
+    /// default [`LoNetConfig`].
     pub fn open(path: impl AsRef<Path>) -> std::io::Result<LoNet> {
+        LoNet::open_with(path, LoNetConfig::default())
+    }
+
+    /// Like [`open`](Self::open), with limits. Every process on one
+    /// registry should use the same.
+    pub fn open_with(path: impl AsRef<Path>, config: LoNetConfig) -> std::io::Result<LoNet> {
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(path.as_ref())?;
         Ok(LoNet {
             path: path.as_ref().to_path_buf(),
+            config,
         })
+    }
+
+    /// Appends a new claim if the file has room for it. Two processes may
+    /// both pass the check and overshoot by a line each; that is the slack.
+    fn claim(&self, line: &str) -> Result<(), NetError> {
+        let len = std::fs::metadata(&self.path)
+            .map_err(|_| NetError::RegistryDown)?
+            .len();
+        if len + line.len() as u64 + 1 > self.config.max_registry_bytes {
+            return Err(NetError::RegistryFull);
+        }
+        self.append(line)
     }
 
     fn append(&self, line: &str) -> Result<(), NetError> {
@@ -94,7 +145,14 @@ impl LoNet {
     }
 
     fn view(&self) -> Result<View, NetError> {
-        let text = std::fs::read_to_string(&self.path).map_err(|_| NetError::RegistryDown)?;
+        use std::io::Read as _;
+        let cap = self.config.max_registry_bytes.saturating_mul(READ_FACTOR);
+        let mut raw = Vec::new();
+        std::fs::File::open(&self.path)
+            .and_then(|f| f.take(cap).read_to_end(&mut raw))
+            .map_err(|_| NetError::RegistryDown)?;
+        // A line cut by the cap is torn and skipped like any other.
+        let text = String::from_utf8_lossy(&raw);
         let mut v = View::default();
         for line in text.lines() {
             let w: Vec<&str> = line.split(' ').collect();
@@ -150,7 +208,7 @@ impl LoNet {
             return Err(NetError::HostDuplicate);
         }
         let tok = token();
-        self.append(&format!("host {name} {tok}"))?;
+        self.claim(&format!("host {name} {tok}"))?;
         // Another process may have announced the same name in between: the
         // first line wins.
         match self.live_view()?.host(name) {
@@ -180,6 +238,10 @@ impl LoNet {
     /// Closes the registry for every process: announcing and dialing by
     /// name fail with `RegistryDown`; connections stay up.
     pub fn close_registry(&self) -> Result<(), NetError> {
+        // Once is enough: repeated closes add no lines.
+        if self.view()?.down {
+            return Ok(());
+        }
         self.append("registry-down")
     }
 }
@@ -261,8 +323,13 @@ impl LoHost {
         };
         let real = tcp.local_addr().map_err(|_| NetError::AddressInUse)?;
         let tok = token();
-        h.net
-            .append(&format!("listen {} {port} {real} {tok}", h.name))?;
+        if let Err(e) = h
+            .net
+            .claim(&format!("listen {} {port} {real} {tok}", h.name))
+        {
+            h.free_port(port);
+            return Err(e);
+        }
         match h.net.live_view()?.listener(&h.name, port) {
             Some(l) if l.3 == tok => {}
             _ => {
@@ -537,6 +604,14 @@ mod sim_net {
     }
 
     impl LoSimNet {
+        fn host_entry(&self, host: HostId) -> Result<&(String, Option<LoHost>), NetError> {
+            self.hosts.get(host.0 as usize).ok_or(NetError::UnknownId)
+        }
+
+        fn conn_entry(&self, c: ConnId) -> Result<&Conn, NetError> {
+            self.conns.get(c.0 as usize).ok_or(NetError::UnknownId)
+        }
+
         /// A network on the lonet registry at `path`, with its own
         /// single-threaded tokio runtime (call from outside any runtime).
         pub fn new(path: impl AsRef<std::path::Path>) -> std::io::Result<Self> {
@@ -704,13 +779,21 @@ mod sim_net {
             self.events.pop_front()
         }
 
-        fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId {
+        fn set_timer(
+            &mut self,
+            host: Option<HostId>,
+            at: Instant,
+            token: u64,
+        ) -> Result<TimerId, NetError> {
+            if let Some(h) = host {
+                self.host_entry(h)?;
+            }
             self.next += 1;
             let id = TimerId(self.next);
             let key = (at.as_nanos(), self.next);
             self.timers.insert(key, (id, host, token));
             self.timer_keys.insert(id, key);
-            id
+            Ok(id)
         }
 
         fn cancel_timer(&mut self, id: TimerId) {
@@ -719,12 +802,14 @@ mod sim_net {
             }
         }
 
-        fn local_time(&self, _host: HostId) -> Instant {
-            self.now()
+        fn local_time(&self, host: HostId) -> Result<Instant, NetError> {
+            self.host_entry(host)?;
+            Ok(self.now())
         }
 
-        fn global_time(&self, _host: HostId, local: Instant) -> Instant {
-            local
+        fn global_time(&self, host: HostId, local: Instant) -> Result<Instant, NetError> {
+            self.host_entry(host)?;
+            Ok(local)
         }
 
         fn add_host(&mut self, name: &str) -> Result<HostId, NetError> {
@@ -734,7 +819,9 @@ mod sim_net {
             Ok(id)
         }
 
-        fn set_skew(&mut self, _host: HostId, _offset: Duration, _ppm: i32) {}
+        fn set_skew(&mut self, host: HostId, _offset: Duration, _ppm: i32) -> Result<(), NetError> {
+            self.host_entry(host).map(|_| ())
+        }
 
         fn hosts(&self) -> Vec<HostId> {
             (0..self.hosts.len() as u32)
@@ -743,19 +830,16 @@ mod sim_net {
                 .collect()
         }
 
-        fn host_name(&self, host: HostId) -> &str {
-            &self.hosts[host.0 as usize].0
+        fn host_name(&self, host: HostId) -> Result<&str, NetError> {
+            Ok(&self.host_entry(host)?.0)
         }
 
         fn host_up(&self, host: HostId) -> bool {
-            self.hosts[host.0 as usize].1.is_some()
+            self.host_entry(host).is_ok_and(|h| h.1.is_some())
         }
 
         fn listen(&mut self, host: HostId, laddr: &str) -> Result<ListenerId, NetError> {
-            let h = self.hosts[host.0 as usize]
-                .1
-                .clone()
-                .ok_or(NetError::HostDown)?;
+            let h = self.host_entry(host)?.1.clone().ok_or(NetError::HostDown)?;
             let l = self.rt.block_on(h.listen(laddr))?;
             self.listeners.push(Arc::new(l));
             Ok(ListenerId(self.listeners.len() as u32 - 1))
@@ -763,7 +847,11 @@ mod sim_net {
 
         fn accept(&mut self, l: ListenerId) -> Result<Accept, NetError> {
             let op = self.op();
-            let li = self.listeners[l.0 as usize].clone();
+            let li = self
+                .listeners
+                .get(l.0 as usize)
+                .ok_or(NetError::UnknownId)?
+                .clone();
             let tx = self.tx.clone();
             self.rt.spawn(async move {
                 let r = li.accept().await;
@@ -773,10 +861,7 @@ mod sim_net {
         }
 
         fn dial(&mut self, host: HostId, raddr: &str) -> Result<OpId, NetError> {
-            let h = self.hosts[host.0 as usize]
-                .1
-                .clone()
-                .ok_or(NetError::HostDown)?;
+            let h = self.host_entry(host)?.1.clone().ok_or(NetError::HostDown)?;
             let op = self.op();
             let tx = self.tx.clone();
             let raddr = raddr.to_string();
@@ -788,7 +873,10 @@ mod sim_net {
         }
 
         fn send(&mut self, c: ConnId, data: &[u8]) -> Result<(), NetError> {
-            let out = self.conns[c.0 as usize]
+            let out = self
+                .conns
+                .get(c.0 as usize)
+                .ok_or(NetError::UnknownId)?
                 .out
                 .as_ref()
                 .ok_or(NetError::SocketDown)?;
@@ -798,7 +886,10 @@ mod sim_net {
         }
 
         fn close(&mut self, c: ConnId) -> Result<(), NetError> {
-            let out = self.conns[c.0 as usize]
+            let out = self
+                .conns
+                .get_mut(c.0 as usize)
+                .ok_or(NetError::UnknownId)?
                 .out
                 .take()
                 .ok_or(NetError::SocketDown)?;
@@ -806,8 +897,8 @@ mod sim_net {
             Ok(())
         }
 
-        fn local_addr(&self, c: ConnId) -> Addr {
-            self.conns[c.0 as usize].local
+        fn local_addr(&self, c: ConnId) -> Result<Addr, NetError> {
+            Ok(self.conn_entry(c)?.local)
         }
 
         fn bind(&mut self, _host: HostId, _port: u16) -> Result<SocketId, NetError> {
@@ -818,18 +909,30 @@ mod sim_net {
             Err(NetError::SocketDown)
         }
 
-        fn partition(&mut self, _from: HostId, _to: HostId, _both: bool) {}
+        // Faults a real network cannot inject: no-ops, but ids are still checked.
+        fn partition(&mut self, from: HostId, to: HostId, _both: bool) -> Result<(), NetError> {
+            self.host_entry(from)?;
+            self.host_entry(to).map(|_| ())
+        }
         fn heal(&mut self) {}
         fn heal_all(&mut self) {}
-        fn hold(&mut self, _c: ConnId) {}
-        fn release(&mut self, _c: ConnId) {}
-        fn inject_reset(&mut self, _c: ConnId) {}
-        fn inject_fin(&mut self, _c: ConnId) -> bool {
-            false
+        fn hold(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
         }
-        fn crash(&mut self, _host: HostId) {}
-        fn restart(&mut self, _host: HostId) -> bool {
-            false
+        fn release(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
+        }
+        fn inject_reset(&mut self, c: ConnId) -> Result<(), NetError> {
+            self.conn_entry(c).map(|_| ())
+        }
+        fn inject_fin(&mut self, c: ConnId) -> Result<bool, NetError> {
+            self.conn_entry(c).map(|_| false)
+        }
+        fn crash(&mut self, host: HostId) -> Result<(), NetError> {
+            self.host_entry(host).map(|_| ())
+        }
+        fn restart(&mut self, host: HostId) -> Result<bool, NetError> {
+            self.host_entry(host).map(|_| false)
         }
 
         fn trace_mut(&mut self) -> &mut Trace {

@@ -6,7 +6,7 @@
 use adapter_core::proto_core::mux::{Config as MuxConfig, Connection as Core, Side};
 use adapter_core::proto_core::sim::{world, NetError, Role, Swarm};
 use adapter_core::proto_core::time::{Duration, Instant};
-use adapter_tokio::lonet::{LoHost, LoNet, LoSimNet};
+use adapter_tokio::lonet::{LoHost, LoNet, LoNetConfig, LoSimNet};
 use adapter_tokio::{Config, Connection};
 use std::path::PathBuf;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -268,5 +268,54 @@ fn the_standard_scenario_runs_on_loopback_too() {
     assert!(real.streams >= 5, "{real}");
     assert_eq!(real.completed, real.streams, "{real}");
     assert!(real.connections >= 3, "{real}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+/// The registry file is bounded: new claims stop at the configured size
+/// with `RegistryFull` (the file never passes it), releases still go
+/// through, and the registry keeps answering.
+#[tokio::test(flavor = "current_thread")]
+async fn the_registry_file_is_bounded() {
+    assert_eq!(LoNetConfig::default().max_registry_bytes, 1 << 20);
+    let path = registry("bounded");
+    let mut cfg = LoNetConfig::default();
+    cfg.max_registry_bytes = 600;
+    let net = LoNet::open_with(&path, cfg.clone()).unwrap();
+    let size = || std::fs::metadata(&path).unwrap().len();
+    let a = net.new_host("a").unwrap();
+    let mut listeners = Vec::new();
+    let full = loop {
+        match a.listen("").await {
+            Ok(l) => listeners.push(l),
+            Err(e) => break e,
+        }
+        assert!(listeners.len() < 100, "the limit never bit");
+    };
+    assert_eq!(full, NetError::RegistryFull);
+    assert!(listeners.len() >= 3, "{} listeners fit", listeners.len());
+    assert!(size() <= cfg.max_registry_bytes, "{} bytes", size());
+    assert_eq!(net.new_host("b").unwrap_err(), NetError::RegistryFull);
+    assert!(size() <= cfg.max_registry_bytes);
+    assert_eq!(a.listen(":99").await.unwrap_err(), NetError::RegistryFull);
+    // Still a working registry: lookups, dials and accepts.
+    assert_eq!(net.query("a"), Ok(()));
+    let first = listeners[0].addr();
+    let (c, s) = tokio::join!(a.dial(&first), listeners[0].accept());
+    assert_eq!(c.unwrap().remote_addr(), first);
+    drop(s.unwrap());
+    // Releases are appended past the limit, bounded by the claims.
+    for l in &listeners {
+        l.close().unwrap();
+    }
+    a.close().unwrap();
+    net.close_registry().unwrap();
+    net.close_registry().unwrap();
+    assert!(
+        size() <= 2 * cfg.max_registry_bytes,
+        "releases at most double it: {} bytes",
+        size()
+    );
+    // The closes were seen: the registry reads as closed.
+    assert_eq!(net.query("a"), Err(NetError::RegistryDown));
     std::fs::remove_file(&path).unwrap();
 }

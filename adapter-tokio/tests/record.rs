@@ -12,14 +12,44 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 // plaintext and the encrypted runs take turns.
 #[tokio::test(flavor = "current_thread")]
 async fn recorded_connections_replay_byte_for_byte() {
-    record_and_replay(false).await;
+    // A config far from the default: small DATA frames and transmits, no
+    // keepalive. The recording carries it, and replay rebuilds it from
+    // there, as the CLI's `--replay` does.
+    let mut small = Config::default();
+    small.send_chunk = 1000;
+    small.max_transmit = 4096;
+    small.keepalive_interval = None;
+    small.drain_timeout = std::time::Duration::from_millis(7_500);
+    small.max_concurrent_flows = 100;
+    record_and_replay(false, small).await;
     // On a secure connection the log holds the mux's plaintext inputs and
     // outputs (records are opened before and sealed after), so the same
     // replay reproduces it without keys.
-    record_and_replay(true).await;
+    record_and_replay(true, Config::default()).await;
 }
 
-async fn record_and_replay(secure: bool) {
+/// Replays core `id` the way the CLI's `--replay` does: with the config the
+/// recording names.
+fn replay_as_cli(recs: &[trace::Record<'_>], id: u32) -> driver::ReplayReport {
+    let cfg = driver::recorded_mux_config(recs)
+        .expect("an adapter recording names its config")
+        .expect("the recorded config decodes");
+    driver::replay(recs, id, |role, now| {
+        Core::new(cfg.clone(), side(role), now).unwrap()
+    })
+    .unwrap()
+}
+
+fn side(role: Role) -> Side {
+    match role {
+        Role::Dialer => Side::Dialer,
+        Role::Acceptor => Side::Acceptor,
+    }
+}
+
+async fn record_and_replay(secure: bool, config: Config) {
+    let default = driver::encode_mux_config(&Config::default());
+    let custom = driver::encode_mux_config(&config) != default;
     let dir =
         std::env::temp_dir().join(format!("weft-record-test-{}-{secure}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -32,19 +62,20 @@ async fn record_and_replay(secure: bool) {
             local: l.into(),
             remote: r.into(),
         };
+        let cfg2 = config.clone();
         let server = tokio::spawn(async move {
             let creds = test_credentials(Side::Acceptor);
-            Connection::accept_with(b, addrs("s", "c"), Config::default(), &creds).await
+            Connection::accept_with(b, addrs("s", "c"), cfg2, &creds).await
         });
         let creds = test_credentials(Side::Dialer);
-        let client = Connection::connect_with(a, addrs("c", "s"), Config::default(), &creds)
+        let client = Connection::connect_with(a, addrs("c", "s"), config.clone(), &creds)
             .await
             .unwrap();
         (client, server.await.unwrap().unwrap())
     } else {
         (
-            Connection::client(a, Config::default()).unwrap(),
-            Connection::server(b, Config::default()).unwrap(),
+            Connection::client(a, config.clone()).unwrap(),
+            Connection::server(b, config.clone()).unwrap(),
         )
     };
     assert_eq!(client.security().is_some(), secure);
@@ -90,16 +121,23 @@ async fn record_and_replay(secure: bool) {
         let recs = trace::parse(&bytes).unwrap();
         let cores = driver::cores_in(&recs);
         assert_eq!(cores.len(), 1);
-        let rep = driver::replay(&recs, cores[0].0, |role, now| {
-            let side = match role {
-                Role::Dialer => Side::Dialer,
-                Role::Acceptor => Side::Acceptor,
-            };
-            Core::new(Config::default(), side, now).unwrap()
-        })
-        .unwrap();
+        let recorded = driver::recorded_mux_config(&recs).unwrap().unwrap();
+        assert_eq!(
+            driver::encode_mux_config(&recorded),
+            driver::encode_mux_config(&config),
+            "the recording names the connection's own config"
+        );
+        let rep = replay_as_cli(&recs, cores[0].0);
         assert_eq!(rep.mismatch, None, "{}", f.display());
         assert!(rep.inputs > 20, "{}: {} inputs", f.display(), rep.inputs);
+        if custom {
+            // The config matters: the default one does not reproduce the run.
+            let rep = driver::replay(&recs, cores[0].0, |role, now| {
+                Core::new(Config::default(), side(role), now).unwrap()
+            })
+            .unwrap();
+            assert!(rep.mismatch.is_some(), "{}", f.display());
+        }
         // A tampered input is noticed.
         let first_input = recs
             .iter()
@@ -108,16 +146,7 @@ async fn record_and_replay(secure: bool) {
         let off = recs[first_input].payload.as_ptr() as usize - bytes.as_ptr() as usize;
         let mut bad = bytes.clone();
         bad[off + 3] ^= 0x40;
-        let recs = trace::parse(&bad).unwrap();
-        let rep = driver::replay(&recs, cores[0].0, |role, now| {
-            let side = if role == Role::Dialer {
-                Side::Dialer
-            } else {
-                Side::Acceptor
-            };
-            Core::new(Config::default(), side, now).unwrap()
-        })
-        .unwrap();
+        let rep = replay_as_cli(&trace::parse(&bad).unwrap(), cores[0].0);
         assert!(rep.mismatch.is_some(), "{}", f.display());
     }
     std::fs::remove_dir_all(&dir).unwrap();

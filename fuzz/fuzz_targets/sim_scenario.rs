@@ -10,46 +10,108 @@
 //! completions name operations that were started, once each; a dialed
 //! connection lives on the dialer with the dialed address as its remote, an
 //! accepted one keeps the listening port; datagrams arrive only as sent or
-//! with one flipped bit; the standard scenario keeps its invariants.
+//! with one flipped bit; the standard scenario keeps its invariants; an id
+//! the network never handed out gets `UnknownId` from every operation.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use proto_core::mux::{Config, Connection, Side};
 use proto_core::sim::{
-    world, Accept, Addr, ConnId, HostId, LinkConfig, ListenerId, Net, NetConfig, NetEvent, OpId,
-    Role, SocketId, Swarm,
+    world, Accept, Addr, ConnId, HostId, LinkConfig, ListenerId, Net, NetConfig, NetError,
+    NetEvent, OpId, Role, SocketId, Swarm,
 };
 use proto_core::time::{Duration, Instant};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Arbitrary, Debug)]
 enum Op {
-    Listen { host: u8, port: u8 },
-    Dial { host: u8, to: u8, port: u8 },
-    Accept { listener: u8 },
-    Send { conn: u8, len: u16 },
-    ShutdownWrite { conn: u8 },
-    Close { conn: u8 },
-    Reset { conn: u8 },
-    CloseListener { listener: u8 },
-    CloseHost { host: u8 },
-    Crash { host: u8 },
-    Restart { host: u8 },
-    Partition { a: u8, b: u8, both: bool },
+    Listen {
+        host: u8,
+        port: u8,
+    },
+    Dial {
+        host: u8,
+        to: u8,
+        port: u8,
+    },
+    Accept {
+        listener: u8,
+    },
+    Send {
+        conn: u8,
+        len: u16,
+    },
+    ShutdownWrite {
+        conn: u8,
+    },
+    Close {
+        conn: u8,
+    },
+    Reset {
+        conn: u8,
+    },
+    CloseListener {
+        listener: u8,
+    },
+    CloseHost {
+        host: u8,
+    },
+    Crash {
+        host: u8,
+    },
+    Restart {
+        host: u8,
+    },
+    Partition {
+        a: u8,
+        b: u8,
+        both: bool,
+    },
     Heal,
-    Hold { conn: u8 },
-    Release { conn: u8 },
-    InjectReset { conn: u8 },
-    InjectFin { conn: u8 },
-    Skew { host: u8, offset_ms: u16, ppm: i16 },
-    Bind { host: u8 },
-    SendTo { socket: u8, to: u8, len: u16 },
-    Timer { host: Option<u8>, after_ms: u16 },
-    Step { n: u8 },
-    AdvanceMs { ms: u16 },
+    Hold {
+        conn: u8,
+    },
+    Release {
+        conn: u8,
+    },
+    InjectReset {
+        conn: u8,
+    },
+    InjectFin {
+        conn: u8,
+    },
+    Skew {
+        host: u8,
+        offset_ms: u16,
+        ppm: i16,
+    },
+    Bind {
+        host: u8,
+    },
+    SendTo {
+        socket: u8,
+        to: u8,
+        len: u16,
+    },
+    Timer {
+        host: Option<u8>,
+        after_ms: u16,
+    },
+    Step {
+        n: u8,
+    },
+    AdvanceMs {
+        ms: u16,
+    },
     Shutdown,
     CloseRegistry,
+    /// An operation given an id this network never handed out (from a
+    /// bigger network, or made up).
+    Foreign {
+        what: u8,
+        id: u16,
+    },
 }
 
 #[derive(Arbitrary, Debug)]
@@ -111,8 +173,8 @@ fn drain(net: &mut Net, m: &mut Model) {
             NetEvent::Dialed { op, result } => {
                 let (from, to) = m.dials.remove(&op).expect("completes a started dial, once");
                 if let Ok(c) = result {
-                    assert_eq!(net.local_addr(c).host, from);
-                    assert_eq!(net.remote_addr(c), to);
+                    assert_eq!(net.local_addr(c).unwrap().host, from);
+                    assert_eq!(net.remote_addr(c), Ok(to));
                     m.conns.push(c);
                     link_peer(net, m, c);
                 }
@@ -124,6 +186,7 @@ fn drain(net: &mut Net, m: &mut Model) {
                     .expect("completes a started accept, once");
                 if let Ok(c) = result {
                     assert_eq!(net.local_addr(c), net.listener_addr(l));
+                    assert!(net.local_addr(c).is_ok());
                     m.conns.push(c);
                     link_peer(net, m, c);
                 }
@@ -164,10 +227,70 @@ fn drain(net: &mut Net, m: &mut Model) {
 /// end whose addresses mirror ours.
 fn link_peer(net: &Net, m: &mut Model, c: ConnId) {
     for cand in [ConnId(c.0 ^ 1)] {
-        if net.local_addr(cand) == net.remote_addr(c) && net.remote_addr(cand) == net.local_addr(c)
+        if net.local_addr(cand).is_ok()
+            && net.local_addr(cand) == net.remote_addr(c)
+            && net.remote_addr(cand) == net.local_addr(c)
         {
             m.peer.insert(c, cand);
             m.peer.insert(cand, c);
+        }
+    }
+}
+
+/// Every id-taking operation with an id far past anything this network
+/// handed out: each one fails with `UnknownId` (never a panic) and changes
+/// nothing the model tracks.
+fn foreign(net: &mut Net, hosts: &[HostId], what: u8, id: u16) {
+    let raw = (1 << 20) + u32::from(id);
+    let (fh, fc) = (HostId(raw), ConnId(raw));
+    let (fl, fs) = (ListenerId(raw), SocketId(raw));
+    let mine = hosts[usize::from(what) % hosts.len()];
+    let unknown = Err(NetError::UnknownId);
+    let at = net.now();
+    match what % 24 {
+        0 => assert_eq!(net.listen(fh, ":0").err(), unknown.err()),
+        1 => assert_eq!(net.dial(fh, "h0:1").err(), unknown.err()),
+        2 => assert_eq!(net.accept(fl).err(), unknown.err()),
+        3 => assert_eq!(net.close_listener(fl), unknown),
+        4 => assert_eq!(net.send(fc, b"x"), unknown),
+        5 => assert_eq!(net.shutdown_write(fc), unknown),
+        6 => assert_eq!(net.close(fc), unknown),
+        7 => assert_eq!(net.reset(fc), unknown),
+        8 => assert_eq!(net.hold(fc), unknown),
+        9 => assert_eq!(net.release(fc), unknown),
+        10 => assert_eq!(net.inject_reset(fc), unknown),
+        11 => assert_eq!(net.inject_fin(fc), Err(NetError::UnknownId)),
+        12 => assert_eq!(net.close_host(fh), unknown),
+        13 => assert_eq!(net.crash(fh), unknown),
+        14 => assert_eq!(net.restart(fh), Err(NetError::UnknownId)),
+        15 => assert_eq!(net.partition(mine, fh, true), unknown),
+        16 => assert_eq!(net.set_skew(fh, Duration::from_millis(1), 5), unknown),
+        17 => assert_eq!(net.bind(fh, 0).err(), unknown.err()),
+        18 => assert_eq!(net.close_socket(fs), unknown),
+        19 => {
+            let to = Addr {
+                host: mine,
+                port: 1,
+            };
+            assert_eq!(net.send_to(fs, to, b"x"), unknown);
+        }
+        20 => assert_eq!(net.set_timer(Some(fh), at, 0).err(), unknown.err()),
+        21 => {
+            assert_eq!(net.local_time(fh).err(), unknown.err());
+            assert_eq!(net.global_time(fh, at).err(), unknown.err());
+            assert!(!net.host_up(fh));
+        }
+        22 => {
+            assert_eq!(net.local_addr(fc).err(), unknown.err());
+            assert_eq!(net.remote_addr(fc).err(), unknown.err());
+            assert_eq!(net.listener_addr(fl).err(), unknown.err());
+            assert_eq!(net.socket_addr(fs).err(), unknown.err());
+        }
+        _ => {
+            assert_eq!(net.host_name(fh).err(), unknown.err());
+            let a = Addr { host: fh, port: 1 };
+            assert_eq!(net.format_addr(a).err(), unknown.err());
+            assert_eq!(net.set_link(mine, fh, LinkConfig::default()), unknown);
         }
     }
 }
@@ -229,7 +352,7 @@ fuzz_target!(|input: Input| {
                     host: h(to),
                     port: u16::from(port % 8),
                 };
-                let name = format!("{}:{}", net.host_name(to.host), to.port);
+                let name = format!("{}:{}", net.host_name(to.host).unwrap(), to.port);
                 if let Ok(op) = net.dial(h(host), &name) {
                     m.dials.insert(op, (h(host), to));
                 }
@@ -239,6 +362,7 @@ fuzz_target!(|input: Input| {
                     match net.accept(l) {
                         Ok(Accept::Ready(c)) => {
                             assert_eq!(net.local_addr(c), net.listener_addr(l));
+                            assert!(net.local_addr(c).is_ok());
                             m.conns.push(c);
                             link_peer(&net, &mut m, c);
                         }
@@ -285,41 +409,43 @@ fuzz_target!(|input: Input| {
             Op::CloseHost { host } => {
                 let _ = net.close_host(h(host));
             }
-            Op::Crash { host } => net.crash(h(host)),
+            Op::Crash { host } => net.crash(h(host)).unwrap(),
             Op::Restart { host } => {
-                net.restart(h(host));
+                net.restart(h(host)).unwrap();
             }
-            Op::Partition { a, b, both } => net.partition(h(a), h(b), both),
+            Op::Partition { a, b, both } => net.partition(h(a), h(b), both).unwrap(),
             Op::Heal => net.heal(),
             Op::Hold { conn } => {
                 if let Some(c) = pick(&m.conns, conn) {
-                    net.hold(c);
+                    net.hold(c).unwrap();
                 }
             }
             Op::Release { conn } => {
                 if let Some(c) = pick(&m.conns, conn) {
-                    net.release(c);
+                    net.release(c).unwrap();
                 }
             }
             Op::InjectReset { conn } => {
                 if let Some(c) = pick(&m.conns, conn) {
-                    net.inject_reset(c);
+                    net.inject_reset(c).unwrap();
                 }
             }
             Op::InjectFin { conn } => {
                 if let Some(c) = pick(&m.conns, conn) {
-                    net.inject_fin(c);
+                    net.inject_fin(c).unwrap();
                 }
             }
             Op::Skew {
                 host,
                 offset_ms,
                 ppm,
-            } => net.set_skew(
-                h(host),
-                Duration::from_millis(u64::from(offset_ms)),
-                i32::from(ppm),
-            ),
+            } => net
+                .set_skew(
+                    h(host),
+                    Duration::from_millis(u64::from(offset_ms)),
+                    i32::from(ppm),
+                )
+                .unwrap(),
             Op::Bind { host } => {
                 if let Ok(s) = net.bind(h(host), 0) {
                     m.sockets.push(s);
@@ -329,12 +455,12 @@ fuzz_target!(|input: Input| {
                 if let (Some(s), Some(t)) = (pick(&m.sockets, socket), pick(&m.sockets, to)) {
                     let d: Vec<u8> = (0..len % 2000).map(|i| (i as u8) ^ socket).collect();
                     m.datagrams.push(d.clone());
-                    let _ = net.send_to(s, net.socket_addr(t), &d);
+                    let _ = net.send_to(s, net.socket_addr(t).unwrap(), &d);
                 }
             }
             Op::Timer { host, after_ms } => {
                 let at = net.now() + Duration::from_millis(u64::from(after_ms));
-                net.set_timer(host.map(h), at, 0);
+                net.set_timer(host.map(h), at, 0).unwrap();
             }
             Op::Step { n } => {
                 for _ in 0..n {
@@ -347,6 +473,7 @@ fuzz_target!(|input: Input| {
             }
             Op::Shutdown => net.shutdown(),
             Op::CloseRegistry => net.close_registry(),
+            Op::Foreign { what, id } => foreign(&mut net, &hosts, what, id),
         }
         drain(&mut net, &mut m);
     }

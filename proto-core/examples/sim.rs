@@ -189,26 +189,27 @@ fn replay(file: &str) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // An adapter's recording (`WEFT_RECORD_DIR`) says which config its
-    // connection ran with; replay needs the same one.
-    let adapter = records
-        .iter()
-        .find(|r| r.tag == trace::tag::NOTE && r.field(0) == 3)
-        .map(|r| String::from_utf8_lossy(r.payload).into_owned());
     if let Some(r) = records
         .iter()
         .find(|r| r.tag == trace::tag::NOTE && r.field(0) == 0)
     {
         println!("{}", String::from_utf8_lossy(r.payload));
     }
-    if let Some(note) = &adapter {
-        println!("{note}");
-        println!(
-            "replaying with Config::default() (change this example if the connection used another)"
-        );
-    }
+    // An adapter's recording (`WEFT_RECORD_DIR`) carries the config its
+    // connection ran with; replay rebuilds exactly that one.
+    let adapter = match driver::recorded_mux_config(&records) {
+        None => None,
+        Some(Ok(cfg)) => {
+            println!("adapter recording: {}", driver::encode_mux_config(&cfg));
+            Some(cfg)
+        }
+        Some(Err(e)) => {
+            eprintln!("{file}: cannot rebuild the recorded mux config: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let make = |role: Role, now: Instant| match &adapter {
-        Some(_) => Connection::new(Config::default(), side(role), now).expect("default config"),
+        Some(cfg) => Connection::new(cfg.clone(), side(role), now).expect("validated config"),
         None => mux(role, now),
     };
     let cores = driver::cores_in(&records);

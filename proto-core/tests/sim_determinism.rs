@@ -123,7 +123,7 @@ fn scripted_net_hash() -> u64 {
             let _ = net.send(c, &vec![(round as u8) ^ (k as u8); 700 + k * 13]);
         }
         for (k, &s) in socks.iter().enumerate() {
-            let to = net.socket_addr(socks[(k + 1) % socks.len()]);
+            let to = net.socket_addr(socks[(k + 1) % socks.len()]).unwrap();
             let _ = net.send_to(
                 s,
                 to,
@@ -131,11 +131,11 @@ fn scripted_net_hash() -> u64 {
             );
         }
         if round == 5 {
-            net.partition(hosts[0], hosts[1], true);
+            net.partition(hosts[0], hosts[1], true).unwrap();
         }
         if round == 9 {
             net.heal();
-            net.inject_reset(conns[2]);
+            net.inject_reset(conns[2]).unwrap();
         }
         let t = net.now() + Duration::from_millis(30);
         net.advance_to(t);

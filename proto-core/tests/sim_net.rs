@@ -89,7 +89,7 @@ fn connected() -> Setup {
 }
 
 fn addr(net: &Net, a: Addr) -> String {
-    net.format_addr(a)
+    net.format_addr(a).unwrap()
 }
 
 #[test]
@@ -100,9 +100,9 @@ fn exact_addresses_on_listen_dial_accept() {
     let l1 = net.listen(a, "").unwrap();
     let l2 = net.listen(a, "α:0").unwrap();
     let l3 = net.listen(b, ":5").unwrap();
-    assert_eq!(addr(&net, net.listener_addr(l1)), "α:1");
-    assert_eq!(addr(&net, net.listener_addr(l2)), "α:2");
-    assert_eq!(addr(&net, net.listener_addr(l3)), "β:5");
+    assert_eq!(addr(&net, net.listener_addr(l1).unwrap()), "α:1");
+    assert_eq!(addr(&net, net.listener_addr(l2).unwrap()), "α:2");
+    assert_eq!(addr(&net, net.listener_addr(l3).unwrap()), "β:5");
 
     // β dials α:1 and α:2: its ports are handed out lowest-first (5 is taken).
     let d1 = net.dial(b, "α:1").unwrap();
@@ -110,10 +110,10 @@ fn exact_addresses_on_listen_dial_accept() {
     let evs = run(&mut net);
     let c1 = dialed(&evs, d1).unwrap();
     let c2 = dialed(&evs, d2).unwrap();
-    assert_eq!(addr(&net, net.local_addr(c1)), "β:1");
-    assert_eq!(addr(&net, net.remote_addr(c1)), "α:1");
-    assert_eq!(addr(&net, net.local_addr(c2)), "β:2");
-    assert_eq!(addr(&net, net.remote_addr(c2)), "α:2");
+    assert_eq!(addr(&net, net.local_addr(c1).unwrap()), "β:1");
+    assert_eq!(addr(&net, net.remote_addr(c1).unwrap()), "α:1");
+    assert_eq!(addr(&net, net.local_addr(c2).unwrap()), "β:2");
+    assert_eq!(addr(&net, net.remote_addr(c2).unwrap()), "α:2");
 
     // The accepted ends keep the listening port.
     let Ok(Accept::Ready(s1)) = net.accept(l1) else {
@@ -122,22 +122,28 @@ fn exact_addresses_on_listen_dial_accept() {
     let Ok(Accept::Ready(s2)) = net.accept(l2) else {
         panic!()
     };
-    assert_eq!(addr(&net, net.local_addr(s1)), "α:1");
-    assert_eq!(addr(&net, net.remote_addr(s1)), "β:1");
-    assert_eq!(addr(&net, net.local_addr(s2)), "α:2");
-    assert_eq!(addr(&net, net.remote_addr(s2)), "β:2");
+    assert_eq!(addr(&net, net.local_addr(s1).unwrap()), "α:1");
+    assert_eq!(addr(&net, net.remote_addr(s1).unwrap()), "β:1");
+    assert_eq!(addr(&net, net.local_addr(s2).unwrap()), "α:2");
+    assert_eq!(addr(&net, net.remote_addr(s2).unwrap()), "β:2");
 
     // α's next dial takes α:3: ports 1 and 2 hold listeners (and accepted
     // connections on them do not take new ports).
     let d3 = net.dial(a, "β:5").unwrap();
     let evs = run(&mut net);
-    assert_eq!(addr(&net, net.local_addr(dialed(&evs, d3).unwrap())), "α:3");
+    assert_eq!(
+        addr(&net, net.local_addr(dialed(&evs, d3).unwrap()).unwrap()),
+        "α:3"
+    );
 
     // A closed connection gives its port back; the lowest free port is reused.
     net.close(c1).unwrap();
     let d4 = net.dial(b, "α:1").unwrap();
     let evs = run(&mut net);
-    assert_eq!(addr(&net, net.local_addr(dialed(&evs, d4).unwrap())), "β:1");
+    assert_eq!(
+        addr(&net, net.local_addr(dialed(&evs, d4).unwrap()).unwrap()),
+        "β:1"
+    );
 }
 
 #[test]
@@ -322,6 +328,67 @@ fn close_while_dial_is_pending() {
     assert!(matches!(s.net.accept(s.l), Ok(Accept::Pending(_))));
 }
 
+/// Dialing an address on a host that is down is `ConnectionRefused`, as in
+/// go123 (`TestClose`, "host1.Dial vs host2.Close": the closed host keeps
+/// its registry entry, its listener is shut, the dial is refused), whether
+/// the host was closed or crashed, with or without a listener on the port,
+/// by name or by address. The dialer's port is given back each time.
+#[test]
+fn dial_to_a_down_host_is_refused() {
+    #[derive(Debug, Clone, Copy)]
+    enum Down {
+        Closed,
+        Crashed,
+    }
+    for down in [Down::Closed, Down::Crashed] {
+        for port in ["b:1", "b:7"] {
+            for by_addr in [false, true] {
+                let mut s = connected();
+                match down {
+                    Down::Closed => s.net.close_host(s.b).unwrap(),
+                    Down::Crashed => s.net.crash(s.b).unwrap(),
+                }
+                let _ = run(&mut s.net);
+                assert_eq!(s.net.query("b"), Ok(s.b), "a down host stays registered");
+                // The port the dial will take: a's lowest free one.
+                let probe = s.net.listen(s.a, "").unwrap();
+                let free = s.net.listener_addr(probe).unwrap();
+                s.net.close_listener(probe).unwrap();
+                let op = if by_addr {
+                    let to = s.net.parse_addr(port).unwrap();
+                    s.net.dial_addr(s.a, to).unwrap()
+                } else {
+                    s.net.dial(s.a, port).unwrap()
+                };
+                let evs = run(&mut s.net);
+                assert_eq!(
+                    dialed(&evs, op),
+                    Err(NetError::ConnectionRefused),
+                    "dial {port} (by address: {by_addr}) to a {down:?} host"
+                );
+                let l = s.net.listen(s.a, "").unwrap();
+                assert_eq!(s.net.listener_addr(l), Ok(free), "the port is free again");
+            }
+        }
+    }
+    // The close racing the dial: the SYN is on the wire when b goes down.
+    for crash in [false, true] {
+        let mut s = connected();
+        let op = s.net.dial(s.a, "b:1").unwrap();
+        if crash {
+            s.net.crash(s.b).unwrap();
+        } else {
+            s.net.close_host(s.b).unwrap();
+        }
+        let evs = run(&mut s.net);
+        assert_eq!(
+            dialed(&evs, op),
+            Err(NetError::ConnectionRefused),
+            "crash: {crash}"
+        );
+    }
+}
+
 #[test]
 fn close_while_accept_is_pending() {
     for (what, want) in [
@@ -350,7 +417,7 @@ fn close_while_accept_is_pending() {
     let evs = run(&mut s.net);
     let c = dialed(&evs, d).unwrap();
     let sc = accepted(&evs, op).unwrap();
-    assert_eq!(s.net.remote_addr(sc), s.net.local_addr(c));
+    assert_eq!(s.net.remote_addr(sc).unwrap(), s.net.local_addr(c).unwrap());
 }
 
 #[test]
@@ -423,7 +490,7 @@ fn jitter_and_rechunking_keep_order() {
         max_chunk: 7,
         ..LinkConfig::default()
     };
-    s.net.set_link(s.a, s.b, link);
+    s.net.set_link(s.a, s.b, link).unwrap();
     let sent: Vec<u8> = (0..5000u32).map(|i| (i * 31 % 251) as u8).collect();
     for piece in sent.chunks(37) {
         s.net.send(s.ca, piece).unwrap();
@@ -441,13 +508,13 @@ fn jitter_and_rechunking_keep_order() {
 #[test]
 fn partitions_delay_bytes_and_heal_delivers_them() {
     let mut s = connected();
-    s.net.partition(s.a, s.b, false);
+    s.net.partition(s.a, s.b, false).unwrap();
     s.net.send(s.ca, b"to b").unwrap();
     s.net.send(s.cb, b"to a").unwrap();
     let evs = run(&mut s.net);
     assert_eq!(data(&evs, s.cb), b"", "a -> b is cut");
     assert_eq!(data(&evs, s.ca), b"to a", "b -> a still works");
-    s.net.partition(s.a, s.b, true);
+    s.net.partition(s.a, s.b, true).unwrap();
     s.net.send(s.cb, b" again").unwrap();
     let evs = run(&mut s.net);
     assert_eq!(data(&evs, s.ca), b"");
@@ -464,11 +531,11 @@ fn partitions_delay_bytes_and_heal_delivers_them() {
 #[test]
 fn hold_and_release() {
     let mut s = connected();
-    s.net.hold(s.cb);
+    s.net.hold(s.cb).unwrap();
     s.net.send(s.ca, b"held").unwrap();
     let evs = run(&mut s.net);
     assert!(data(&evs, s.cb).is_empty());
-    s.net.release(s.cb);
+    s.net.release(s.cb).unwrap();
     let evs = run(&mut s.net);
     assert_eq!(data(&evs, s.cb), b"held");
 }
@@ -477,7 +544,7 @@ fn hold_and_release() {
 fn reset_loses_what_is_in_flight() {
     let mut s = connected();
     s.net.send(s.ca, b"lost").unwrap();
-    s.net.inject_reset(s.ca);
+    s.net.inject_reset(s.ca).unwrap();
     let evs = run(&mut s.net);
     assert!(data(&evs, s.cb).is_empty(), "{evs:?}");
     assert!(evs.contains(&NetEvent::Reset(s.ca)));
@@ -489,20 +556,20 @@ fn reset_loses_what_is_in_flight() {
 fn fin_injected_under_one_end() {
     let mut s = connected();
     s.net.send(s.ca, b"last words").unwrap();
-    assert!(s.net.inject_fin(s.ca));
+    assert!(s.net.inject_fin(s.ca).unwrap());
     let evs = run(&mut s.net);
     assert_eq!(data(&evs, s.cb), b"last words");
     assert!(evs.contains(&NetEvent::Fin(s.cb)));
     assert_eq!(s.net.send(s.ca, b"x"), Err(NetError::SocketDown));
-    assert!(!s.net.inject_fin(s.ca), "already closed");
+    assert!(!s.net.inject_fin(s.ca).unwrap(), "already closed");
 }
 
 #[test]
 fn crash_is_silent_and_restart_resets_old_connections() {
     let mut s = connected();
     let t = s.net.now() + Duration::from_secs(1);
-    s.net.set_timer(Some(s.b), t, 42);
-    s.net.crash(s.b);
+    s.net.set_timer(Some(s.b), t, 42).unwrap();
+    s.net.crash(s.b).unwrap();
     assert!(!s.net.host_up(s.b));
     s.net.send(s.ca, b"into the void").unwrap();
     let evs = run(&mut s.net);
@@ -511,14 +578,17 @@ fn crash_is_silent_and_restart_resets_old_connections() {
         "a crash says nothing, and its timers are gone: {evs:?}"
     );
     assert_eq!(s.net.listen(s.b, ""), Err(NetError::HostDown));
-    assert!(s.net.restart(s.b));
-    assert!(!s.net.restart(s.b), "only a crashed host restarts");
+    assert!(s.net.restart(s.b).unwrap());
+    assert!(!s.net.restart(s.b).unwrap(), "only a crashed host restarts");
     s.net.send(s.ca, b"hello?").unwrap();
     let evs = run(&mut s.net);
     assert!(evs.contains(&NetEvent::Reset(s.ca)), "{evs:?}");
     // The restarted host starts with every port free.
     let l = s.net.listen(s.b, "").unwrap();
-    assert_eq!(s.net.format_addr(s.net.listener_addr(l)), "b:1");
+    assert_eq!(
+        s.net.format_addr(s.net.listener_addr(l).unwrap()).unwrap(),
+        "b:1"
+    );
 }
 
 #[test]
@@ -528,7 +598,7 @@ fn bandwidth_spaces_out_a_burst() {
         bandwidth: Some(1_000_000),
         ..LinkConfig::default()
     };
-    s.net.set_link(s.a, s.b, link);
+    s.net.set_link(s.a, s.b, link).unwrap();
     let t0 = s.net.now();
     for _ in 0..100 {
         s.net.send(s.ca, &[0u8; 10_000]).unwrap();
@@ -546,7 +616,7 @@ fn datagram_faults() {
     let b = net.add_host("b").unwrap();
     let sa = net.bind(a, 0).unwrap();
     let sb = net.bind(b, 53).unwrap();
-    let to = net.socket_addr(sb);
+    let to = net.socket_addr(sb).unwrap();
     assert_eq!(net.bind(b, 53), Err(NetError::AddressInUse));
     let received = |net: &mut Net| -> Vec<Vec<u8>> {
         run(net)
@@ -565,7 +635,7 @@ fn datagram_faults() {
     net.send_to(sa, to, &msg).unwrap();
     assert_eq!(received(&mut net), vec![msg.clone()], "a clean link");
 
-    let set = |net: &mut Net, l: LinkConfig| net.set_link(a, b, l);
+    let set = |net: &mut Net, l: LinkConfig| net.set_link(a, b, l).unwrap();
     set(
         &mut net,
         LinkConfig {
@@ -650,7 +720,7 @@ fn datagram_faults() {
     }
     // A partition loses datagrams (no retransmission for them).
     set(&mut net, LinkConfig::default());
-    net.partition(a, b, false);
+    net.partition(a, b, false).unwrap();
     net.send_to(sa, to, &msg).unwrap();
     assert!(received(&mut net).is_empty());
     net.heal();
@@ -663,15 +733,21 @@ fn datagram_faults() {
 fn clock_skew_and_timers() {
     let mut net = net();
     let a = net.add_host("a").unwrap();
-    net.set_skew(a, Duration::from_secs(100), 1000); // +100 s, 0.1 % fast
-    assert_eq!(net.local_time(a), Instant::from_nanos(100_000_000_000));
+    net.set_skew(a, Duration::from_secs(100), 1000).unwrap(); // +100 s, 0.1 % fast
+    assert_eq!(
+        net.local_time(a).unwrap(),
+        Instant::from_nanos(100_000_000_000)
+    );
     net.advance_to(Instant::from_nanos(1_000_000_000));
-    assert_eq!(net.local_time(a), Instant::from_nanos(101_001_000_000));
+    assert_eq!(
+        net.local_time(a).unwrap(),
+        Instant::from_nanos(101_001_000_000)
+    );
     // A deadline in a's time maps to the first global instant it is reached.
     let local = Instant::from_nanos(103_003_000_000);
-    let g = net.global_time(a, local);
+    let g = net.global_time(a, local).unwrap();
     assert_eq!(g, Instant::from_nanos(3_000_000_000));
-    net.set_timer(Some(a), g, 7);
+    net.set_timer(Some(a), g, 7).unwrap();
     let evs = run(&mut net);
     assert_eq!(
         evs,
@@ -680,10 +756,12 @@ fn clock_skew_and_timers() {
             token: 7
         }]
     );
-    assert!(net.local_time(a) >= local);
+    assert!(net.local_time(a).unwrap() >= local);
     // Slow clocks too.
-    net.set_skew(a, Duration::ZERO, -500);
-    let g = net.global_time(a, Instant::from_nanos(10_000_000_000));
+    net.set_skew(a, Duration::ZERO, -500).unwrap();
+    let g = net
+        .global_time(a, Instant::from_nanos(10_000_000_000))
+        .unwrap();
     assert!(g > Instant::from_nanos(10_000_000_000));
 }
 
@@ -691,10 +769,10 @@ fn clock_skew_and_timers() {
 fn cancelled_timers_do_not_fire_and_order_is_time_then_sequence() {
     let mut net = net();
     let t = Instant::from_nanos(5);
-    let x = net.set_timer(None, t, 1);
-    net.set_timer(None, t, 2);
-    net.set_timer(None, Instant::from_nanos(4), 3);
-    net.set_timer(None, t, 4);
+    let x = net.set_timer(None, t, 1).unwrap();
+    net.set_timer(None, t, 2).unwrap();
+    net.set_timer(None, Instant::from_nanos(4), 3).unwrap();
+    net.set_timer(None, t, 4).unwrap();
     net.cancel_timer(x);
     let tokens: Vec<u64> = run(&mut net)
         .into_iter()
@@ -780,10 +858,119 @@ fn a_crash_drops_queued_connections_silently() {
     let op = net.dial(a, "b:1").unwrap();
     let evs = run(&mut net);
     let c = dialed(&evs, op).unwrap(); // queued on b, never accepted
-    net.crash(b);
+    net.crash(b).unwrap();
     assert!(run(&mut net).is_empty(), "nothing tells a about the crash");
-    net.restart(b);
+    net.restart(b).unwrap();
     net.send(c, b"anyone?").unwrap();
     let evs = run(&mut net);
     assert_eq!(evs, vec![NetEvent::Reset(c)]);
+}
+
+// ------------------------------------------------------------ ids from elsewhere
+
+/// Every operation given an id this network never handed out (here: ids
+/// from a bigger network) fails with `UnknownId` instead of panicking, and
+/// leaves the network as it was.
+#[test]
+fn foreign_ids_are_errors_not_panics() {
+    // The bigger network: its third host, second listener and fourth
+    // connection have no counterpart in `s`.
+    let mut big = net();
+    for n in ["x", "y", "z"] {
+        big.add_host(n).unwrap();
+    }
+    let y = big.query("y").unwrap();
+    let z = big.query("z").unwrap();
+    big.listen(y, "").unwrap();
+    let fl = big.listen(z, "").unwrap();
+    big.dial(y, "z:1").unwrap();
+    let op = big.dial(y, "z:1").unwrap();
+    let fc = dialed(&run(&mut big), op).unwrap();
+    assert_eq!(fc, ConnId(3));
+    big.bind(z, 0).unwrap();
+    let fs = big.bind(z, 0).unwrap();
+    let fh = z;
+
+    let mut s = connected();
+    let before = s.net.trace().hash();
+    let u = Err(NetError::UnknownId);
+    let now = s.net.now();
+    // Host ids.
+    assert_eq!(s.net.listen(fh, ":0").err(), u.err());
+    assert_eq!(s.net.dial(fh, "b:1").err(), u.err());
+    let to = s.net.listener_addr(s.l).unwrap();
+    assert_eq!(s.net.dial_addr(fh, to).err(), u.err());
+    assert_eq!(s.net.bind(fh, 0).err(), u.err());
+    assert_eq!(s.net.close_host(fh), u);
+    assert_eq!(s.net.crash(fh), u);
+    assert_eq!(s.net.restart(fh), Err(NetError::UnknownId));
+    assert_eq!(s.net.partition(s.a, fh, true), u);
+    assert_eq!(s.net.partition(fh, s.a, false), u);
+    assert_eq!(s.net.set_link(fh, s.a, LinkConfig::default()), u);
+    assert_eq!(s.net.set_skew(fh, Duration::from_millis(1), 3), u);
+    assert_eq!(s.net.set_timer(Some(fh), now, 0).err(), u.err());
+    assert_eq!(s.net.local_time(fh).err(), u.err());
+    assert_eq!(s.net.global_time(fh, now).err(), u.err());
+    assert_eq!(s.net.host_name(fh).err(), u.err());
+    assert_eq!(s.net.format_addr(Addr { host: fh, port: 1 }).err(), u.err());
+    assert!(!s.net.host_up(fh));
+    // Listener ids.
+    assert_eq!(s.net.accept(fl).err(), u.err());
+    assert_eq!(s.net.close_listener(fl), u);
+    assert_eq!(s.net.listener_addr(fl).err(), u.err());
+    // Connection ids.
+    assert_eq!(s.net.send(fc, b"x"), u);
+    assert_eq!(s.net.shutdown_write(fc), u);
+    assert_eq!(s.net.close(fc), u);
+    assert_eq!(s.net.reset(fc), u);
+    assert_eq!(s.net.hold(fc), u);
+    assert_eq!(s.net.release(fc), u);
+    assert_eq!(s.net.inject_reset(fc), u);
+    assert_eq!(s.net.inject_fin(fc), Err(NetError::UnknownId));
+    assert_eq!(s.net.local_addr(fc).err(), u.err());
+    assert_eq!(s.net.remote_addr(fc).err(), u.err());
+    // Socket ids (and a datagram to an unknown host from a real socket).
+    assert_eq!(s.net.close_socket(fs), u);
+    assert_eq!(s.net.socket_addr(fs).err(), u.err());
+    assert_eq!(s.net.send_to(fs, to, b"x"), u);
+    let mine = s.net.bind(s.a, 0).unwrap();
+    let far = Addr { host: fh, port: 1 };
+    assert_eq!(s.net.send_to(mine, far, b"x"), Err(NetError::NoSuchHost));
+    assert_eq!(s.net.dial_addr(s.a, far).err(), Some(NetError::NoSuchHost));
+
+    // Nothing moved: the existing connection still carries bytes both
+    // ways, and the only trace records added are the refused operations.
+    assert_ne!(s.net.trace().hash(), before, "the refusals are traced");
+    s.net.send(s.ca, b"ping").unwrap();
+    s.net.send(s.cb, b"pong").unwrap();
+    let evs = run(&mut s.net);
+    assert_eq!(data(&evs, s.cb), b"ping");
+    assert_eq!(data(&evs, s.ca), b"pong");
+    assert!(s.net.host_up(s.a) && s.net.host_up(s.b));
+}
+
+/// An id that was valid once (a closed connection or listener, a closed
+/// socket, a host that was closed) keeps answering with the close's error,
+/// never a panic, and never `UnknownId`.
+#[test]
+fn stale_ids_report_the_close() {
+    let mut s = connected();
+    let sock = s.net.bind(s.a, 0).unwrap();
+    s.net.close_socket(sock).unwrap();
+    s.net.close(s.ca).unwrap();
+    s.net.close_listener(s.l).unwrap();
+    assert_eq!(s.net.close_socket(sock), Err(NetError::SocketDown));
+    assert_eq!(s.net.send(s.ca, b"x"), Err(NetError::SocketDown));
+    assert_eq!(s.net.accept(s.l).err(), Some(NetError::SocketDown));
+    // Addresses of closed things stay readable (they are what was).
+    assert_eq!(addr(&s.net, s.net.local_addr(s.ca).unwrap()), "a:1");
+    assert_eq!(addr(&s.net, s.net.listener_addr(s.l).unwrap()), "b:1");
+    s.net.close_host(s.b).unwrap();
+    assert_eq!(s.net.close_host(s.b), Err(NetError::HostDown));
+    assert_eq!(s.net.send(s.cb, b"x"), Err(NetError::HostDown));
+    assert_eq!(s.net.restart(s.b), Ok(false), "a closed host stays down");
+    // Fault injections on stale ids are accepted and change nothing.
+    assert_eq!(s.net.hold(s.cb), Ok(()));
+    assert_eq!(s.net.inject_fin(s.cb), Ok(false));
+    assert_eq!(s.net.crash(s.b), Ok(()));
 }

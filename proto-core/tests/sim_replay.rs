@@ -76,3 +76,124 @@ fn a_tampered_input_is_caught() {
     assert!(rep.mismatch.is_some(), "core {core}: {rep:?}");
     assert!(parse(&bytes[MAGIC.len() - 1..]).is_err());
 }
+
+// ------------------------------------------------------------ the recorded mux config
+
+/// A config with every field away from its default.
+fn every_field_changed() -> proto_core::mux::Config {
+    let mut c = proto_core::mux::Config::default();
+    c.profile = proto_core::mux::Profile::Yamux;
+    c.max_unacked_opens = 17;
+    c.max_concurrent_flows = 300;
+    c.max_flow_window = 20 << 20;
+    c.conn_recv_budget = 40 << 20;
+    c.flow_send_buffer = 100_000;
+    c.conn_send_buffer = 900_000;
+    c.max_frame_payload = 30_000;
+    c.send_chunk = 1234;
+    c.max_transmit = 70_000;
+    c.max_close_reason = 99;
+    c.max_queued_control = 33;
+    c.max_resets_per_sec = 77;
+    c.max_pings_per_sec = 55;
+    c.keepalive_interval = None;
+    c.channel_timeout = Some(Duration::from_nanos(12_345_678_901));
+    c.idle_timeout = Some(Duration::from_millis(4500));
+    c.drain_timeout = Duration::from_micros(3);
+    c.max_outstanding_pings = 3;
+    c.spare_buffers = 0;
+    c
+}
+
+#[test]
+fn the_mux_config_round_trips_through_its_note() {
+    let c = every_field_changed();
+    let text = driver::encode_mux_config(&c);
+    assert!(text.starts_with(driver::MUX_CONFIG_PREFIX), "{text}");
+    let back = driver::decode_mux_config(&text).unwrap();
+    // Debug shows every field, so equal Debug means equal configs.
+    assert_eq!(format!("{back:?}"), format!("{c:?}"));
+    let def = proto_core::mux::Config::default();
+    assert_ne!(format!("{back:?}"), format!("{def:?}"), "every field moved");
+    // Each field on its own: the decoded value is the one that was encoded.
+    for item in text[driver::MUX_CONFIG_PREFIX.len()..].split_whitespace() {
+        let one = format!("{} {item}", driver::MUX_CONFIG_PREFIX);
+        let got = driver::decode_mux_config(&one).unwrap();
+        assert!(
+            driver::encode_mux_config(&got).contains(item),
+            "{item} did not survive on its own"
+        );
+    }
+}
+
+#[test]
+fn a_bad_mux_config_note_is_a_clear_error() {
+    use driver::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
+    // Missing keys keep the default (a recording from a build with fewer fields).
+    let d = dec(&format!("{P} send_chunk=2000")).unwrap();
+    assert_eq!(d.send_chunk, 2000);
+    assert_eq!(
+        d.max_transmit,
+        proto_core::mux::Config::default().max_transmit
+    );
+    assert!(dec(P).is_ok(), "no keys at all is the default config");
+    // A recording from before configs were encoded.
+    assert_eq!(
+        dec("adapter mux config: Config { send_chunk: 16384 }").err(),
+        Some(E::NotEncoded)
+    );
+    assert_eq!(
+        dec(&format!("{P} colour=blue")).err(),
+        Some(E::UnknownKey("colour".into()))
+    );
+    assert_eq!(
+        dec(&format!("{P} send_chunk=1 send_chunk=2")).err(),
+        Some(E::DuplicateKey("send_chunk".into()))
+    );
+    assert_eq!(
+        dec(&format!("{P} send_chunk")).err(),
+        Some(E::Malformed("send_chunk".into()))
+    );
+    for bad in [
+        "send_chunk=-1",
+        "send_chunk=lots",
+        "drain_timeout=5",
+        "drain_timeout=none",
+        "idle_timeout=5s",
+        "profile=quic",
+    ] {
+        assert_eq!(
+            dec(&format!("{P} {bad}")).err(),
+            Some(E::BadValue(bad.into())),
+            "{bad}"
+        );
+    }
+    assert_eq!(
+        dec(&format!("{P} send_chunk=0")).err(),
+        Some(E::Invalid(proto_core::mux::ConfigError::BadSendChunk))
+    );
+    // Each error names what is wrong.
+    let msg = dec(&format!("{P} colour=blue")).unwrap_err().to_string();
+    assert!(msg.contains("colour"), "{msg}");
+}
+
+/// The CLI's path for an adapter recording: the config note is found in the
+/// trace and rebuilt; a trace without one is not an adapter recording.
+#[test]
+fn a_recording_names_its_config() {
+    let c = every_field_changed();
+    let mut t = proto_core::sim::trace::Trace::new(true);
+    let note = driver::encode_mux_config(&c);
+    t.record(
+        tag::NOTE,
+        0,
+        &[driver::ADAPTER_CONFIG_NOTE],
+        note.as_bytes(),
+    );
+    let bytes = t.into_bytes().unwrap();
+    let recs = parse(&bytes).unwrap();
+    let got = driver::recorded_mux_config(&recs).unwrap().unwrap();
+    assert_eq!(format!("{got:?}"), format!("{c:?}"));
+    let plain = recorded(3);
+    assert!(driver::recorded_mux_config(&parse(&plain).unwrap()).is_none());
+}

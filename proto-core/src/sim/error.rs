@@ -4,7 +4,8 @@ use core::fmt;
 
 /// The error of one virtnet operation. Named after go123 `xnet/virtnet`'s
 /// errors, plus the two a stream can hit after it was set up
-/// (`ConnectionReset`, `InvalidAddress`).
+/// (`ConnectionReset`, `InvalidAddress`) and `UnknownId` for an id this
+/// network never handed out.
 ///
 /// When several closes apply, the widest wins: a closed network reports
 /// [`NetworkDown`](NetError::NetworkDown) even if the host is also down.
@@ -35,6 +36,14 @@ pub enum NetError {
     InvalidAddress,
     /// A datagram larger than the link's MTU (also counted as a drop).
     MessageTooLong,
+    /// A host, connection, listener or socket id this network never
+    /// handed out (out of its range, e.g. from a bigger network). Ids are
+    /// plain indices, so an in-range id from another network names this
+    /// network's object of that number.
+    UnknownId,
+    /// The registry has no room for another claim (lonet's file reached
+    /// its configured size); releases still go through.
+    RegistryFull,
 }
 
 impl fmt::Display for NetError {
@@ -52,6 +61,8 @@ impl fmt::Display for NetError {
             NetError::ConnectionReset => "connection reset by peer",
             NetError::InvalidAddress => "invalid address",
             NetError::MessageTooLong => "message too long",
+            NetError::UnknownId => "unknown id for this network",
+            NetError::RegistryFull => "registry is full",
         })
     }
 }

@@ -35,7 +35,7 @@
 //! let a = net.add_host("a").unwrap();
 //! let b = net.add_host("b").unwrap();
 //! let l = net.listen(b, ":0").unwrap();
-//! assert_eq!(net.format_addr(net.listener_addr(l)), "b:1");
+//! assert_eq!(net.format_addr(net.listener_addr(l).unwrap()).unwrap(), "b:1");
 //! let op = net.dial(a, "b:1").unwrap();
 //! while net.step() {}
 //! let mut dialed = None;
@@ -46,10 +46,10 @@
 //!     }
 //! }
 //! let c = dialed.unwrap();
-//! assert_eq!(net.format_addr(net.local_addr(c)), "a:1");
+//! assert_eq!(net.format_addr(net.local_addr(c).unwrap()).unwrap(), "a:1");
 //! let Ok(Accept::Ready(s)) = net.accept(l) else { panic!() };
-//! assert_eq!(net.format_addr(net.local_addr(s)), "b:1"); // keeps the listening port
-//! assert_eq!(net.format_addr(net.remote_addr(s)), "a:1");
+//! assert_eq!(net.format_addr(net.local_addr(s).unwrap()).unwrap(), "b:1"); // keeps the listening port
+//! assert_eq!(net.format_addr(net.remote_addr(s).unwrap()).unwrap(), "a:1");
 //! ```
 
 mod core;

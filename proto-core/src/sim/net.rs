@@ -18,6 +18,11 @@
 //! round trip ([`Net::dial`], a waiting [`Net::accept`]) return an [`OpId`]
 //! and complete with an event; every error is reported on the operation it
 //! hit, also when a close races it.
+//!
+//! Ids ([`HostId`], [`ConnId`], [`ListenerId`], [`SocketId`]) are plain
+//! indices. Every call that takes one answers an id this network never
+//! handed out with [`NetError::UnknownId`] (accessors and fault injections
+//! included), never a panic; a stale id reports the close that made it so.
 
 use super::error::NetError;
 use super::rng::Rng;
@@ -549,13 +554,24 @@ impl Net {
 
     /// Fires [`NetEvent::Timer`] at global time `at`. A host's timer is
     /// dropped if the host goes down before then (a crash loses them).
-    pub fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId {
+    ///
+    /// # Errors
+    /// `UnknownId` if `host` is not one of this network's.
+    pub fn set_timer(
+        &mut self,
+        host: Option<HostId>,
+        at: Instant,
+        token: u64,
+    ) -> Result<TimerId, NetError> {
         let id = TimerId(self.next_seq);
-        let host = host.map(|h| (h, self.hosts[h.0 as usize].incarnation));
+        let host = match host {
+            Some(h) => Some((h, self.host(h)?.incarnation)),
+            None => None,
+        };
         let at = at.as_nanos().max(self.now);
         let seq = self.schedule(at, Item::Timer { id, host, token });
         self.timers.insert(id, (at, seq));
-        id
+        Ok(id)
     }
 
     /// Cancels a timer; harmless if it already fired.
@@ -567,17 +583,17 @@ impl Net {
 
     /// A host's clock: global time shifted by its offset and drifting by
     /// its ppm.
-    pub fn local_time(&self, host: HostId) -> Instant {
-        let s = self.hosts[host.0 as usize].skew;
-        Instant::from_nanos(local_of(s, self.now))
+    pub fn local_time(&self, host: HostId) -> Result<Instant, NetError> {
+        let s = self.host(host)?.skew;
+        Ok(Instant::from_nanos(local_of(s, self.now)))
     }
 
     /// The earliest global time at which `host`'s clock reads `local`.
-    pub fn global_time(&self, host: HostId, local: Instant) -> Instant {
-        let s = self.hosts[host.0 as usize].skew;
+    pub fn global_time(&self, host: HostId, local: Instant) -> Result<Instant, NetError> {
+        let s = self.host(host)?.skew;
         let l = local.as_nanos();
         if l <= s.offset {
-            return Instant::ZERO;
+            return Ok(Instant::ZERO);
         }
         let mut g = ((u128::from(l - s.offset) * 1_000_000) / (1_000_000 + s.ppm as i128) as u128)
             .min(u128::from(u64::MAX)) as u64;
@@ -585,18 +601,20 @@ impl Net {
         while local_of(s, g) < l && g < u64::MAX {
             g += 1;
         }
-        Instant::from_nanos(g)
+        Ok(Instant::from_nanos(g))
     }
 
     /// Sets a host's clock skew: it reads `offset` more than the global
     /// clock at time zero and drifts by `ppm` (clamped to ±100 000).
-    pub fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32) {
+    pub fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32) -> Result<(), NetError> {
+        self.host(host)?;
         let h = &mut self.hosts[host.0 as usize];
         h.skew = Skew {
             offset: offset.as_nanos().min(u128::from(u64::MAX / 4)) as u64,
             ppm: ppm.clamp(-100_000, 100_000),
         };
         self.fault(FaultKind::Skew, u64::from(host.0), ppm as u64);
+        Ok(())
     }
 
     // ------------------------------------------------------------ registry and hosts
@@ -641,8 +659,8 @@ impl Net {
     }
 
     /// A host's name.
-    pub fn host_name(&self, host: HostId) -> &str {
-        &self.hosts[host.0 as usize].name
+    pub fn host_name(&self, host: HostId) -> Result<&str, NetError> {
+        Ok(&self.host(host)?.name)
     }
 
     /// Hosts, in the order they joined.
@@ -650,9 +668,9 @@ impl Net {
         (0..self.hosts.len() as u32).map(HostId)
     }
 
-    /// Whether the host is up.
+    /// Whether the host is up (false for an unknown id).
     pub fn host_up(&self, host: HostId) -> bool {
-        !self.down && self.hosts[host.0 as usize].state == HostState::Up
+        !self.down && self.host(host).is_ok_and(|h| h.state == HostState::Up)
     }
 
     /// Closes the registry: later `add_host`, `query` and `dial` by name fail
@@ -662,8 +680,12 @@ impl Net {
     }
 
     /// `addr` as `name:port`.
-    pub fn format_addr(&self, addr: Addr) -> String {
-        alloc::format!("{}:{}", self.host_name(addr.host), addr.port)
+    pub fn format_addr(&self, addr: Addr) -> Result<String, NetError> {
+        Ok(alloc::format!(
+            "{}:{}",
+            self.host_name(addr.host)?,
+            addr.port
+        ))
     }
 
     /// Parses `name:port` through the registry.
@@ -676,10 +698,34 @@ impl Net {
         })
     }
 
+    /// `host` if this network has it; ids are plain indices, so one from
+    /// another network is only caught when it is out of this one's range.
+    fn host(&self, host: HostId) -> Result<&Host, NetError> {
+        self.hosts.get(host.0 as usize).ok_or(NetError::UnknownId)
+    }
+
+    fn conn(&self, c: ConnId) -> Result<&Conn, NetError> {
+        self.conns.get(c.0 as usize).ok_or(NetError::UnknownId)
+    }
+
+    fn listener(&self, l: ListenerId) -> Result<&Listener, NetError> {
+        self.listeners.get(l.0 as usize).ok_or(NetError::UnknownId)
+    }
+
+    fn socket(&self, s: SocketId) -> Result<&Socket, NetError> {
+        self.sockets.get(s.0 as usize).ok_or(NetError::UnknownId)
+    }
+
+    /// Checks an id given by the caller; an unknown one is traced as `op`'s
+    /// error.
+    fn known<T>(&mut self, op: u64, r: Result<T, NetError>) -> Result<T, NetError> {
+        r.map_err(|e| self.op_err(op, e))
+    }
+
     fn host_err(&self, host: HostId) -> Option<NetError> {
         if self.down {
             Some(NetError::NetworkDown)
-        } else if self.hosts[host.0 as usize].state != HostState::Up {
+        } else if self.host(host).map_or(true, |h| h.state != HostState::Up) {
             Some(NetError::HostDown)
         } else {
             None
@@ -773,6 +819,8 @@ impl Net {
     /// Listens on `laddr` (`host:port`, `:port` or empty for the host
     /// itself; port 0 picks the lowest free one).
     pub fn listen(&mut self, host: HostId, laddr: &str) -> Result<ListenerId, NetError> {
+        let r = self.host(host).map(|_| ());
+        self.known(1, r)?;
         if let Some(e) = self.host_err(host) {
             return Err(self.op_err(1, e));
         }
@@ -805,12 +853,14 @@ impl Net {
     }
 
     /// The address a listener listens on.
-    pub fn listener_addr(&self, l: ListenerId) -> Addr {
-        self.listeners[l.0 as usize].addr
+    pub fn listener_addr(&self, l: ListenerId) -> Result<Addr, NetError> {
+        Ok(self.listener(l)?.addr)
     }
 
     fn listener_err(&self, l: ListenerId) -> Option<NetError> {
-        let li = &self.listeners[l.0 as usize];
+        let Ok(li) = self.listener(l) else {
+            return Some(NetError::UnknownId);
+        };
         self.host_err(li.addr.host)
             .or((!li.open).then_some(NetError::SocketDown))
     }
@@ -894,8 +944,11 @@ impl Net {
     }
 
     /// Overrides the link from `from` to `to` (one direction).
-    pub fn set_link(&mut self, from: HostId, to: HostId, link: LinkConfig) {
+    pub fn set_link(&mut self, from: HostId, to: HostId, link: LinkConfig) -> Result<(), NetError> {
+        self.host(from)?;
+        self.host(to)?;
         self.links.insert((from, to), link);
+        Ok(())
     }
 
     /// Sets the default link for every pair without an override.
@@ -924,6 +977,8 @@ impl Net {
     /// Dials `raddr` (`name:port`) from `host`. Completes with
     /// [`NetEvent::Dialed`] after a round trip.
     pub fn dial(&mut self, host: HostId, raddr: &str) -> Result<OpId, NetError> {
+        let r = self.host(host).map(|_| ());
+        self.known(4, r)?;
         if let Some(e) = self.host_err(host) {
             return Err(self.op_err(4, e));
         }
@@ -933,6 +988,8 @@ impl Net {
 
     /// Like [`dial`](Self::dial), by address (no registry lookup).
     pub fn dial_addr(&mut self, host: HostId, to: Addr) -> Result<OpId, NetError> {
+        let r = self.host(host).map(|_| ());
+        self.known(4, r)?;
         if let Some(e) = self.host_err(host) {
             return Err(self.op_err(4, e));
         }
@@ -996,17 +1053,19 @@ impl Net {
     // ------------------------------------------------------------ connections
 
     /// The connection's own address.
-    pub fn local_addr(&self, c: ConnId) -> Addr {
-        self.conns[c.0 as usize].local
+    pub fn local_addr(&self, c: ConnId) -> Result<Addr, NetError> {
+        Ok(self.conn(c)?.local)
     }
 
     /// The peer's address.
-    pub fn remote_addr(&self, c: ConnId) -> Addr {
-        self.conns[c.0 as usize].remote
+    pub fn remote_addr(&self, c: ConnId) -> Result<Addr, NetError> {
+        Ok(self.conn(c)?.remote)
     }
 
     fn conn_err(&self, c: ConnId) -> Option<NetError> {
-        let k = &self.conns[c.0 as usize];
+        let Ok(k) = self.conn(c) else {
+            return Some(NetError::UnknownId);
+        };
         if self.down {
             return Some(NetError::NetworkDown);
         }
@@ -1142,26 +1201,28 @@ impl Net {
     }
 
     /// Holds everything arriving at `c` until [`release`](Self::release).
-    pub fn hold(&mut self, c: ConnId) {
-        if !self.conns[c.0 as usize].held {
+    pub fn hold(&mut self, c: ConnId) -> Result<(), NetError> {
+        if !self.conn(c)?.held {
             self.conns[c.0 as usize].held = true;
             self.fault(FaultKind::Hold, u64::from(c.0), 0);
         }
+        Ok(())
     }
 
     /// Delivers what was held at `c`.
-    pub fn release(&mut self, c: ConnId) {
-        if self.conns[c.0 as usize].held {
+    pub fn release(&mut self, c: ConnId) -> Result<(), NetError> {
+        if self.conn(c)?.held {
             self.conns[c.0 as usize].held = false;
             self.fault(FaultKind::Release, u64::from(c.0), 0);
             self.unpark();
         }
+        Ok(())
     }
 
     /// The network resets a connection: both ends see [`NetEvent::Reset`]
     /// and lose what is in flight.
-    pub fn inject_reset(&mut self, c: ConnId) {
-        let peer = self.conns[c.0 as usize].peer;
+    pub fn inject_reset(&mut self, c: ConnId) -> Result<(), NetError> {
+        let peer = self.conn(c)?.peer;
         self.fault(FaultKind::Reset, u64::from(c.0), u64::from(peer.0));
         for x in [c, peer] {
             let k = &self.conns[x.0 as usize];
@@ -1170,26 +1231,29 @@ impl Net {
                 self.schedule(self.now, Item::Rst { from, to: x });
             }
         }
+        Ok(())
     }
 
     /// One end's transport is closed under its owner (as if its process
     /// closed the socket): the peer sees FIN, then resets for anything it
     /// sends. Returns whether the connection was open.
-    pub fn inject_fin(&mut self, c: ConnId) -> bool {
-        if self.conn_err(c).is_some() || self.conns[c.0 as usize].reset {
-            return false;
+    pub fn inject_fin(&mut self, c: ConnId) -> Result<bool, NetError> {
+        if self.conn(c)?.reset || self.conn_err(c).is_some() {
+            return Ok(false);
         }
         self.fault(FaultKind::Fin, u64::from(c.0), 0);
         let _ = self.shutdown_write(c);
         self.drop_socket(c);
-        true
+        Ok(true)
     }
 
     // ------------------------------------------------------------ partitions
 
     /// Cuts `from -> to` (and `to -> from` if `both`). Stream segments and
     /// dials wait at the cut (as TCP retransmits); datagrams are lost.
-    pub fn partition(&mut self, from: HostId, to: HostId, both: bool) {
+    pub fn partition(&mut self, from: HostId, to: HostId, both: bool) -> Result<(), NetError> {
+        self.host(from)?;
+        self.host(to)?;
         self.partitions.insert((from, to), ());
         if both {
             self.partitions.insert((to, from), ());
@@ -1200,6 +1264,7 @@ impl Net {
             FaultKind::PartitionOneWay
         };
         self.fault(kind, u64::from(from.0), u64::from(to.0));
+        Ok(())
     }
 
     /// Heals every partition and delivers what waited.
@@ -1252,6 +1317,8 @@ impl Net {
     /// connections report [`NetEvent::Down`] and their peers are reset.
     /// A closed host stays down.
     pub fn close_host(&mut self, host: HostId) -> Result<(), NetError> {
+        let r = self.host(host).map(|_| ());
+        self.known(9, r)?;
         if let Some(e) = self.host_err(host) {
             return Err(self.op_err(9, e));
         }
@@ -1264,27 +1331,29 @@ impl Net {
 
     /// Crashes a host: everything on it vanishes without a word (no events,
     /// no resets, timers lost); what arrives while it is down is dropped.
-    pub fn crash(&mut self, host: HostId) {
-        if self.host_err(host).is_some() {
-            return;
+    pub fn crash(&mut self, host: HostId) -> Result<(), NetError> {
+        if self.host(host)?.state != HostState::Up || self.down {
+            return Ok(());
         }
         self.fault(FaultKind::Crash, u64::from(host.0), 0);
         self.take_down(host, false, NetError::HostDown);
         self.hosts[host.0 as usize].state = HostState::Crashed;
+        Ok(())
     }
 
     /// Restarts a crashed host with no sockets; segments for its old
     /// connections are answered with resets.
-    pub fn restart(&mut self, host: HostId) -> bool {
+    pub fn restart(&mut self, host: HostId) -> Result<bool, NetError> {
+        self.host(host)?;
         let h = &mut self.hosts[host.0 as usize];
         if self.down || h.state != HostState::Crashed {
-            return false;
+            return Ok(false);
         }
         h.state = HostState::Up;
         h.incarnation += 1;
         h.ports.clear();
         self.fault(FaultKind::Restart, u64::from(host.0), 0);
-        true
+        Ok(true)
     }
 
     fn take_down(&mut self, host: HostId, notify: bool, err: NetError) {
@@ -1374,6 +1443,8 @@ impl Net {
 
     /// Binds a datagram socket (`port` 0 picks one).
     pub fn bind(&mut self, host: HostId, port: u16) -> Result<SocketId, NetError> {
+        let r = self.host(host).map(|_| ());
+        self.known(10, r)?;
         if let Some(e) = self.host_err(host) {
             return Err(self.op_err(10, e));
         }
@@ -1388,13 +1459,14 @@ impl Net {
     }
 
     /// The socket's address.
-    pub fn socket_addr(&self, s: SocketId) -> Addr {
-        self.sockets[s.0 as usize].addr
+    pub fn socket_addr(&self, s: SocketId) -> Result<Addr, NetError> {
+        Ok(self.socket(s)?.addr)
     }
 
     /// Closes a datagram socket.
     pub fn close_socket(&mut self, s: SocketId) -> Result<(), NetError> {
-        let addr = self.sockets[s.0 as usize].addr;
+        let r = self.socket(s).map(|k| k.addr);
+        let addr = self.known(11, r)?;
         if let Some(e) = self.host_err(addr.host) {
             return Err(self.op_err(11, e));
         }
@@ -1409,7 +1481,8 @@ impl Net {
     /// Sends a datagram; the link may lose, duplicate, delay, corrupt it or
     /// drop it for size. Nothing listening at `to`: silently dropped.
     pub fn send_to(&mut self, s: SocketId, to: Addr, data: &[u8]) -> Result<(), NetError> {
-        let from = self.sockets[s.0 as usize].addr;
+        let r = self.socket(s).map(|k| k.addr);
+        let from = self.known(12, r)?;
         if let Some(e) = self.host_err(from.host) {
             return Err(self.op_err(12, e));
         }

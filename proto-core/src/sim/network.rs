@@ -4,7 +4,9 @@
 //!
 //! The calls are [`Net`]'s; a real network answers the fault injections it
 //! cannot perform by doing nothing (the scenario then simply runs without
-//! them, as a swarm configuration with those faults off would).
+//! them, as a swarm configuration with those faults off would). Every id
+//! argument may be foreign: an id the network does not know is
+//! [`NetError::UnknownId`], never a panic.
 
 use super::error::NetError;
 use super::net::{
@@ -24,32 +26,37 @@ pub trait Network {
     /// if nothing can ever happen again.
     fn step(&mut self) -> bool;
     fn poll_event(&mut self) -> Option<NetEvent>;
-    fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId;
+    fn set_timer(
+        &mut self,
+        host: Option<HostId>,
+        at: Instant,
+        token: u64,
+    ) -> Result<TimerId, NetError>;
     fn cancel_timer(&mut self, id: TimerId);
-    fn local_time(&self, host: HostId) -> Instant;
-    fn global_time(&self, host: HostId, local: Instant) -> Instant;
+    fn local_time(&self, host: HostId) -> Result<Instant, NetError>;
+    fn global_time(&self, host: HostId, local: Instant) -> Result<Instant, NetError>;
     fn add_host(&mut self, name: &str) -> Result<HostId, NetError>;
-    fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32);
+    fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32) -> Result<(), NetError>;
     fn hosts(&self) -> Vec<HostId>;
-    fn host_name(&self, host: HostId) -> &str;
+    fn host_name(&self, host: HostId) -> Result<&str, NetError>;
     fn host_up(&self, host: HostId) -> bool;
     fn listen(&mut self, host: HostId, laddr: &str) -> Result<ListenerId, NetError>;
     fn accept(&mut self, l: ListenerId) -> Result<Accept, NetError>;
     fn dial(&mut self, host: HostId, raddr: &str) -> Result<OpId, NetError>;
     fn send(&mut self, c: ConnId, data: &[u8]) -> Result<(), NetError>;
     fn close(&mut self, c: ConnId) -> Result<(), NetError>;
-    fn local_addr(&self, c: ConnId) -> Addr;
+    fn local_addr(&self, c: ConnId) -> Result<Addr, NetError>;
     fn bind(&mut self, host: HostId, port: u16) -> Result<SocketId, NetError>;
     fn send_to(&mut self, s: SocketId, to: Addr, data: &[u8]) -> Result<(), NetError>;
-    fn partition(&mut self, from: HostId, to: HostId, both: bool);
+    fn partition(&mut self, from: HostId, to: HostId, both: bool) -> Result<(), NetError>;
     fn heal(&mut self);
     fn heal_all(&mut self);
-    fn hold(&mut self, c: ConnId);
-    fn release(&mut self, c: ConnId);
-    fn inject_reset(&mut self, c: ConnId);
-    fn inject_fin(&mut self, c: ConnId) -> bool;
-    fn crash(&mut self, host: HostId);
-    fn restart(&mut self, host: HostId) -> bool;
+    fn hold(&mut self, c: ConnId) -> Result<(), NetError>;
+    fn release(&mut self, c: ConnId) -> Result<(), NetError>;
+    fn inject_reset(&mut self, c: ConnId) -> Result<(), NetError>;
+    fn inject_fin(&mut self, c: ConnId) -> Result<bool, NetError>;
+    fn crash(&mut self, host: HostId) -> Result<(), NetError>;
+    fn restart(&mut self, host: HostId) -> Result<bool, NetError>;
     fn trace_mut(&mut self) -> &mut Trace;
     fn take_trace(&mut self) -> Trace;
     fn stats(&self) -> NetStats;
@@ -66,28 +73,33 @@ impl Network for Net {
     fn poll_event(&mut self) -> Option<NetEvent> {
         Net::poll_event(self)
     }
-    fn set_timer(&mut self, host: Option<HostId>, at: Instant, token: u64) -> TimerId {
+    fn set_timer(
+        &mut self,
+        host: Option<HostId>,
+        at: Instant,
+        token: u64,
+    ) -> Result<TimerId, NetError> {
         Net::set_timer(self, host, at, token)
     }
     fn cancel_timer(&mut self, id: TimerId) {
         Net::cancel_timer(self, id)
     }
-    fn local_time(&self, host: HostId) -> Instant {
+    fn local_time(&self, host: HostId) -> Result<Instant, NetError> {
         Net::local_time(self, host)
     }
-    fn global_time(&self, host: HostId, local: Instant) -> Instant {
+    fn global_time(&self, host: HostId, local: Instant) -> Result<Instant, NetError> {
         Net::global_time(self, host, local)
     }
     fn add_host(&mut self, name: &str) -> Result<HostId, NetError> {
         Net::add_host(self, name)
     }
-    fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32) {
+    fn set_skew(&mut self, host: HostId, offset: Duration, ppm: i32) -> Result<(), NetError> {
         Net::set_skew(self, host, offset, ppm)
     }
     fn hosts(&self) -> Vec<HostId> {
         Net::hosts(self).collect()
     }
-    fn host_name(&self, host: HostId) -> &str {
+    fn host_name(&self, host: HostId) -> Result<&str, NetError> {
         Net::host_name(self, host)
     }
     fn host_up(&self, host: HostId) -> bool {
@@ -108,7 +120,7 @@ impl Network for Net {
     fn close(&mut self, c: ConnId) -> Result<(), NetError> {
         Net::close(self, c)
     }
-    fn local_addr(&self, c: ConnId) -> Addr {
+    fn local_addr(&self, c: ConnId) -> Result<Addr, NetError> {
         Net::local_addr(self, c)
     }
     fn bind(&mut self, host: HostId, port: u16) -> Result<SocketId, NetError> {
@@ -117,7 +129,7 @@ impl Network for Net {
     fn send_to(&mut self, s: SocketId, to: Addr, data: &[u8]) -> Result<(), NetError> {
         Net::send_to(self, s, to, data)
     }
-    fn partition(&mut self, from: HostId, to: HostId, both: bool) {
+    fn partition(&mut self, from: HostId, to: HostId, both: bool) -> Result<(), NetError> {
         Net::partition(self, from, to, both)
     }
     fn heal(&mut self) {
@@ -126,22 +138,22 @@ impl Network for Net {
     fn heal_all(&mut self) {
         Net::heal_all(self)
     }
-    fn hold(&mut self, c: ConnId) {
+    fn hold(&mut self, c: ConnId) -> Result<(), NetError> {
         Net::hold(self, c)
     }
-    fn release(&mut self, c: ConnId) {
+    fn release(&mut self, c: ConnId) -> Result<(), NetError> {
         Net::release(self, c)
     }
-    fn inject_reset(&mut self, c: ConnId) {
+    fn inject_reset(&mut self, c: ConnId) -> Result<(), NetError> {
         Net::inject_reset(self, c)
     }
-    fn inject_fin(&mut self, c: ConnId) -> bool {
+    fn inject_fin(&mut self, c: ConnId) -> Result<bool, NetError> {
         Net::inject_fin(self, c)
     }
-    fn crash(&mut self, host: HostId) {
+    fn crash(&mut self, host: HostId) -> Result<(), NetError> {
         Net::crash(self, host)
     }
-    fn restart(&mut self, host: HostId) -> bool {
+    fn restart(&mut self, host: HostId) -> Result<bool, NetError> {
         Net::restart(self, host)
     }
     fn trace_mut(&mut self) -> &mut Trace {

@@ -482,6 +482,11 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C> World<C, F, Net> {
 }
 
 impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
+    /// A host's clock; the world only holds hosts the net handed out.
+    fn clock(&self, host: HostId) -> Instant {
+        self.net.local_time(host).unwrap_or_else(|_| self.net.now())
+    }
+
     /// Sets up hosts, listeners and timers on `net`.
     pub fn on(cfg: Swarm, make: F, mut net: N) -> Self {
         // The trace says what produced it.
@@ -516,19 +521,19 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                 let mut hr = Rng::stream(w.cfg.seed, &[b"host", name.as_bytes()]);
                 let off = Duration::from_nanos(hr.range(0, 10_000_000_000));
                 let ppm = hr.range(0, 400) as i32 - 200;
-                w.net.set_skew(h, off, ppm);
+                let _ = w.net.set_skew(h, off, ppm);
             }
             w.start_host(h);
         }
         let now = w.net.now();
-        w.net.set_timer(None, now, T_WORKLOAD);
+        let _ = w.net.set_timer(None, now, T_WORKLOAD);
         if let Some(e) = w.cfg.fault_every {
             let at = now + e;
-            w.net.set_timer(None, at, T_FAULT);
+            let _ = w.net.set_timer(None, at, T_FAULT);
         }
         let heal = now + w.cfg.chaos;
-        w.net.set_timer(None, heal, T_HEAL);
-        w.net.set_timer(None, heal + w.cfg.liveness, T_END);
+        let _ = w.net.set_timer(None, heal, T_HEAL);
+        let _ = w.net.set_timer(None, heal + w.cfg.liveness, T_END);
         w
     }
 
@@ -655,8 +660,11 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
     }
 
     fn new_core(&mut self, c: ConnId, role: Role) {
-        let host = self.net.local_addr(c).host;
-        let now = self.net.local_time(host);
+        // Ids come from the net itself, so the lookups cannot fail.
+        let Ok(host) = self.net.local_addr(c).map(|a| a.host) else {
+            return;
+        };
+        let now = self.clock(host);
         let id = self.slots.len() as u32;
         let core = (self.make)(role, now);
         let t = Traced::created(core, id, host.0, role, now, self.net.trace_mut());
@@ -676,12 +684,11 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
     }
 
     fn input(&mut self, i: usize, input: Input<'_>) {
-        let s = &mut self.slots[i];
-        if !s.alive {
+        if !self.slots[i].alive {
             return;
         }
-        let now = self.net.local_time(s.host);
-        s.t.input(now, input, self.net.trace_mut());
+        let now = self.clock(self.slots[i].host);
+        self.slots[i].t.input(now, input, self.net.trace_mut());
         self.drive(i);
     }
 
@@ -693,7 +700,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         }
         let host = self.slots[i].host;
         loop {
-            let now = self.net.local_time(host);
+            let now = self.clock(host);
             let mut buf = core::mem::take(&mut self.buf);
             while self.slots[i]
                 .t
@@ -714,7 +721,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             };
             self.react(i, ev);
         }
-        let now = self.net.local_time(host);
+        let now = self.clock(host);
         let s = &mut self.slots[i];
         let deadline = s.t.deadline(now, self.net.trace_mut());
         if s.t.core.is_closed() && s.transport {
@@ -728,16 +735,17 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                 if let Some((id, _)) = old {
                     self.net.cancel_timer(id);
                 }
-                self.slots[i].timer = d.map(|d| {
-                    let at = self.net.global_time(host, d);
-                    (self.net.set_timer(Some(host), at, i as u64), d)
+                self.slots[i].timer = d.and_then(|d| {
+                    let at = self.net.global_time(host, d).unwrap_or(d);
+                    let id = self.net.set_timer(Some(host), at, i as u64).ok()?;
+                    Some((id, d))
                 });
             }
         }
     }
 
     fn cmd(&mut self, i: usize, c: Command<'_>) -> Result<(u64, Option<ReadOutcome>), CmdError> {
-        let now = self.net.local_time(self.slots[i].host);
+        let now = self.clock(self.slots[i].host);
         let mut out = core::mem::take(&mut self.scratch);
         out.clear();
         let r = self.slots[i]
@@ -1060,7 +1068,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             T_END => self.end(),
             T_RELEASE => {
                 let c = ConnId((token & LOW) as u32);
-                self.net.release(c);
+                let _ = self.net.release(c);
             }
             T_RESTART => self.restart(HostId((token & LOW) as u32)),
             T_PARTITION_END => self.net.heal(),
@@ -1086,10 +1094,10 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             if to == h {
                 to = hosts[(to.0 as usize + 1) % hosts.len()];
             }
-            if let Ok(op) = self
-                .net
-                .dial(h, &format!("{}:{STREAM_PORT}", self.net.host_name(to)))
-            {
+            if let Ok(op) = self.net.dial(
+                h,
+                &format!("{}:{STREAM_PORT}", self.net.host_name(to).unwrap_or("?")),
+            ) {
                 self.dialing.insert(op, h);
             }
         }
@@ -1144,7 +1152,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         let now = self.net.now();
         let mean = super::net::dur_ns_pub(self.cfg.tick);
         let next = now + Duration::from_nanos(self.wrng.range(1, mean.saturating_mul(2).max(1)));
-        self.net.set_timer(None, next, T_WORKLOAD);
+        let _ = self.net.set_timer(None, next, T_WORKLOAD);
     }
 
     fn check_datagram(&mut self, d: &[u8]) {
@@ -1178,7 +1186,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         let now = self.net.now();
         let next =
             now + Duration::from_nanos(self.frng.range(1, super::net::dur_ns_pub(every) * 2));
-        self.net.set_timer(None, next, T_FAULT);
+        let _ = self.net.set_timer(None, next, T_FAULT);
         if kinds.is_empty() {
             return;
         }
@@ -1204,32 +1212,33 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         let slot = (!live.is_empty()).then(|| live[(pick % live.len() as u64) as usize]);
         match kind {
             FaultKind::PartitionOneWay | FaultKind::PartitionTwoWay => {
-                self.net.partition(a, b, kind == FaultKind::PartitionTwoWay);
-                self.net.set_timer(None, now + len, T_PARTITION_END);
+                let _ = self.net.partition(a, b, kind == FaultKind::PartitionTwoWay);
+                let _ = self.net.set_timer(None, now + len, T_PARTITION_END);
             }
             FaultKind::Hold => {
                 if let Some(i) = slot {
                     let c = self.slots[i].conn;
-                    self.net.hold(c);
-                    self.net
+                    let _ = self.net.hold(c);
+                    let _ = self
+                        .net
                         .set_timer(None, now + len, T_RELEASE | u64::from(c.0));
                 }
             }
             FaultKind::Reset => {
                 if let Some(i) = slot {
-                    self.net.inject_reset(self.slots[i].conn);
+                    let _ = self.net.inject_reset(self.slots[i].conn);
                 }
             }
             FaultKind::Fin => {
                 if let Some(i) = slot {
-                    if self.net.inject_fin(self.slots[i].conn) {
+                    if self.net.inject_fin(self.slots[i].conn) == Ok(true) {
                         self.slots[i].transport = false;
                         self.input(i, Input::TransportClosed);
                     }
                 }
             }
             FaultKind::Crash if self.net.host_up(a) => {
-                self.net.crash(a);
+                let _ = self.net.crash(a);
                 for i in 0..self.slots.len() {
                     if self.slots[i].host == a && self.slots[i].alive {
                         self.slots[i].alive = false;
@@ -1239,7 +1248,8 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                 self.listeners.remove(&a);
                 self.sockets.remove(&a);
                 self.dialing.retain(|_, h| *h != a);
-                self.net
+                let _ = self
+                    .net
                     .set_timer(None, now + len, T_RESTART | u64::from(a.0));
             }
             _ => {}
@@ -1247,7 +1257,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
     }
 
     fn restart(&mut self, h: HostId) {
-        if self.net.restart(h) {
+        if self.net.restart(h) == Ok(true) {
             self.start_host(h);
         }
     }
@@ -1291,7 +1301,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                     "liveness: core {} ({:?} on {}) still open {:?} after the heal",
                     s.t.id,
                     s.role,
-                    self.net.host_name(s.host),
+                    self.net.host_name(s.host).unwrap_or("?"),
                     self.cfg.liveness
                 );
                 self.violation(m);
