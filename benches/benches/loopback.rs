@@ -5,56 +5,8 @@
 //! `benches::weft::{setup_*, bulk, open_rate, pingpong}` functions that mirror
 //! `benches::raw_tcp` / `benches::yamux_mux`.
 
-use std::future::Future;
-use std::io;
-use std::time::Duration;
-
-use benches::{
-    build_runtime, raw_tcp, time_on_runtime, weft, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL,
-};
-use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
-
-/// Registers one benchmark `<group>/<mode>/<baseline>`.
-///
-/// `setup` runs once on a fresh runtime of flavour `mode` (not timed); then for
-/// every criterion sample `work(fixture, iters)` runs inside a task spawned on
-/// that runtime and must perform `iters` iterations and hand the fixture back.
-fn bench_on<T, S, SF, W, WF>(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    mode: RtMode,
-    baseline: &str,
-    setup: S,
-    mut work: W,
-) where
-    T: Send + 'static,
-    S: FnOnce() -> SF,
-    SF: Future<Output = io::Result<T>>,
-    W: FnMut(T, u64) -> WF,
-    WF: Future<Output = io::Result<T>> + Send + 'static,
-{
-    let rt = build_runtime(mode);
-    let mut fixture = Some(rt.block_on(setup()).expect("bench setup failed"));
-    g.bench_function(format!("{}/{baseline}", mode.name()), |b| {
-        b.iter_custom(|iters| {
-            let f = fixture.take().expect("fixture lost by a failed sample");
-            let (f, elapsed) = time_on_runtime(&rt, f, |f| work(f, iters));
-            fixture = Some(f);
-            elapsed
-        })
-    });
-    // Drop the fixture (aborting its server tasks) inside the runtime, then the runtime.
-    rt.block_on(async move { drop(fixture) });
-    drop(rt);
-}
-
-fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-}
+use benches::{bench_on, configure, raw_tcp, weft, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
     let mut g = c.benchmark_group(name);

@@ -10,51 +10,9 @@
 //! cargo bench -p benches --bench yamux_profile
 //! ```
 
-use std::future::Future;
-use std::io;
-use std::time::Duration;
-
 use adapter_tokio::Profile;
-use benches::{build_runtime, time_on_runtime, weft, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL};
-use criterion::measurement::WallTime;
-use criterion::{
-    criterion_group, criterion_main, BenchmarkGroup, Criterion, SamplingMode, Throughput,
-};
-
-/// Registers `<group>/<mode>/<name>`: `setup` once (not timed), then
-/// `work(fixture, iters)` per sample in a task on a runtime of flavour `mode`.
-fn bench_on<T, S, SF, W, WF>(
-    g: &mut BenchmarkGroup<'_, WallTime>,
-    mode: RtMode,
-    name: &str,
-    setup: S,
-    mut work: W,
-) where
-    T: Send + 'static,
-    S: FnOnce() -> SF,
-    SF: Future<Output = io::Result<T>>,
-    W: FnMut(T, u64) -> WF,
-    WF: Future<Output = io::Result<T>> + Send + 'static,
-{
-    let rt = build_runtime(mode);
-    let mut fixture = Some(rt.block_on(setup()).expect("bench setup failed"));
-    g.bench_function(format!("{}/{name}", mode.name()), |b| {
-        b.iter_custom(|iters| {
-            let f = fixture.take().expect("fixture lost by a failed sample");
-            let (f, elapsed) = time_on_runtime(&rt, f, |f| work(f, iters));
-            fixture = Some(f);
-            elapsed
-        })
-    });
-    rt.block_on(async move { drop(fixture) });
-    drop(rt);
-}
-
-fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
-    g.sample_size(10)
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3));
-}
+use benches::{bench_on, configure, weft, yamux_mux, RtMode, BULK_FLOWS, BULK_TOTAL};
+use criterion::{criterion_group, criterion_main, Criterion, SamplingMode, Throughput};
 
 fn bulk_group(c: &mut Criterion, name: &str, flows: usize) {
     let mut g = c.benchmark_group(format!("yamux_profile/{name}"));

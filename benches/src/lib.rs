@@ -48,6 +48,8 @@
 //! * pingpong: the client writes [`PING_SIZE`] bytes and reads them back; the
 //!   server echoes whatever it reads.
 
+use criterion::measurement::WallTime;
+use criterion::BenchmarkGroup;
 use std::future::Future;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -154,6 +156,46 @@ where
         (fixture, start.elapsed())
     });
     rt.block_on(task).expect("workload task panicked")
+}
+
+/// Registers one benchmark `<group>/<mode>/<contender>`.
+///
+/// `setup` runs once on a fresh runtime of flavour `mode` (not timed); then for
+/// every criterion sample `work(fixture, iters)` runs inside a task spawned on
+/// that runtime and must perform `iters` iterations and hand the fixture back.
+pub fn bench_on<T, S, SF, W, WF>(
+    g: &mut BenchmarkGroup<'_, WallTime>,
+    mode: RtMode,
+    contender: &str,
+    setup: S,
+    mut work: W,
+) where
+    T: Send + 'static,
+    S: FnOnce() -> SF,
+    SF: Future<Output = io::Result<T>>,
+    W: FnMut(T, u64) -> WF,
+    WF: Future<Output = io::Result<T>> + Send + 'static,
+{
+    let rt = build_runtime(mode);
+    let mut fixture = Some(rt.block_on(setup()).expect("bench setup failed"));
+    g.bench_function(format!("{}/{contender}", mode.name()), |b| {
+        b.iter_custom(|iters| {
+            let f = fixture.take().expect("fixture lost by a failed sample");
+            let (f, elapsed) = time_on_runtime(&rt, f, |f| work(f, iters));
+            fixture = Some(f);
+            elapsed
+        })
+    });
+    // Drop the fixture (aborting its server tasks) inside the runtime, then the runtime.
+    rt.block_on(async move { drop(fixture) });
+    drop(rt);
+}
+
+/// The sampling every loopback bench uses: 10 samples, 1 s warm-up, 3 s.
+pub fn configure(g: &mut BenchmarkGroup<'_, WallTime>) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
 }
 
 // ---------------------------------------------------------------------------
