@@ -31,8 +31,8 @@ async fn tcp_pair() -> (TcpStream, TcpStream) {
     (dialed, accepted)
 }
 
-/// Runs `f` under a deadline that grows with `WEFT_YAMUX_BIG_MIB` (the
-/// debug-built yamux client side moves only a few MB/s).
+/// Runs `f` under a deadline that grows with `WEFT_YAMUX_BIG_MIB` (both
+/// peers are debug builds here, a few hundred MB/s at best).
 async fn within<T>(what: &str, f: impl Future<Output = T>) -> T {
     let secs = 60 + 5 * (big() >> 20) as u64;
     tokio::time::timeout(Duration::from_secs(secs), f)
@@ -88,6 +88,98 @@ async fn weft_roundtrip(flow: Flow, data: Vec<u8>) {
     writer.await.unwrap();
     assert_eq!(got.len(), len, "{id}: echo length");
     assert_eq!(checksum(&got), want, "{id}: echo checksum");
+}
+
+/// yamux frames one relay direction saw (see `tapped_pair`).
+#[derive(Debug, Default, Clone, Copy)]
+#[allow(dead_code)] // read through Debug by the ignored throughput test
+struct Tally {
+    data_frames: u64,
+    data_bytes: u64,
+    window_updates: u64,
+    max_window_delta: u32,
+    ping_requests: u64,
+    ping_answers: u64,
+}
+
+/// Copies yamux frames from `from` to `to`, counting them in `tally`.
+async fn relay(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    tally: std::sync::Arc<std::sync::Mutex<Tally>>,
+) {
+    let mut h = [0u8; 12];
+    let mut body = vec![0u8; 64 << 10];
+    while from.read_exact(&mut h).await.is_ok() {
+        if to.write_all(&h).await.is_err() {
+            return;
+        }
+        let flags = u16::from_be_bytes([h[2], h[3]]);
+        let len = u32::from_be_bytes([h[8], h[9], h[10], h[11]]);
+        {
+            let mut t = tally.lock().unwrap();
+            match h[1] {
+                0 => {
+                    t.data_frames += 1;
+                    t.data_bytes += u64::from(len);
+                }
+                1 => {
+                    t.window_updates += 1;
+                    t.max_window_delta = t.max_window_delta.max(len);
+                }
+                2 if flags & 1 != 0 => t.ping_requests += 1,
+                2 => t.ping_answers += 1,
+                _ => {}
+            }
+        }
+        let mut left = if h[1] == 0 { len as usize } else { 0 };
+        while left > 0 {
+            let k = left.min(body.len());
+            if from.read_exact(&mut body[..k]).await.is_err()
+                || to.write_all(&body[..k]).await.is_err()
+            {
+                return;
+            }
+            left -= k;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+type Tap = std::sync::Arc<std::sync::Mutex<Tally>>;
+
+/// Like `tcp_pair`, with a relay in between that counts the frames each
+/// way: (dialer end, acceptor end, dialer -> acceptor, acceptor -> dialer).
+async fn tapped_pair() -> (TcpStream, TcpStream, Tap, Tap) {
+    let (dialer, relay_in) = tcp_pair().await;
+    let (relay_out, acceptor) = tcp_pair().await;
+    let (fwd, back) = (Tap::default(), Tap::default());
+    let (ir, iw) = relay_in.into_split();
+    let (or, ow) = relay_out.into_split();
+    tokio::spawn(relay(ir, ow, fwd.clone()));
+    tokio::spawn(relay(or, iw, back.clone()));
+    (dialer, acceptor, fwd, back)
+}
+
+/// Reads a rust-yamux stream to its end. Not futures' `read_to_end`: that
+/// one zero-fills the vector's whole spare capacity again on every poll
+/// that returns `Pending` (its guard shrinks the length back), which costs
+/// O(payload) per arriving frame, quadratic overall; in a debug build a
+/// 16 MiB read took 0.5-9 s that way, and that, not weft or the wire, was
+/// the "slow weft -> yamux direction" (docs/decisions.md, yamux profile).
+async fn read_all<R: futures::io::AsyncRead + Unpin>(
+    r: &mut R,
+    out: &mut Vec<u8>,
+) -> std::io::Result<usize> {
+    use futures::io::AsyncReadExt as _;
+    let start = out.len();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        match r.read(&mut buf).await? {
+            0 => return Ok(out.len() - start),
+            n => out.extend_from_slice(&buf[..n]),
+        }
+    }
 }
 
 macro_rules! interop {
@@ -211,7 +303,7 @@ macro_rules! interop {
                         w.write_all(&data).await?;
                         w.close().await
                     },
-                    r.read_to_end(&mut got)
+                    read_all(&mut r, &mut got)
                 );
                 sent.unwrap();
                 read.unwrap();
@@ -293,7 +385,7 @@ macro_rules! interop {
                 flow.shutdown().await.unwrap();
                 let mut s = within("accept", peer.accept()).await;
                 let mut req = Vec::new();
-                within("read request", s.read_to_end(&mut req))
+                within("read request", read_all(&mut s, &mut req))
                     .await
                     .unwrap();
                 assert_eq!(req, b"request");
@@ -318,7 +410,9 @@ macro_rules! interop {
                 flow.write_all(b"answer").await.unwrap();
                 flow.shutdown().await.unwrap();
                 let mut a = Vec::new();
-                within("read answer", s.read_to_end(&mut a)).await.unwrap();
+                within("read answer", read_all(&mut s, &mut a))
+                    .await
+                    .unwrap();
                 assert_eq!(a, b"answer");
 
                 // The server side finishes before the client has sent anything.
@@ -329,7 +423,7 @@ macro_rules! interop {
                 flow.write_all(b"early reply").await.unwrap();
                 flow.shutdown().await.unwrap();
                 let mut early = Vec::new();
-                within("read early reply", s.read_to_end(&mut early))
+                within("read early reply", read_all(&mut s, &mut early))
                     .await
                     .unwrap();
                 assert_eq!(early, b"early reply");
@@ -359,7 +453,7 @@ macro_rules! interop {
                     .unwrap();
                 flow.reset(7).unwrap();
                 let mut rest = Vec::new();
-                let r = within("read to the reset", s.read_to_end(&mut rest)).await;
+                let r = within("read to the reset", read_all(&mut s, &mut rest)).await;
                 let got = first.len() + rest.len();
                 assert!(r.is_err() || got < total, "{r:?} after {got} bytes");
                 assert!(payload(1, part).starts_with(&[first, rest].concat()));
@@ -424,7 +518,7 @@ macro_rules! interop {
                 }
                 assert!(!writer.is_finished(), "the writer was never blocked");
                 let mut got = Vec::new();
-                within("read everything", s.read_to_end(&mut got))
+                within("read everything", read_all(&mut s, &mut got))
                     .await
                     .unwrap();
                 within("writer", writer).await.unwrap();
@@ -463,7 +557,67 @@ macro_rules! interop {
                 assert_eq!(checksum(&got), checksum(&data));
                 flow.shutdown().await.unwrap();
                 let mut sink = Vec::new();
-                r.read_to_end(&mut sink).await.unwrap();
+                read_all(&mut r, &mut sink).await.unwrap();
+            }
+
+            /// Times one 16 MiB stream each way (`--ignored --nocapture`).
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            #[ignore]
+            async fn throughput_16mib_each_way() {
+                let n = 16 << 20;
+                let data = payload(9, n);
+                // weft sends, yamux reads.
+                let (c, sv, to_yamux, to_weft) = tapped_pair().await;
+                let weft = Connection::client(c, weft_config()).unwrap();
+                let mut peer = Peer::new(sv, $y::Mode::Server);
+                let t = std::time::Instant::now();
+                let mut flow = weft.open_flow().await.unwrap();
+                let sent = data.clone();
+                let writer = tokio::spawn(async move {
+                    flow.write_all(&sent).await.unwrap();
+                    flow.shutdown().await.unwrap();
+                    flow
+                });
+                let mut s = peer.accept().await;
+                let mut got = Vec::new();
+                read_all(&mut s, &mut got).await.unwrap();
+                let el = t.elapsed();
+                assert_eq!(got.len(), n);
+                eprintln!(
+                    "{}: weft -> yamux 16 MiB in {:?} = {:.0} MiB/s",
+                    stringify!($y),
+                    el,
+                    16.0 / el.as_secs_f64()
+                );
+                drop(writer.await.unwrap());
+                eprintln!("  weft -> yamux frames: {:?}", to_yamux.lock().unwrap());
+                eprintln!("  yamux -> weft frames: {:?}", to_weft.lock().unwrap());
+                // yamux sends, weft reads.
+                let (c, sv, to_weft, to_yamux) = tapped_pair().await;
+                let peer = Peer::new(c, $y::Mode::Client);
+                let weft = Connection::server(sv, weft_config()).unwrap();
+                let t = std::time::Instant::now();
+                let mut s = peer.open().await;
+                let sent = data.clone();
+                let writer = tokio::spawn(async move {
+                    s.write_all(&sent).await.unwrap();
+                    s.close().await.unwrap();
+                    s
+                });
+                let mut flow = weft.accept_flow().await.unwrap();
+                let mut got = Vec::with_capacity(n);
+                flow.read_to_end(&mut got).await.unwrap();
+                let el = t.elapsed();
+                assert_eq!(got.len(), n);
+                eprintln!(
+                    "{}: yamux -> weft 16 MiB in {:?} = {:.0} MiB/s",
+                    stringify!($y),
+                    el,
+                    16.0 / el.as_secs_f64()
+                );
+                drop(writer.await.unwrap());
+                eprintln!("  yamux -> weft frames: {:?}", to_weft.lock().unwrap());
+                eprintln!("  weft -> yamux frames: {:?}", to_yamux.lock().unwrap());
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +644,7 @@ macro_rules! interop {
                 assert_eq!(checksum(&got), checksum(&payload(6, 200_000)));
                 flow.shutdown().await.unwrap();
                 let mut sink = Vec::new();
-                within("yamux reads FIN", s.read_to_end(&mut sink))
+                within("yamux reads FIN", read_all(&mut s, &mut sink))
                     .await
                     .unwrap();
                 drop(s);
@@ -512,7 +666,7 @@ macro_rules! interop {
                 assert!(weft.open_flow().await.is_err());
                 flow.shutdown().await.unwrap();
                 let mut got = Vec::new();
-                within("read", s.read_to_end(&mut got)).await.unwrap();
+                within("read", read_all(&mut s, &mut got)).await.unwrap();
                 assert_eq!(got, b"in flight");
                 s.close().await.unwrap();
                 let mut sink = Vec::new();
