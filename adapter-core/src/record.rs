@@ -216,15 +216,11 @@ pub(crate) fn timeout(st: &mut State, now: Instant) {
 /// true if it gave something.
 pub(crate) fn transmit(st: &mut State, out: &mut IoChunks) -> bool {
     let Some(mut records) = st.records.take() else {
-        return mux_transmit(st, out, IoChunks::len, tail_of_chunks);
+        return mux_transmit(st, out, tail_of_chunks);
     };
     let more = records
         .transmit_with(
-            |plain| {
-                mux_transmit(st, plain, Vec::len, |v: &mut Vec<u8>, from| {
-                    v[from..].to_vec()
-                })
-            },
+            |plain| mux_transmit(st, plain, |v: &mut Vec<u8>, n| v[v.len() - n..].to_vec()),
             out,
         )
         .is_some();
@@ -233,34 +229,31 @@ pub(crate) fn transmit(st: &mut State, out: &mut IoChunks) -> bool {
 }
 
 /// `poll_transmit` into any buffer, logging the bytes it appended
-/// (`tail(buf, len_before)` copies them out, only when recording).
+/// (`last(buf, n)` copies out its last `n` bytes, only when recording).
 #[allow(unused_variables)]
 fn mux_transmit<B: TransmitBuf>(
     st: &mut State,
     buf: &mut B,
-    len: impl Fn(&B) -> usize,
-    tail: impl Fn(&mut B, usize) -> Vec<u8>,
+    last: impl Fn(&mut B, usize) -> Vec<u8>,
 ) -> bool {
+    let Some(n) = st.conn.poll_transmit(buf) else {
+        return false;
+    };
     #[cfg(feature = "record")]
     if st.rec.is_some() {
-        let before = len(buf);
-        let more = st.conn.poll_transmit(buf).is_some();
-        if more {
-            let bytes = tail(buf, before);
-            with_rec(st, |r| {
-                let now = r.now;
-                r.log.transmit(&mut r.trace, now, &bytes);
-            });
-        }
-        return more;
+        let bytes = last(buf, n);
+        with_rec(st, |r| {
+            let now = r.now;
+            r.log.transmit(&mut r.trace, now, &bytes);
+        });
     }
-    st.conn.poll_transmit(buf).is_some()
+    true
 }
 
-/// The bytes of `out` after its first `from`.
-fn tail_of_chunks(out: &mut IoChunks, from: usize) -> Vec<u8> {
-    let mut tail = Vec::with_capacity(out.len() - from);
-    let mut skip = from;
+/// The last `n` bytes of `out`.
+fn tail_of_chunks(out: &mut IoChunks, n: usize) -> Vec<u8> {
+    let mut tail = Vec::with_capacity(n);
+    let mut skip = out.len() - n;
     for c in out.chunks() {
         if skip >= c.len() {
             skip -= c.len();
