@@ -825,7 +825,12 @@ pub mod cases {
             cfg.idle_timeout = Some(Duration::from_millis(200));
             cfg.keepalive_interval = None;
             cfg.channel_timeout = None;
-            let p = pair_with(&h, cfg.clone(), cfg).await;
+            // The server idles out much later, so the client's own deadline
+            // is what closes it: under yamux a peer's idle close arrives as
+            // GoAway(normal) and would read as `Drained`.
+            let mut server_cfg = cfg.clone();
+            server_cfg.idle_timeout = Some(Duration::from_secs(30));
+            let p = pair_with(&h, cfg, server_cfg).await;
             let _server = serve_echo(&h, p.server.clone());
             let mut flow = p.client.open_flow().await.unwrap();
             flow.write_all(b"last work").await.unwrap();
