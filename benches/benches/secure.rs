@@ -16,6 +16,7 @@ use proto_core::secure::{
     TrustedRoots,
 };
 use proto_core::time::Instant;
+use proto_core::wire::Machine;
 
 const SIZE: usize = 64 * 1024;
 
@@ -105,14 +106,14 @@ fn cipher_bound(c: &mut Criterion) {
 /// bare muxes (plaintext), with the zero-copy API: `write_chunk`, the
 /// output into one contiguous "wire", input, `read_chunk`.
 enum Ends {
-    Secure(Box<Secured>, Box<Secured>),
+    Secure(Box<Secured<mux::Connection>>, Box<Secured<mux::Connection>>),
     Plain(Box<mux::Connection>, Box<mux::Connection>),
 }
 
 impl Ends {
     fn muxes(&mut self) -> (&mut mux::Connection, &mut mux::Connection) {
         match self {
-            Ends::Secure(a, b) => (&mut a.mux, &mut b.mux),
+            Ends::Secure(a, b) => (a.inner_mut(), b.inner_mut()),
             Ends::Plain(a, b) => (a, b),
         }
     }
@@ -126,19 +127,19 @@ impl Ends {
                     // As an adapter does: sealed records into `IoChunks`
                     // (kept by reference), one copy to the "socket".
                     while a.poll_transmit(out).is_some() {}
-                    wire.clear();
+                    let mut w = bytes::BytesMut::with_capacity(out.len());
                     for chunk in out.chunks() {
-                        wire.extend_from_slice(chunk);
+                        w.extend_from_slice(chunk);
                     }
                     let n = out.len();
                     out.advance(n);
-                    if !wire.is_empty() {
-                        b.handle_input(now, wire).unwrap();
+                    if !w.is_empty() {
+                        b.handle_input(now, w.freeze()).unwrap();
                     }
                     wire.clear();
                     while b.poll_transmit(wire).is_some() {}
                     if !wire.is_empty() {
-                        a.handle_input(now, wire).unwrap();
+                        a.handle_input(now, std::mem::take(wire).into()).unwrap();
                     }
                 }
                 Ends::Plain(a, b) => {
@@ -155,7 +156,8 @@ impl Ends {
                     wire.clear();
                     while b.poll_transmit(wire).is_some() {}
                     if !wire.is_empty() {
-                        a.handle_input(now, wire).unwrap();
+                        // The mux's own `&[u8]` input, not the boxed `Machine`'s.
+                        a.as_mut().handle_input(now, wire).unwrap();
                     }
                 }
             }
@@ -172,9 +174,9 @@ fn ends(secure: bool) -> (Ends, FlowId) {
     let b = mux::Connection::new(mux::Config::default(), Side::Acceptor, now).unwrap();
     let mut e = if secure {
         let (c, s) = handshake(&fixture());
-        let (a, r) = Secured::new(c, a, now);
+        let (a, r) = Secured::established(c, a, now);
         r.unwrap();
-        let (b, r) = Secured::new(s, b, now);
+        let (b, r) = Secured::established(s, b, now);
         r.unwrap();
         Ends::Secure(Box::new(a), Box::new(b))
     } else {

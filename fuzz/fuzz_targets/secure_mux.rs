@@ -88,7 +88,10 @@ fuzz_target!(|data: &[u8]| {
         })
         .expect("honest records open");
         let mut polls = 0;
-        while rx.transmit_from_mux(&mut conn, &mut out).is_some() {
+        while rx
+            .transmit_with(|p| conn.poll_transmit(p).is_some(), &mut out)
+            .is_some()
+        {
             polls += 1;
             assert!(polls < MAX_POLLS);
         }

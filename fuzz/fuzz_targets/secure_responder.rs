@@ -21,6 +21,7 @@ use libfuzzer_sys::fuzz_target;
 use proto_core::mux::{self, Side};
 use proto_core::secure::*;
 use proto_core::time::{Duration, Instant};
+use proto_core::wire::Machine;
 use secure_common::*;
 
 const CHUNKS: [usize; 16] = [
@@ -118,14 +119,14 @@ fuzz_target!(|data: &[u8]| {
     // Records phase: the rest of the input, through the record layer, into the mux.
     let est = s.finish().expect("complete handshake finishes");
     let conn = mux::Connection::new(mux::Config::default(), Side::Acceptor, now).unwrap();
-    let (mut sec, first) = Secured::new(est, conn, now);
+    let (mut sec, first) = Secured::established(est, conn, now);
     let mut broken = first.is_err();
     let mut out = Vec::new();
     let mut t = now;
     for piece in rest.chunks(chunk) {
         t += Duration::from_millis(1);
-        let was_broken = sec.records.input_error().is_some();
-        let r = sec.handle_input(t, piece);
+        let was_broken = sec.records().and_then(|r| r.input_error()).is_some();
+        let r = sec.handle_input(t, bytes::Bytes::copy_from_slice(piece));
         if was_broken {
             assert!(
                 matches!(r, Err(InputError::Record(_))),
@@ -133,8 +134,8 @@ fuzz_target!(|data: &[u8]| {
             );
         }
         if let Err(InputError::Record(e)) = r {
-            assert_eq!(sec.records.input_error(), Some(e));
-            assert!(sec.mux.is_closed(), "bad record left the mux open");
+            assert_eq!(sec.records().and_then(|r| r.input_error()), Some(e));
+            assert!(sec.inner().is_closed(), "bad record left the mux open");
             broken = true;
         }
         let mut polls = 0;
@@ -142,14 +143,14 @@ fuzz_target!(|data: &[u8]| {
             polls += 1;
             assert!(polls < MAX_POLLS);
         }
-        while sec.mux.poll_event().is_some() {
+        while sec.inner_mut().poll_event().is_some() {
             polls += 1;
             assert!(polls < MAX_POLLS);
         }
-        let ids: Vec<_> = sec.mux.flow_ids().collect();
+        let ids: Vec<_> = sec.inner_mut().flow_ids().collect();
         for id in ids {
             let mut buf = [0u8; 4096];
-            while let Ok(n) = sec.mux.flow(id).read(&mut buf) {
+            while let Ok(n) = sec.inner_mut().flow(id).read(&mut buf) {
                 if n == 0 {
                     break;
                 }
@@ -157,7 +158,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     if broken {
-        assert!(sec.mux.is_closed());
+        assert!(sec.inner().is_closed());
     }
     whole_records(&out);
 });

@@ -6,6 +6,7 @@ mod secure_common;
 use proto_core::mux::{self, CloseReason, Event, Side};
 use proto_core::secure::*;
 use proto_core::time::{Duration, Instant};
+use proto_core::wire::Machine;
 use secure_common::*;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -182,7 +183,7 @@ fn both_sides_rekey_in_step() {
 // ------------------------------------------------------------ the mux on top
 
 struct Node {
-    sec: Secured,
+    sec: Secured<mux::Connection>,
     events: Vec<Event>,
     /// Bytes in flight to this node: (arrival, bytes).
     inbox: VecDeque<(Instant, Vec<u8>)>,
@@ -193,7 +194,7 @@ fn secured_pair(config: Config) -> (Node, Node) {
     let now = Instant::ZERO;
     let mk = |e: Established, side| {
         let mux = mux::Connection::new(mux::Config::default(), side, now).unwrap();
-        let (sec, r) = Secured::new(e, mux, now);
+        let (sec, r) = Secured::established(e, mux, now);
         r.unwrap();
         Node {
             sec,
@@ -224,7 +225,7 @@ fn transmit(from: &mut Node, to: &mut Node, now: Instant, rng: &mut Rng) -> usiz
     while from.sec.poll_transmit(&mut out).is_some() {
         records += 1;
     }
-    while let Some(ev) = from.sec.mux.poll_event() {
+    while let Some(ev) = from.sec.inner_mut().poll_event() {
         from.events.push(ev);
     }
     let mut at = to.inbox.back().map_or(now, |(t, _)| *t).max(now);
@@ -241,9 +242,9 @@ fn transmit(from: &mut Node, to: &mut Node, now: Instant, rng: &mut Rng) -> usiz
 fn deliver(node: &mut Node, now: Instant) -> Result<(), InputError> {
     while node.inbox.front().is_some_and(|(t, _)| *t <= now) {
         let (_, bytes) = node.inbox.pop_front().unwrap();
-        node.sec.handle_input(now, &bytes)?;
+        node.sec.handle_input(now, bytes.into())?;
     }
-    while let Some(ev) = node.sec.mux.poll_event() {
+    while let Some(ev) = node.sec.inner_mut().poll_event() {
         node.events.push(ev);
     }
     Ok(())
@@ -270,7 +271,7 @@ fn flows_run_over_records_through_a_faulty_network() {
         let sizes = [0usize, 1, 5000, 300_000, 70_000, 12];
         let mut ids = Vec::new();
         for &n in &sizes {
-            let id = a.sec.mux.open_flow().unwrap();
+            let id = a.sec.inner_mut().open_flow().unwrap();
             ids.push((id, pattern(id.0, n), 0usize, false));
         }
         let mut got: std::collections::BTreeMap<u64, (Vec<u8>, bool)> = Default::default();
@@ -279,13 +280,13 @@ fn flows_run_over_records_through_a_faulty_network() {
         for _ in 0..20_000 {
             for (id, data, pos, fin) in ids.iter_mut() {
                 while *pos < data.len() {
-                    match a.sec.mux.flow(*id).write(&data[*pos..]) {
+                    match a.sec.inner_mut().flow(*id).write(&data[*pos..]) {
                         Ok(n) => *pos += n,
                         Err(_) => break,
                     }
                 }
                 if *pos == data.len() && !*fin {
-                    a.sec.mux.flow(*id).finish().unwrap();
+                    a.sec.inner_mut().flow(*id).finish().unwrap();
                     *fin = true;
                 }
             }
@@ -302,7 +303,7 @@ fn flows_run_over_records_through_a_faulty_network() {
             for (id, (buf, done)) in got.iter_mut() {
                 let mut tmp = [0u8; 8192];
                 while !*done {
-                    match b.sec.mux.flow(mux::FlowId(*id)).read(&mut tmp) {
+                    match b.sec.inner_mut().flow(mux::FlowId(*id)).read(&mut tmp) {
                         Ok(0) => *done = true,
                         Ok(n) => buf.extend_from_slice(&tmp[..n]),
                         Err(_) => break,
@@ -310,7 +311,7 @@ fn flows_run_over_records_through_a_faulty_network() {
                 }
             }
             if got.len() == sizes.len() && got.values().all(|(_, d)| *d) {
-                frames = a.sec.mux.stats().frames_sent;
+                frames = a.sec.inner().stats().frames_sent;
                 break;
             }
         }
@@ -319,7 +320,7 @@ fn flows_run_over_records_through_a_faulty_network() {
             assert!(done, "seed {seed}: {id} finished");
             assert_eq!(buf, data, "seed {seed}: {id} intact");
         }
-        assert_eq!(b.sec.records.input_error(), None);
+        assert_eq!(b.sec.records().unwrap().input_error(), None);
         if seed % 4 == 0 {
             // Full-size records carry several mux frames each.
             assert!(
@@ -334,28 +335,28 @@ fn flows_run_over_records_through_a_faulty_network() {
 fn a_tampered_record_closes_the_mux_and_the_peer_hears_why() {
     let (mut a, mut b) = secured_pair(Config::default());
     let now = Instant::ZERO;
-    let id = a.sec.mux.open_flow().unwrap();
-    a.sec.mux.flow(id).write(b"first").unwrap();
+    let id = a.sec.inner_mut().open_flow().unwrap();
+    a.sec.inner_mut().flow(id).write(b"first").unwrap();
     let mut first = Vec::new();
     while a.sec.poll_transmit(&mut first).is_some() {}
-    b.sec.handle_input(now, &first).unwrap();
-    a.sec.mux.flow(id).write(b"second").unwrap();
+    b.sec.handle_input(now, first.into()).unwrap();
+    a.sec.inner_mut().flow(id).write(b"second").unwrap();
     let mut second = Vec::new();
     while a.sec.poll_transmit(&mut second).is_some() {}
     let last = second.len() - 1;
     second[last] ^= 0x80;
     assert_eq!(
-        b.sec.handle_input(now, &second),
+        b.sec.handle_input(now, second.into()),
         Err(InputError::Record(RecordError::Authentication))
     );
-    while let Some(ev) = b.sec.mux.poll_event() {
+    while let Some(ev) = b.sec.inner_mut().poll_event() {
         b.events.push(ev);
     }
     assert!(b.events.contains(&Event::Closed(CloseReason::Local {
         code: RECORD_FAILURE
     })));
     let mut buf = [0u8; 64];
-    let n = b.sec.mux.flow(id).read(&mut buf).unwrap();
+    let n = b.sec.inner_mut().flow(id).read(&mut buf).unwrap();
     assert_eq!(
         &buf[..n],
         b"first",
@@ -363,15 +364,15 @@ fn a_tampered_record_closes_the_mux_and_the_peer_hears_why() {
     );
     // "second" never arrives: the flow ends with the connection.
     assert_eq!(
-        b.sec.mux.flow(id).read(&mut buf),
+        b.sec.inner_mut().flow(id).read(&mut buf),
         Err(mux::ReadError::Closed)
     );
     // B's CLOSE goes out sealed under its intact sending key.
     let mut close = Vec::new();
     while b.sec.poll_transmit(&mut close).is_some() {}
-    a.sec.handle_input(now, &close).unwrap();
+    a.sec.handle_input(now, close.into()).unwrap();
     let mut closed = None;
-    while let Some(ev) = a.sec.mux.poll_event() {
+    while let Some(ev) = a.sec.inner_mut().poll_event() {
         if let Event::Closed(r) = ev {
             closed = Some(r);
         }

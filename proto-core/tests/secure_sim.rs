@@ -9,6 +9,7 @@ mod secure_common;
 use proto_core::mux::{self, CloseReason, Event, FlowId, Side};
 use proto_core::secure::*;
 use proto_core::time::{Duration, Instant};
+use proto_core::wire::Machine;
 use secure_common::*;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ impl Rng {
 
 enum State {
     Handshaking(Box<Handshake>),
-    Up(Box<Secured>),
+    Up(Box<Secured<mux::Connection>>),
     Failed(HandshakeError),
 }
 
@@ -64,7 +65,7 @@ impl End {
         match &self.state {
             State::Handshaking(_) => false,
             State::Failed(_) => true,
-            State::Up(s) => s.mux.is_closed() && !s.mux.wants_transmit(),
+            State::Up(s) => s.inner().is_closed() && !s.inner().wants_transmit(),
         }
     }
 
@@ -93,7 +94,7 @@ impl End {
                     let est = h.finish().expect("complete handshake finishes");
                     let conn =
                         mux::Connection::new(mux::Config::default(), self.side, now).unwrap();
-                    let (sec, r) = Secured::new(est, conn, now);
+                    let (sec, r) = Secured::established(est, conn, now);
                     self.state = State::Up(Box::new(sec));
                     if let Err(e) = r {
                         assert!(matches!(e, InputError::Record(_)), "{e}");
@@ -104,7 +105,7 @@ impl End {
             }
             State::Up(s) => {
                 while s.poll_transmit(&mut out).is_some() {}
-                while let Some(ev) = s.mux.poll_event() {
+                while let Some(ev) = s.inner_mut().poll_event() {
                     match ev {
                         Event::FlowOpened { id, .. } => self.opened.push(id),
                         Event::Closed(r) => self.closed = Some(r),
@@ -123,7 +124,7 @@ impl End {
                 let _ = h.handle_input(now, data);
             }
             State::Up(s) => {
-                let _ = s.handle_input(now, data);
+                let _ = s.handle_input(now, bytes::Bytes::copy_from_slice(data));
             }
             State::Failed(_) => {}
         }
@@ -136,10 +137,10 @@ impl End {
                 h.poll_timeout()
             }
             State::Up(s) => {
-                if s.mux.poll_timeout().is_some_and(|(d, _)| d <= now) {
-                    s.mux.handle_timeout(now);
+                if s.inner().poll_timeout().is_some_and(|(d, _)| d <= now) {
+                    s.inner_mut().handle_timeout(now);
                 }
-                s.mux.poll_timeout().map(|(d, _)| d)
+                s.inner().poll_timeout().map(|(d, _)| d)
             }
             State::Failed(_) => None,
         }
@@ -148,7 +149,7 @@ impl End {
     fn transport_ended(&mut self, now: Instant) {
         match &mut self.state {
             State::Handshaking(h) => h.handle_transport_closed(),
-            State::Up(s) => s.mux.handle_transport_closed(now),
+            State::Up(s) => s.inner_mut().handle_transport_closed(now),
             State::Failed(_) => {}
         }
     }
@@ -213,20 +214,20 @@ fn run(seed: u64) {
     for _ in 0..200_000 {
         // The client application: three flows once up.
         if let State::Up(sec) = &mut client.state {
-            if writes.is_empty() && !sec.mux.is_closed() {
+            if writes.is_empty() && !sec.inner().is_closed() {
                 for &n in &sizes {
-                    let id = sec.mux.open_flow().unwrap();
+                    let id = sec.inner_mut().open_flow().unwrap();
                     writes.push((id, data(id.0, n), 0, false));
                 }
             }
             for (id, d, pos, fin) in writes.iter_mut() {
                 while *pos < d.len() {
-                    match sec.mux.flow(*id).write(&d[*pos..]) {
+                    match sec.inner_mut().flow(*id).write(&d[*pos..]) {
                         Ok(n) => *pos += n,
                         Err(_) => break,
                     }
                 }
-                if *pos == d.len() && !*fin && sec.mux.flow(*id).finish().is_ok() {
+                if *pos == d.len() && !*fin && sec.inner_mut().flow(*id).finish().is_ok() {
                     *fin = true;
                 }
             }
@@ -239,7 +240,7 @@ fn run(seed: u64) {
             for (id, (buf, done)) in got.iter_mut() {
                 let mut tmp = [0u8; 8192];
                 while !*done {
-                    match sec.mux.flow(FlowId(*id)).read(&mut tmp) {
+                    match sec.inner_mut().flow(FlowId(*id)).read(&mut tmp) {
                         Ok(0) => *done = true,
                         Ok(n) => buf.extend_from_slice(&tmp[..n]),
                         Err(_) => break,
@@ -321,7 +322,7 @@ fn run(seed: u64) {
                 panic!("seed {seed}: server not up; {replay}")
             };
             assert_eq!(
-                sec.records.input_error(),
+                sec.records().unwrap().input_error(),
                 Some(RecordError::Authentication),
                 "seed {seed}; {replay}"
             );

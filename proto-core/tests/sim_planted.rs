@@ -8,12 +8,14 @@
 
 mod sim_support;
 
+use bytes::Bytes;
 use proto_core::mux::frame::{decode_head, Control, Head, PREFACE};
 use proto_core::mux::Connection;
 use proto_core::sim::{
     world, CmdError, CoreEvent, ReadOutcome, Rejected, Role, SimCore, StreamId, Swarm,
 };
 use proto_core::time::Instant;
+use proto_core::wire::{Machine, TransmitBuf};
 use sim_support::mux;
 
 #[derive(Clone, Copy, PartialEq)]
@@ -99,35 +101,42 @@ impl Buggy {
     }
 }
 
-impl SimCore for Buggy {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
-        SimCore::handle_input(&mut self.inner, now, data)
+impl Machine for Buggy {
+    fn handle_input(&mut self, now: Instant, data: Bytes) -> Result<(), Rejected> {
+        Machine::handle_input(&mut self.inner, now, data)
     }
     fn handle_timeout(&mut self, now: Instant) {
-        SimCore::handle_timeout(&mut self.inner, now)
+        Machine::handle_timeout(&mut self.inner, now)
     }
     fn handle_transport_closed(&mut self, now: Instant) {
-        SimCore::handle_transport_closed(&mut self.inner, now)
+        Machine::handle_transport_closed(&mut self.inner, now)
     }
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
+    fn poll_transmit(&mut self, out: &mut dyn TransmitBuf) -> Option<usize> {
         let mut frames = std::mem::take(&mut self.buf);
         frames.clear();
-        let r = SimCore::poll_transmit(&mut self.inner, &mut frames);
-        let before = out.len();
+        let r = Machine::poll_transmit(&mut self.inner, &mut frames);
+        let mut kept = Vec::new();
         if r.is_some() {
-            self.filter(&frames, out);
+            self.filter(&frames, &mut kept);
+            out.put_slice(&kept);
         }
         self.buf = frames;
-        r.map(|_| out.len() - before)
-    }
-    fn poll_event(&mut self) -> Option<CoreEvent> {
-        SimCore::poll_event(&mut self.inner)
+        r.map(|_| kept.len())
     }
     fn poll_timeout(&self) -> Option<Instant> {
-        SimCore::poll_timeout(&self.inner)
+        Machine::poll_timeout(&self.inner)
     }
     fn is_closed(&self) -> bool {
-        SimCore::is_closed(&self.inner)
+        Machine::is_closed(&self.inner)
+    }
+    fn close(&mut self, now: Instant, code: u64, reason: &[u8]) {
+        Machine::close(&mut self.inner, now, code, reason)
+    }
+}
+
+impl SimCore for Buggy {
+    fn poll_event(&mut self) -> Option<CoreEvent> {
+        SimCore::poll_event(&mut self.inner)
     }
     fn open(&mut self, now: Instant) -> Result<StreamId, CmdError> {
         self.inner.open(now)
@@ -152,9 +161,6 @@ impl SimCore for Buggy {
     }
     fn drain(&mut self, now: Instant) {
         SimCore::drain(&mut self.inner, now)
-    }
-    fn close(&mut self, now: Instant, code: u64) {
-        SimCore::close(&mut self.inner, now, code)
     }
 }
 

@@ -260,3 +260,21 @@ impl Config {
         Ok(())
     }
 }
+
+/// What a handshake announces of a mux config (the secure layer carries it
+/// without knowing the mux).
+impl From<&Config> for crate::secure::MuxSettings {
+    fn from(c: &Config) -> Self {
+        crate::secure::MuxSettings {
+            max_concurrent_flows: c.max_concurrent_flows,
+            max_flow_window: c.max_flow_window,
+            conn_recv_budget: c.conn_recv_budget,
+        }
+    }
+}
+
+impl Default for crate::secure::MuxSettings {
+    fn default() -> Self {
+        Self::from(&Config::default())
+    }
+}

@@ -10,10 +10,10 @@ use super::frame::{
     data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
     MAX_DATA_HEADER, PREFACE,
 };
-use super::transmit::TransmitBuf;
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::time::{Duration, Instant};
+use crate::wire::TransmitBuf;
 use crate::wire::{DecodeError, VARINT_MAX};
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::vec::Vec;

@@ -46,18 +46,18 @@ mod error;
 mod event;
 mod flow;
 pub mod frame;
+mod machine;
 #[cfg(feature = "sim")]
 pub mod sim_core;
-mod transmit;
 pub mod yamux;
 
+pub use crate::wire::{IoChunks, TransmitBuf};
 pub use config::{initial, Config, ConfigError, Profile};
 pub use connection::{Connection, FlowMut};
 pub use error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 pub use event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
-pub use transmit::{IoChunks, TransmitBuf};
 
 use core::fmt;
 

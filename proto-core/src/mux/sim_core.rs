@@ -6,37 +6,13 @@
 //! latest input, as its contract says.
 
 use super::{CloseReason, Connection, ErrorCode, Event, FlowId, OpenError, ReadError, WriteError};
-use crate::sim::{CmdError, CoreEvent, ReadOutcome, Rejected, SimCore, StreamId};
+use crate::sim::{CmdError, CoreEvent, ReadOutcome, SimCore, StreamId};
 use crate::time::Instant;
 use alloc::vec::Vec;
 
 impl SimCore for Connection {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
-        Connection::handle_input(self, now, data).map_err(|_| Rejected)
-    }
-
-    fn handle_timeout(&mut self, now: Instant) {
-        Connection::handle_timeout(self, now)
-    }
-
-    fn handle_transport_closed(&mut self, now: Instant) {
-        Connection::handle_transport_closed(self, now)
-    }
-
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
-        Connection::poll_transmit(self, out)
-    }
-
     fn poll_event(&mut self) -> Option<CoreEvent> {
         Connection::poll_event(self).map(|e| CoreEvent::from(&e))
-    }
-
-    fn poll_timeout(&self) -> Option<Instant> {
-        Connection::poll_timeout(self).map(|(t, _)| t)
-    }
-
-    fn is_closed(&self) -> bool {
-        Connection::is_closed(self)
     }
 
     fn open(&mut self, _now: Instant) -> Result<StreamId, CmdError> {
@@ -81,10 +57,6 @@ impl SimCore for Connection {
 
     fn drain(&mut self, _now: Instant) {
         self.go_away(0)
-    }
-
-    fn close(&mut self, _now: Instant, code: u64) {
-        Connection::close(self, code, b"")
     }
 
     fn extra(

@@ -1,7 +1,6 @@
 //! The secure layer's errors.
 
 use super::authorizer::Rejection;
-use crate::mux;
 use crate::wire::DecodeError;
 use core::fmt;
 
@@ -30,21 +29,25 @@ impl fmt::Display for RecordError {
 
 impl core::error::Error for RecordError {}
 
-/// Why input to a [`Secured`](super::Secured) connection failed.
+/// Why input to a [`Secured`](super::Secured) machine failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum InputError {
-    /// The record layer failed; the mux is closed.
+    /// The handshake failed (now or earlier); nothing more is sent.
+    Handshake(HandshakeError),
+    /// The record layer failed; the carried machine is closed.
     Record(RecordError),
-    /// The mux rejected the plaintext (and closed).
-    Mux(mux::InputError),
+    /// The carried machine rejected the plaintext (and closed; its own
+    /// accessors say why).
+    Inner,
 }
 
 impl fmt::Display for InputError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            InputError::Handshake(e) => write!(f, "{e}"),
             InputError::Record(e) => write!(f, "{e}"),
-            InputError::Mux(e) => write!(f, "{e}"),
+            InputError::Inner => f.write_str("the secured layer rejected its input"),
         }
     }
 }
@@ -52,8 +55,9 @@ impl fmt::Display for InputError {
 impl core::error::Error for InputError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
+            InputError::Handshake(e) => Some(e),
             InputError::Record(e) => Some(e),
-            InputError::Mux(e) => Some(e),
+            InputError::Inner => None,
         }
     }
 }
@@ -91,6 +95,8 @@ pub enum HandshakeError {
     NotFinished,
     /// A config value out of range (which one inside).
     Config(&'static str),
+    /// Closed locally before the handshake finished.
+    Closed,
 }
 
 impl fmt::Display for HandshakeError {
@@ -113,6 +119,7 @@ impl fmt::Display for HandshakeError {
             HandshakeError::UnexpectedData => f.write_str("unexpected data during the handshake"),
             HandshakeError::NotFinished => f.write_str("handshake not finished"),
             HandshakeError::Config(what) => write!(f, "bad secure config: {what}"),
+            HandshakeError::Closed => f.write_str("closed before the handshake finished"),
         }
     }
 }

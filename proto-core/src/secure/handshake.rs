@@ -21,8 +21,8 @@ use super::blessing::{
 use super::crypto::{noise_params, Resolver};
 use super::error::HandshakeError;
 use super::record::{RecordConfig, Records, MAX_RECORD, MAX_RECORD_PLAINTEXT};
-use crate::mux::TransmitBuf;
 use crate::time::{Duration, Instant};
+use crate::wire::TransmitBuf;
 use crate::wire::{put_varint, DecodeError, Reader};
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -49,22 +49,6 @@ pub struct MuxSettings {
     pub max_flow_window: u64,
     /// Its connection receive budget.
     pub conn_recv_budget: u64,
-}
-
-impl Default for MuxSettings {
-    fn default() -> Self {
-        Self::from(&crate::mux::Config::default())
-    }
-}
-
-impl From<&crate::mux::Config> for MuxSettings {
-    fn from(c: &crate::mux::Config) -> Self {
-        MuxSettings {
-            max_concurrent_flows: c.max_concurrent_flows,
-            max_flow_window: c.max_flow_window,
-            conn_recv_budget: c.conn_recv_budget,
-        }
-    }
 }
 
 /// Handshake and record settings. Every limit has a documented default.
@@ -530,6 +514,11 @@ impl Handshake {
         if now >= self.deadline && !matches!(self.step, Step::Done | Step::Failed) {
             self.fail(HandshakeError::Timeout);
         }
+    }
+
+    /// Handshake bytes are waiting for [`poll_transmit`](Self::poll_transmit).
+    pub fn wants_transmit(&self) -> bool {
+        !self.tx.is_empty()
     }
 
     /// The handshake's deadline while it runs.

@@ -10,8 +10,7 @@
 //! after it is delivered.
 
 use super::error::RecordError;
-use crate::mux::{self, TransmitBuf};
-use crate::time::Instant;
+use crate::wire::TransmitBuf;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 use core::fmt;
@@ -50,9 +49,8 @@ impl Default for RecordConfig {
 ///
 /// [`open`](Self::open) takes bytes from the wire in any chunking and
 /// hands out each record's plaintext; [`seal`](Self::seal) turns plaintext
-/// into one record. [`input_to_mux`](Self::input_to_mux) and
-/// [`transmit_from_mux`](Self::transmit_from_mux) stack it under a
-/// [`mux::Connection`] (see also [`Secured`](super::Secured)).
+/// into one record. [`Secured`](super::Secured) stacks it under any
+/// [`Machine`](crate::wire::Machine).
 pub struct Records {
     transport: snow::TransportState,
     max_plaintext: usize,
@@ -118,6 +116,11 @@ impl Records {
     /// Records opened so far.
     pub fn records_received(&self) -> u64 {
         self.received
+    }
+
+    /// Plaintext taken from the layer above and not sealed yet.
+    pub fn pending_plaintext(&self) -> usize {
+        self.plain_out.len() - self.plain_pos
     }
 
     /// Why opening records stopped, if it did.
@@ -242,50 +245,11 @@ impl Records {
         }
     }
 
-    /// Opens records from `data` and feeds their plaintext to `mux`.
-    /// A record that fails closes the mux (application close with
-    /// [`RECORD_FAILURE`](super::RECORD_FAILURE); the CLOSE frame still
-    /// goes out sealed) and returns the error.
-    pub fn input_to_mux(
-        &mut self,
-        now: Instant,
-        data: &[u8],
-        mux: &mut mux::Connection,
-    ) -> Result<(), super::InputError> {
-        let mut mux_err = None;
-        let r = self.open(data, |plain| match mux.handle_input_bytes(now, plain) {
-            Ok(()) => true,
-            Err(e) => {
-                mux_err = Some(e);
-                false
-            }
-        });
-        if let Err(e) = r {
-            mux.close(super::RECORD_FAILURE, b"record authentication failed");
-            return Err(super::InputError::Record(e));
-        }
-        match mux_err {
-            Some(e) => Err(super::InputError::Mux(e)),
-            None => Ok(()),
-        }
-    }
-
-    /// Drains `mux.poll_transmit` and seals what it gave as one record
-    /// (several mux frames per record) appended to `out`; returns the
-    /// bytes appended, `None` when the mux has nothing to send.
-    #[must_use]
-    pub fn transmit_from_mux(
-        &mut self,
-        mux: &mut mux::Connection,
-        out: &mut impl TransmitBuf,
-    ) -> Option<usize> {
-        self.transmit_with(|plain| mux.poll_transmit(plain).is_some(), out)
-    }
-
-    /// [`transmit_from_mux`](Self::transmit_from_mux) for any source:
-    /// `poll` appends plaintext to the buffer it is given and returns
-    /// whether it appended anything (a driver that logs the mux's output
-    /// wraps `poll_transmit` this way).
+    /// Drains plaintext from `poll` (which appends to the buffer it is
+    /// given and returns whether it appended anything: a layer's
+    /// `poll_transmit`) and seals it as one record appended to `out`,
+    /// several of the layer's messages per record; returns the bytes
+    /// appended, `None` when there is nothing to send.
     #[must_use]
     pub fn transmit_with(
         &mut self,

@@ -8,6 +8,8 @@
 //! bytes sent) without knowing any wire format.
 
 use crate::time::Instant;
+use crate::wire::Machine;
+pub use crate::wire::Rejected;
 use alloc::vec::Vec;
 use core::fmt;
 
@@ -76,18 +78,6 @@ impl fmt::Display for CmdError {
 
 impl core::error::Error for CmdError {}
 
-/// `handle_input` refused the bytes (the core closed itself).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rejected;
-
-impl fmt::Display for Rejected {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the core rejected its input")
-    }
-}
-
-impl core::error::Error for Rejected {}
-
 /// What a read gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadOutcome {
@@ -97,26 +87,14 @@ pub enum ReadOutcome {
     Fin,
 }
 
-/// A state machine the simulator can run on a host. Call order is the
-/// crate's contract: after every input or command the driver drains
-/// `poll_transmit` and `poll_event` until both are `None`, then reads
-/// `poll_timeout`.
-pub trait SimCore {
-    /// Bytes from the transport. An `Err` means the core rejected the input
-    /// (it closes itself; the simulator records it and goes on).
-    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected>;
-    /// The deadline from `poll_timeout` passed.
-    fn handle_timeout(&mut self, now: Instant);
-    /// The transport's read side ended (FIN, reset, host down).
-    fn handle_transport_closed(&mut self, now: Instant);
-    /// Appends bytes to send to `out`; `None` when there is nothing.
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize>;
-    /// The next event.
+/// A state machine the simulator can run on a host: the crate's
+/// [`Machine`] contract (its transport half) plus a protocol-neutral
+/// workload interface. Call order is the contract's: after every input or
+/// command the driver drains `poll_transmit` and `poll_event` until both
+/// are `None`, then reads `poll_timeout`.
+pub trait SimCore: Machine {
+    /// The next event, protocol-neutral.
     fn poll_event(&mut self) -> Option<CoreEvent>;
-    /// The next deadline, in the core's (the host's) time.
-    fn poll_timeout(&self) -> Option<Instant>;
-    /// Whether the core is closed for good.
-    fn is_closed(&self) -> bool;
 
     /// Opens a stream.
     fn open(&mut self, now: Instant) -> Result<StreamId, CmdError>;
@@ -137,8 +115,6 @@ pub trait SimCore {
     ) -> Result<ReadOutcome, CmdError>;
     /// Stops accepting new streams and closes once every stream is done.
     fn drain(&mut self, now: Instant);
-    /// Closes now.
-    fn close(&mut self, now: Instant, code: u64);
 
     /// A command only this kind of core has (numbered by the core; `data`
     /// is its byte argument). Recorded and replayed like the others, so a
@@ -158,26 +134,8 @@ pub trait SimCore {
 }
 
 impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
-    fn handle_input(&mut self, now: Instant, data: &[u8]) -> Result<(), Rejected> {
-        (**self).handle_input(now, data)
-    }
-    fn handle_timeout(&mut self, now: Instant) {
-        (**self).handle_timeout(now)
-    }
-    fn handle_transport_closed(&mut self, now: Instant) {
-        (**self).handle_transport_closed(now)
-    }
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> Option<usize> {
-        (**self).poll_transmit(out)
-    }
     fn poll_event(&mut self) -> Option<CoreEvent> {
         (**self).poll_event()
-    }
-    fn poll_timeout(&self) -> Option<Instant> {
-        (**self).poll_timeout()
-    }
-    fn is_closed(&self) -> bool {
-        (**self).is_closed()
     }
     fn open(&mut self, now: Instant) -> Result<StreamId, CmdError> {
         (**self).open(now)
@@ -202,9 +160,6 @@ impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
     }
     fn drain(&mut self, now: Instant) {
         (**self).drain(now)
-    }
-    fn close(&mut self, now: Instant, code: u64) {
-        (**self).close(now, code)
     }
     fn extra(
         &mut self,

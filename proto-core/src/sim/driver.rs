@@ -140,7 +140,7 @@ pub fn apply<C: SimCore + ?Sized>(
             Ok((0, None))
         }
         Command::Close(code) => {
-            core.close(now, code);
+            crate::wire::Machine::close(core, now, code, b"");
             Ok((0, None))
         }
         Command::Extra {
@@ -196,7 +196,11 @@ impl<C: SimCore> Traced<C> {
         match input {
             Input::Bytes(d) => {
                 log.input(trace, now, d);
-                if self.core.handle_input(now, d).is_err() {
+                if self
+                    .core
+                    .handle_input(now, bytes::Bytes::copy_from_slice(d))
+                    .is_err()
+                {
                     log.input_error(trace, now);
                 }
             }
@@ -420,7 +424,9 @@ pub fn replay<C: SimCore>(
                 rep.inputs += 1;
                 // The error record, if any, follows; a missing one shows up
                 // as the next record not matching.
-                input_err = core.handle_input(now, r.payload).is_err();
+                input_err = core
+                    .handle_input(now, bytes::Bytes::copy_from_slice(r.payload))
+                    .is_err();
                 None
             }
             tag::CORE_INPUT_ERROR if core::mem::take(&mut input_err) => None,

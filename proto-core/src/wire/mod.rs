@@ -1,10 +1,15 @@
-//! Wire primitives shared by every codec: QUIC-style varints and a bounded
-//! reader over a byte slice.
+//! Wire primitives shared by every layer: the machine contract
+//! ([`Machine`]), the transmit buffers it writes into ([`TransmitBuf`],
+//! [`IoChunks`]), QUIC-style varints and a bounded reader over a byte slice.
 
+mod machine;
 mod reader;
+mod transmit;
 mod varint;
 
+pub use machine::{Machine, Rejected};
 pub use reader::Reader;
+pub use transmit::{IoChunks, TransmitBuf};
 pub use varint::{put_varint, varint_len, VARINT_MAX};
 
 use core::fmt;

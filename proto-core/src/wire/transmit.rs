@@ -1,10 +1,12 @@
-//! Where `poll_transmit` puts its bytes.
+//! Where `poll_transmit` puts its bytes: the output half of the machine
+//! contract, shared by every layer.
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 use bytes::{Bytes, BytesMut};
 
-/// A caller-owned output buffer for [`Connection::poll_transmit`](super::Connection::poll_transmit).
+/// A caller-owned output buffer for `poll_transmit` (every layer's; see
+/// [`Machine`](super::Machine)).
 ///
 /// `Vec<u8>` and `BytesMut` copy everything into one contiguous buffer.
 /// [`IoChunks`] keeps large payloads as the [`Bytes`] the application wrote,
@@ -37,7 +39,7 @@ const ZERO_COPY_MIN: usize = 1024;
 /// and small payloads are packed together, large payloads are not copied.
 ///
 /// ```
-/// use proto_core::mux::{IoChunks, TransmitBuf};
+/// use proto_core::wire::{IoChunks, TransmitBuf};
 /// let mut out = IoChunks::default();
 /// out.put_slice(b"head");
 /// out.put_bytes(bytes::Bytes::from(vec![7u8; 4096]));
@@ -109,5 +111,16 @@ impl TransmitBuf for IoChunks {
         self.seal();
         self.len += bytes.len();
         self.chunks.push_back(bytes);
+    }
+}
+
+/// Lets a layer hand its `&mut dyn TransmitBuf` (the [`Machine`](super::Machine)
+/// contract's) to code generic over `impl TransmitBuf`.
+impl<T: TransmitBuf + ?Sized> TransmitBuf for &mut T {
+    fn put_slice(&mut self, bytes: &[u8]) {
+        (**self).put_slice(bytes)
+    }
+    fn put_bytes(&mut self, bytes: Bytes) {
+        (**self).put_bytes(bytes)
     }
 }
