@@ -48,6 +48,8 @@ mod flow;
 pub mod frame;
 mod machine;
 #[cfg(feature = "sim")]
+mod recorded;
+#[cfg(feature = "sim")]
 pub mod sim_core;
 pub mod yamux;
 

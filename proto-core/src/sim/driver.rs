@@ -37,8 +37,9 @@ pub enum Command<'a> {
     Read(StreamId, usize),
     /// `drain`.
     Drain,
-    /// `close` with a code.
-    Close(u64),
+    /// `close` with a code and a reason (the payload; empty in the
+    /// simulator's workloads).
+    Close(u64, &'a [u8]),
     /// [`SimCore::extra`]: the core's own op number, a stream, an integer
     /// and a byte argument.
     Extra {
@@ -92,7 +93,7 @@ fn enc_command(c: &Command<'_>) -> ([u64; 4], usize, &'static [u8]) {
         Command::Reset(s, code) => three(cmd::RESET, s, code),
         Command::Read(s, max) => three(cmd::READ, s, max as u64),
         Command::Drain => three(cmd::DRAIN, 0, 0),
-        Command::Close(code) => three(cmd::CLOSE, 0, code),
+        Command::Close(code, _) => three(cmd::CLOSE, 0, code),
         Command::Extra {
             op, stream, arg, ..
         } => ([cmd::EXTRA, stream, arg, op], 4, &b""[..]),
@@ -102,7 +103,7 @@ fn enc_command(c: &Command<'_>) -> ([u64; 4], usize, &'static [u8]) {
 fn record_command(trace: &mut Trace, id: u32, now: Instant, c: &Command<'_>) {
     let (f, n, _) = enc_command(c);
     let payload: &[u8] = match c {
-        Command::Write(_, d) | Command::Extra { data: d, .. } => d,
+        Command::Write(_, d) | Command::Close(_, d) | Command::Extra { data: d, .. } => d,
         _ => b"",
     };
     let fields = [u64::from(id), f[0], f[1], f[2], f[3]];
@@ -139,8 +140,8 @@ pub fn apply<C: SimCore + ?Sized>(
             core.drain(now);
             Ok((0, None))
         }
-        Command::Close(code) => {
-            crate::wire::Machine::close(core, now, code, b"");
+        Command::Close(code, reason) => {
+            crate::wire::Machine::close(core, now, code, reason);
             Ok((0, None))
         }
         Command::Extra {
@@ -458,7 +459,7 @@ pub fn replay<C: SimCore>(
                         arg: r.field(3),
                         data: r.payload,
                     },
-                    _ => Command::Close(r.field(3)),
+                    _ => Command::Close(r.field(3), r.payload),
                 };
                 let mut out = Vec::new();
                 let res = apply(&mut core, now, &c, &mut out);

@@ -57,6 +57,7 @@ pub mod driver;
 mod error;
 pub mod net;
 mod network;
+mod recorded;
 pub mod rng;
 pub mod trace;
 pub mod world;
@@ -68,4 +69,5 @@ pub use net::{
     NetStats, OpId, SocketId, TimerId,
 };
 pub use network::Network;
+pub use recorded::{RecordOptions, Recorded, TraceSink, REDACTED_NOTE};
 pub use world::{Outcome, Swarm};
