@@ -2,8 +2,15 @@
 
 use crate::error::{closed_error, open_error, ping_error, GoingAway};
 use crate::flow::{new_flow, Flow};
-use crate::shared::{PingSlot, Shared};
-use proto_core::mux::{CloseReason, ConnectionStats, OpenError, PingError, Side};
+use crate::mux_layer::{MuxLayer, PingSlot};
+use crate::runtime::{Runtime, Timer, Transport};
+use crate::shared::Shared;
+use crate::stack::{recorded_mux, MuxStack};
+use crate::Driver;
+use proto_core::mux::{
+    self, CloseReason, ConfigError, ConnectionStats, OpenError, PingError, Side,
+};
+use proto_core::wire::Machine;
 use std::fmt;
 use std::future::{poll_fn, Future};
 use std::io;
@@ -31,7 +38,7 @@ use std::time::Duration;
 /// # Ok(()) }
 /// ```
 pub struct Connection {
-    pub(crate) shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared<MuxLayer>>,
     side: Side,
 }
 
@@ -62,19 +69,48 @@ impl Drop for Connection {
             }
             // Nobody can accept any more: refuse what is queued, drain the rest.
             while let Some((id, _)) = st.accept_queue.pop_front() {
-                let _ = crate::record::reset(st, id, 0);
-                let _ = crate::record::stop(st, id, 0);
+                let _ = st.stack.mux().reset(id, 0);
+                let _ = st.stack.mux().stop(id, 0);
             }
-            crate::record::go_away(st, 0);
-            st.kick = true;
+            st.stack.mux().go_away(0);
         });
     }
 }
 
 impl Connection {
-    pub(crate) fn new(shared: Arc<Shared>, side: Side) -> Self {
+    pub(crate) fn from_shared(shared: Arc<Shared<MuxLayer>>, side: Side) -> Self {
         shared.with(|st| st.handles += 1);
         Connection { shared, side }
+    }
+
+    /// A plaintext connection over `io` on `side`, and the driver to spawn
+    /// for it (see [`spawn_connection`](crate::spawn_connection) for both
+    /// in one call).
+    pub fn new<T: Transport, M: Timer>(
+        io: T,
+        timer: M,
+        config: mux::Config,
+        side: Side,
+    ) -> Result<(Connection, Driver<MuxLayer, T, M>), ConfigError> {
+        let origin = std::time::Instant::now();
+        let t0 = crate::shared::to_core(origin, origin);
+        let conn = mux::Connection::new(config, side, t0)?;
+        let stack = MuxStack::Plain(recorded_mux(conn, t0));
+        let shared = Arc::new(Shared::new(MuxLayer::new(stack, None), origin));
+        let handle = Connection::from_shared(shared.clone(), side);
+        Ok((handle, Driver::new(shared, io, timer)))
+    }
+
+    /// Spawns the driver of `shared` on `runtime` over `io`.
+    pub(crate) fn spawn<R: Runtime, T: Transport>(
+        runtime: &R,
+        shared: Arc<Shared<MuxLayer>>,
+        io: T,
+    ) {
+        let driver = Driver::new(shared, io, runtime.timer());
+        runtime.spawn(async move {
+            let _ = driver.await;
+        });
     }
 
     /// Which end of the transport this is.
@@ -100,10 +136,13 @@ impl Connection {
     /// Poll form of [`open_flow`](Self::open_flow) / [`open_side_channel`](Self::open_side_channel).
     pub fn poll_open(&self, cx: &mut Context<'_>, side_channel: bool) -> Poll<io::Result<Flow>> {
         self.shared.with(|st| {
-            let r = crate::record::open(st, side_channel);
+            let r = if side_channel {
+                st.stack.mux().open_side_channel()
+            } else {
+                st.stack.mux().open_flow()
+            };
             match r {
                 Ok(id) => {
-                    st.kick = true;
                     let flow = new_flow(&self.shared, &mut st.flows, id, side_channel);
                     Poll::Ready(Ok(flow))
                 }
@@ -133,7 +172,7 @@ impl Connection {
             if let Some(reason) = &st.close_reason {
                 return Poll::Ready(Err(closed_error(reason.clone())));
             }
-            if st.conn.is_draining() {
+            if st.stack.conn().is_draining() {
                 return Poll::Ready(Err(io::Error::new(
                     io::ErrorKind::ConnectionAborted,
                     GoingAway,
@@ -157,19 +196,14 @@ impl Connection {
     /// (and nor may we); flows already open run to their end, then the
     /// connection closes with [`CloseReason::Drained`].
     pub fn go_away(&self, code: u64) {
-        self.shared.with(|st| {
-            crate::record::go_away(st, code);
-            st.kick = true;
-        });
+        self.shared.with(|st| st.stack.mux().go_away(code));
     }
 
     /// Closes the connection now with an application `code` and `reason`;
     /// unsent data is dropped. Use [`go_away`](Self::go_away) to drain instead.
     pub fn close(&self, code: u64, reason: &[u8]) {
-        self.shared.with(|st| {
-            crate::record::close(st, code, reason);
-            st.kick = true;
-        });
+        let now = self.shared.now();
+        self.shared.with(|st| st.stack.close(now, code, reason));
     }
 
     /// Waits until the connection is closed; returns why.
@@ -194,7 +228,7 @@ impl Connection {
     /// The connection is draining (GOAWAY sent or received) or closed.
     pub fn is_draining(&self) -> bool {
         self.shared
-            .with(|st| st.conn.is_draining() || st.conn.is_closed())
+            .with(|st| st.stack.conn().is_draining() || st.stack.conn().is_closed())
     }
 
     /// The peer's GOAWAY, if one arrived: `(accepted_below, code)`. Our
@@ -211,19 +245,19 @@ impl Connection {
 
     /// Connection counters.
     pub fn stats(&self) -> ConnectionStats {
-        self.shared.with(|st| st.conn.stats())
+        self.shared.with(|st| st.stack.conn().stats())
     }
 
     /// The smoothed round-trip time, once a PONG has arrived.
     pub fn rtt(&self) -> Option<Duration> {
-        self.shared.with(|st| st.conn.smoothed_rtt())
+        self.shared.with(|st| st.stack.conn().smoothed_rtt())
     }
 }
 
 /// The future [`Connection::ping`] returns: the round-trip time.
 #[must_use = "a ping does nothing unless awaited"]
 pub struct Ping {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<MuxLayer>>,
     value: Option<u64>,
 }
 
@@ -242,9 +276,8 @@ impl Future for Ping {
         shared.with(|st| {
             let value = match this.value {
                 Some(v) => v,
-                None => match crate::record::ping(st) {
+                None => match st.stack.mux().ping() {
                     Ok(v) => {
-                        st.kick = true;
                         st.pings.insert(v, PingSlot::default());
                         this.value = Some(v);
                         v
@@ -274,7 +307,7 @@ impl Future for Ping {
                 this.value = None;
                 return Poll::Ready(Err(closed_error(r.clone())));
             }
-            crate::shared::set_waker(&mut slot.waker, cx.waker());
+            crate::mux_layer::set_waker(&mut slot.waker, cx.waker());
             Poll::Pending
         })
     }

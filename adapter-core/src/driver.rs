@@ -1,13 +1,15 @@
-//! The driver: moves bytes between a transport and the sans-IO connection,
-//! fires its timer, and never lets a blocked direction stall the other.
+//! The one driver: moves bytes between a transport and any layer's
+//! machine, fires its timer, and never lets a blocked direction stall the
+//! other. Every runtime, every layer (the mux, encrypted or not, recorded
+//! or not; a byte-stream machine on a socket or on a flow) runs through it.
 
 use crate::runtime::{RecvBuffer, Timer, Transport};
-use crate::shared::{set_waker, Shared};
+use crate::shared::{set_waker, Layer, Shared};
 use bytes::Bytes;
-use proto_core::mux::IoChunks;
+use proto_core::wire::{IoChunks, Machine};
 use std::fmt;
 use std::future::Future;
-use std::io::{self, IoSlice};
+use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
@@ -20,149 +22,73 @@ pub const TRANSMIT_HIGH_WATER: usize = 256 * 1024;
 /// the CLOSE frame in flight; also how long it tries to flush its last
 /// bytes to a peer that does not read.
 pub const LINGER: Duration = Duration::from_secs(2);
-/// Slices per vectored write.
-const MAX_IOV: usize = 64;
 /// Loop iterations with progress before the driver yields to its executor.
 const BUDGET: usize = 32;
 
-/// The driver's side of the shared state: what an IO loop calls. The async
-/// [`Driver`] uses it, and so can a blocking driver built from threads
-/// (`adapter-std`'s): one thread calls [`input`](Self::input) with what
-/// it reads, another [`poll_transmit`](Self::poll_transmit) and writes.
-///
-/// Each call takes the lock once, feeds the connection, drains its events
-/// into wake-ups, and returns.
-///
-/// ```
-/// use adapter_core::{Config, Side};
-/// let (conn, pump) = adapter_core::Pump::new(Config::default(), Side::Dialer).unwrap();
-/// let mut out = proto_core::mux::IoChunks::default();
-/// let status = pump.poll_transmit(&mut out, 1 << 20, futures_task_noop());
-/// assert!(!out.is_empty()); // the preface and first PING
-/// assert!(!status.closed);
-/// # fn futures_task_noop() -> &'static std::task::Waker { std::task::Waker::noop() }
-/// # drop(conn);
-/// ```
-pub struct Pump {
-    shared: Arc<Shared>,
-}
-
-impl fmt::Debug for Pump {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Pump").finish_non_exhaustive()
-    }
-}
-
-/// What [`Pump::poll_transmit`] reports.
+/// What one pass of moving output reported.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct PumpStatus {
-    /// When to call again even if nothing else happens (the core's timer).
-    pub deadline: Option<Instant>,
-    /// The connection has closed.
-    pub closed: bool,
+struct PassStatus {
+    /// When to run again even if nothing else happens (the machine's timer).
+    deadline: Option<Instant>,
+    /// The machine has closed.
+    closed: bool,
     /// More output is ready than fit under the limit.
-    pub more: bool,
+    more: bool,
 }
 
-impl Pump {
-    /// A connection on `side` and its pump, with the clock origin now.
-    pub fn new(
-        config: crate::Config,
-        side: crate::Side,
-    ) -> Result<(crate::Connection, Pump), crate::ConfigError> {
-        let origin = Instant::now();
-        let conn =
-            proto_core::mux::Connection::new(config, side, crate::shared::to_mux(origin, origin))?;
-        let shared = Arc::new(Shared::new(conn, origin));
-        let t0 = crate::shared::to_mux(origin, origin);
-        shared.with(|st| crate::record::attach(st, side, t0));
-        let handle = crate::Connection::new(shared.clone(), side);
-        Ok((handle, Pump { shared }))
-    }
-
-    /// A secure connection on `side` over an established handshake (from
-    /// [`crate::secure::handshake`] or [`crate::secure::handshake_blocking`]):
-    /// the record layer under the mux.
-    pub fn new_secure(
-        config: crate::Config,
-        side: crate::Side,
-        established: proto_core::secure::Established,
-        security: Arc<crate::secure::Security>,
-    ) -> Result<(crate::Connection, Pump), crate::ConfigError> {
-        let (conn, pump) = Pump::new(config, side)?;
-        let now = pump.shared.now();
-        let proto_core::secure::Established {
-            records, leftover, ..
-        } = established;
-        pump.shared.with(|st| {
-            st.records = Some(records);
-            // Records that came with the handshake's last message.
-            crate::record::input(st, now, leftover.into());
-            st.security = Some(security);
-            st.kick = true;
-        });
-        Ok((conn, pump))
-    }
-
-    /// Bytes read from the transport (`handle_input_bytes`: large payloads
-    /// are kept by reference, not copied); on a secure connection, records
-    /// to open first.
-    pub fn input(&self, data: Bytes) {
-        let now = self.shared.now();
-        self.shared.with(|st| {
-            // A protocol error closes the connection; the CLOSE frame is
-            // queued and `Event::Closed` reports it.
-            crate::record::input(st, now, data);
-            st.kick = true;
+/// The driver's calls into the shared layer: each takes the lock once,
+/// feeds the machine, and dispatches its events into wake-ups.
+impl<L: Layer> Shared<L> {
+    fn input(&self, data: Bytes) {
+        let now = self.now();
+        self.with_driver(|st| {
+            // A refused input closes the machine; its events say why.
+            let _ = st.layer.machine().handle_input(now, data);
         });
     }
 
-    /// The transport ended (`None`: EOF) or failed.
-    pub fn transport_closed(&self, error: Option<&io::Error>) {
-        let now = self.shared.now();
-        self.shared.with(|st| {
+    fn transport_closed(&self, error: Option<&io::Error>) {
+        let now = self.now();
+        self.with_driver(|st| {
             if let Some(e) = error {
-                if st.transport_error.is_none() && !st.conn.is_closed() {
-                    st.transport_error = Some(e.to_string());
-                }
+                st.layer.transport_failed(e);
             }
-            crate::record::transport_closed(st, now);
-            st.kick = true;
+            st.layer.machine().handle_transport_closed(now);
         });
     }
 
-    /// Registers `waker` as the driver's (woken after every command),
-    /// fires the core's timer if due, and appends output to `out` until it
-    /// holds `limit` bytes or there is no more.
-    pub fn poll_transmit(&self, out: &mut IoChunks, limit: usize, waker: &Waker) -> PumpStatus {
-        let now = self.shared.now();
-        let shared = &self.shared;
-        shared.with(|st| {
+    /// Registers the driver's waker, fires the machine's timer if due, and
+    /// appends output to `out` until it holds `limit` bytes or there is no
+    /// more.
+    fn pass(&self, out: &mut IoChunks, limit: usize, waker: &Waker) -> PassStatus {
+        let now = self.now();
+        self.with_driver(|st| {
             set_waker(&mut st.driver_waker, waker);
-            if st.conn.poll_timeout().is_some_and(|(d, _)| now >= d) {
-                crate::record::timeout(st, now);
+            let m = st.layer.machine();
+            if m.poll_timeout().is_some_and(|d| now >= d) {
+                m.handle_timeout(now);
             }
             let mut more = false;
             while out.len() < limit {
-                more = crate::record::transmit(st, out);
+                more = m.poll_transmit(out).is_some();
                 if !more {
                     break;
                 }
             }
-            st.armed = st.conn.poll_timeout().map(|(d, _)| d);
-            crate::record::flush(st);
-            PumpStatus {
-                deadline: st.armed.map(|d| shared.to_std(d)),
-                closed: st.conn.is_closed(),
+            let armed = m.poll_timeout();
+            let closed = m.is_closed();
+            st.armed = armed;
+            st.layer.end_of_pass();
+            PassStatus {
+                deadline: armed.map(|d| self.to_std(d)),
+                closed,
                 more,
             }
         })
     }
 
-    /// The connection has closed.
-    pub fn is_closed(&self) -> bool {
-        self.shared.with(|st| st.conn.is_closed())
+    fn is_closed(&self) -> bool {
+        self.with_driver(|st| st.layer.machine_ref().is_closed())
     }
 }
 
@@ -174,12 +100,12 @@ enum Phase {
     Done,
 }
 
-/// The connection's driver: a future that runs until the connection has
-/// closed and its last bytes are written. Spawn it on any executor.
+/// A layer's driver: a future that runs until its machine has closed and
+/// its last bytes are written. Spawn it on any executor.
 ///
-/// It reads into a [`RecvBuffer`] and feeds `handle_input_bytes` (no copy),
+/// It reads into a [`RecvBuffer`] and feeds the machine `Bytes` (no copy),
 /// drains `poll_transmit` into [`IoChunks`] and writes them vectored, and
-/// re-arms the timer from `poll_timeout`. Reads and writes are polled
+/// re-arms the timer from `poll_timeout`, as the machine contract says. Reads and writes are polled
 /// independently in one loop, so a write blocked by a peer that does not
 /// read never stops this side from reading (and the reverse).
 ///
@@ -188,14 +114,14 @@ enum Phase {
 /// ```no_run
 /// # fn f<T: adapter_core::Transport, M: adapter_core::Timer>(io: T, timer: M) {
 /// let (conn, driver) =
-///     adapter_core::Driver::new(io, timer, adapter_core::Config::default(), adapter_core::Side::Dialer)
+///     adapter_core::Connection::new(io, timer, adapter_core::Config::default(), adapter_core::Side::Dialer)
 ///         .unwrap();
 /// // spawn `driver` on the executor, use `conn`
 /// # }
 /// ```
 #[must_use = "the driver does nothing unless polled"]
-pub struct Driver<T: Transport, M: Timer> {
-    pump: Pump,
+pub struct Driver<L: Layer, T: Transport, M: Timer> {
+    shared: Arc<Shared<L>>,
     io: T,
     timer: M,
     recv: RecvBuffer,
@@ -211,9 +137,9 @@ pub struct Driver<T: Transport, M: Timer> {
 }
 
 // The driver never pins its fields: `Transport` and `Timer` take `&mut self`.
-impl<T: Transport, M: Timer> Unpin for Driver<T, M> {}
+impl<L: Layer, T: Transport, M: Timer> Unpin for Driver<L, T, M> {}
 
-impl<T: Transport, M: Timer> fmt::Debug for Driver<T, M> {
+impl<L: Layer, T: Transport, M: Timer> fmt::Debug for Driver<L, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
             .field("phase", &self.phase)
@@ -224,21 +150,12 @@ impl<T: Transport, M: Timer> fmt::Debug for Driver<T, M> {
     }
 }
 
-impl<T: Transport, M: Timer> Driver<T, M> {
-    /// A connection over `io` on `side`, and the driver to spawn for it.
-    pub fn new(
-        io: T,
-        timer: M,
-        config: crate::Config,
-        side: crate::Side,
-    ) -> Result<(crate::Connection, Self), crate::ConfigError> {
-        let (conn, pump) = Pump::new(config, side)?;
-        Ok((conn, Driver::with_pump(pump, io, timer)))
-    }
-
-    pub(crate) fn with_pump(pump: Pump, io: T, timer: M) -> Self {
+impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
+    /// The driver of `shared`'s layer over `io`, with `timer` for its
+    /// deadlines.
+    pub fn new(shared: Arc<Shared<L>>, io: T, timer: M) -> Self {
         Driver {
-            pump,
+            shared,
             io,
             timer,
             recv: RecvBuffer::new(),
@@ -254,7 +171,7 @@ impl<T: Transport, M: Timer> Driver<T, M> {
     }
 
     fn fail(&mut self, e: io::Error) {
-        self.pump.transport_closed(Some(&e));
+        self.shared.transport_closed(Some(&e));
         if self.error.is_none() {
             self.error = Some(e);
         }
@@ -267,16 +184,15 @@ impl<T: Transport, M: Timer> Driver<T, M> {
 
         // Read whatever has arrived, whatever the write side's state.
         if !self.read_done {
-            match self.io.poll_read_recv(cx, &mut self.recv) {
-                Poll::Ready(Ok(0)) => {
+            match self.io.poll_recv(cx, &mut self.recv) {
+                Poll::Ready(Ok(data)) if data.is_empty() => {
                     self.read_done = true;
-                    self.pump.transport_closed(None);
+                    self.shared.transport_closed(None);
                     progress = true;
                 }
-                Poll::Ready(Ok(n)) => {
-                    let data = self.recv.take(n);
+                Poll::Ready(Ok(data)) => {
                     if self.phase == Phase::Running {
-                        self.pump.input(data);
+                        self.shared.input(data);
                     }
                     progress = true;
                 }
@@ -291,28 +207,21 @@ impl<T: Transport, M: Timer> Driver<T, M> {
         }
 
         let status = self
-            .pump
-            .poll_transmit(&mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
+            .shared
+            .pass(&mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
 
         // Write what is queued, as far as the transport takes it.
         if self.write_done {
             self.out = IoChunks::default();
         }
         while !self.out.is_empty() && !self.write_done {
-            let mut slices = [IoSlice::new(&[]); MAX_IOV];
-            let mut k = 0;
-            for (slot, chunk) in slices.iter_mut().zip(self.out.chunks()) {
-                *slot = IoSlice::new(chunk);
-                k += 1;
-            }
-            match self.io.poll_write_vectored(cx, &slices[..k]) {
+            match self.io.poll_write_chunks(cx, &mut self.out) {
                 Poll::Ready(Ok(0)) => {
                     self.write_done = true;
                     self.fail(io::ErrorKind::WriteZero.into());
                     progress = true;
                 }
-                Poll::Ready(Ok(n)) => {
-                    self.out.advance(n);
+                Poll::Ready(Ok(_)) => {
                     self.need_flush = true;
                     progress = true;
                 }
@@ -391,7 +300,7 @@ impl<T: Transport, M: Timer> Driver<T, M> {
     }
 }
 
-impl<T: Transport, M: Timer> Future for Driver<T, M> {
+impl<L: Layer, T: Transport, M: Timer> Future for Driver<L, T, M> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -413,21 +322,22 @@ impl<T: Transport, M: Timer> Future for Driver<T, M> {
     }
 }
 
-impl<T: Transport, M: Timer> Drop for Driver<T, M> {
+impl<L: Layer, T: Transport, M: Timer> Drop for Driver<L, T, M> {
     fn drop(&mut self) {
         // Dropped before the end (runtime shutdown, task aborted): the
         // handles must not wait for a driver that is gone.
-        if !self.pump.is_closed() {
-            self.pump.transport_closed(None);
+        if !self.shared.is_closed() {
+            self.shared.transport_closed(None);
         }
-        self.pump.shared.with(|st| st.driver_waker = None);
+        self.shared.with_driver(|st| st.driver_waker = None);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{block_on, Config, Side};
+    use crate::{block_on, Config, Connection, Side};
+    use std::io::IoSlice;
     use std::sync::Mutex;
     use std::thread;
 
@@ -487,7 +397,7 @@ mod tests {
 
     #[test]
     fn a_closed_connection_gives_up_on_a_peer_that_never_reads() {
-        let (conn, driver) = Driver::new(
+        let (conn, driver) = Connection::new(
             Stuck,
             ThreadTimer::default(),
             Config::default(),
@@ -506,7 +416,7 @@ mod tests {
 
     #[test]
     fn dropping_the_driver_ends_the_connection() {
-        let (conn, driver) = Driver::new(
+        let (conn, driver) = Connection::new(
             Stuck,
             ThreadTimer::default(),
             Config::default(),

@@ -2,9 +2,11 @@
 //! async conveniences on top.
 
 use crate::error::{read_error, write_error};
-use crate::shared::{set_waker, FlowWakers, Shared};
+use crate::mux_layer::{set_waker, FlowWakers, MuxLayer};
+use crate::shared::Shared;
 use bytes::{Buf, Bytes};
-use proto_core::mux::{FlowId, FlowMut, FlowStats, ReadError, WriteError};
+use proto_core::mux::{Connection as Mux, FlowId, FlowStats, ReadError, WriteError};
+use proto_core::sim::Recorded;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::poll_fn;
@@ -28,7 +30,7 @@ enum WriteEnd {
 
 /// Call with the state locked: registers the flow's waker slots.
 pub(crate) fn new_flow(
-    shared: &Arc<Shared>,
+    shared: &Arc<Shared<MuxLayer>>,
     flows: &mut HashMap<u64, FlowWakers>,
     id: FlowId,
     side_channel: bool,
@@ -55,8 +57,8 @@ pub(crate) fn new_flow(
     }
 }
 
-fn stats(shared: &Shared, id: FlowId) -> Option<FlowStats> {
-    shared.with(|st| st.conn.flow_stats(id))
+fn stats(shared: &Shared<MuxLayer>, id: FlowId) -> Option<FlowStats> {
+    shared.with(|st| st.stack.conn().flow_stats(id))
 }
 
 /// Drops one half's waker slot; forgets the flow's slots with the last half.
@@ -106,7 +108,7 @@ pub struct Flow {
 /// Dropping it before the end of data stops the flow (the peer's writes
 /// fail with code 0).
 pub struct FlowReader {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<MuxLayer>>,
     id: FlowId,
     end: ReadEnd,
 }
@@ -116,7 +118,7 @@ pub struct FlowReader {
 /// Dropping it finishes the flow (FIN after the buffered data) unless it
 /// was finished or reset.
 pub struct FlowWriter {
-    shared: Arc<Shared>,
+    shared: Arc<Shared<MuxLayer>>,
     id: FlowId,
     end: WriteEnd,
 }
@@ -141,7 +143,7 @@ impl fmt::Debug for FlowWriter {
 
 impl Flow {
     /// The connection state the flow shares (for `Flow::security`).
-    pub(crate) fn shared(&self) -> &Arc<Shared> {
+    pub(crate) fn shared(&self) -> &Arc<Shared<MuxLayer>> {
         &self.reader.shared
     }
 
@@ -294,7 +296,7 @@ impl FlowReader {
         if buf.is_empty() {
             return Poll::Ready(Ok(0));
         }
-        self.poll_with(cx, |f| f.read(buf), |n| *n == 0)
+        self.poll_with(cx, |m, id| m.read(id, buf), |n| *n == 0)
     }
 
     /// Takes up to `max` received bytes without copying; `Ok(None)` is the
@@ -304,13 +306,13 @@ impl FlowReader {
         cx: &mut Context<'_>,
         max: usize,
     ) -> Poll<io::Result<Option<Bytes>>> {
-        self.poll_with(cx, |f| f.read_chunk(max), |c| c.is_none())
+        self.poll_with(cx, |m, id| m.read_chunk(id, max), |c| c.is_none())
     }
 
-    fn poll_with<T: Default + crate::record::ReadLen>(
+    fn poll_with<T: Default>(
         &mut self,
         cx: &mut Context<'_>,
-        op: impl FnOnce(&mut FlowMut<'_>) -> Result<T, ReadError>,
+        op: impl FnOnce(&mut Recorded<Mux>, FlowId) -> Result<T, ReadError>,
         is_end: impl FnOnce(&T) -> bool,
     ) -> Poll<io::Result<T>> {
         match self.end {
@@ -320,20 +322,13 @@ impl FlowReader {
         }
         let id = self.id;
         let r = self.shared.with(|st| {
-            let r = op(&mut st.conn.flow(id));
-            crate::record::read(st, id, &r);
-            match r {
-                Err(ReadError::Blocked) => {
-                    if let Some(w) = st.flows.get_mut(&id.0) {
-                        set_waker(&mut w.read, cx.waker());
-                    }
-                    Err(ReadError::Blocked)
-                }
-                r => {
-                    st.kick = true; // a window update may be due
-                    r
+            let r = op(st.stack.mux(), id);
+            if let Err(ReadError::Blocked) = r {
+                if let Some(w) = st.flows.get_mut(&id.0) {
+                    set_waker(&mut w.read, cx.waker());
                 }
             }
+            r
         });
         match r {
             Ok(v) => {
@@ -354,10 +349,7 @@ impl FlowReader {
     /// writes fail with `BrokenPipe` carrying `code` (see [`stop_code`](crate::stop_code)).
     pub fn stop(&mut self, code: u64) -> io::Result<()> {
         let id = self.id;
-        let r = self.shared.with(|st| {
-            st.kick = true;
-            crate::record::stop(st, id, code)
-        });
+        let r = self.shared.with(|st| st.stack.mux().stop(id, code));
         if self.end == ReadEnd::Open {
             self.end = ReadEnd::Failed(ReadError::Stopped);
         }
@@ -421,7 +413,7 @@ impl FlowWriter {
     /// A flow the peer stopped fails with `BrokenPipe` (see
     /// [`stop_code`](crate::stop_code)).
     pub fn poll_write(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        self.poll_with(cx, false, buf, |f| f.write(buf))
+        self.poll_with(cx, |m, id| m.write(id, buf))
     }
 
     /// Like [`poll_write`](Self::poll_write) without copying: takes a
@@ -431,20 +423,18 @@ impl FlowWriter {
         cx: &mut Context<'_>,
         data: &mut Bytes,
     ) -> Poll<io::Result<usize>> {
-        let r = self.poll_with(cx, true, data, |f| f.write_chunk(data.clone()));
+        let chunk = data.clone();
+        let r = self.poll_with(cx, |m, id| m.write_chunk(id, chunk));
         if let Poll::Ready(Ok(n)) = r {
             data.advance(n);
         }
         r
     }
 
-    /// `chunk` and `data` say what `op` writes, for the call log.
     fn poll_with(
         &mut self,
         cx: &mut Context<'_>,
-        chunk: bool,
-        data: &[u8],
-        op: impl FnOnce(&mut FlowMut<'_>) -> Result<usize, WriteError>,
+        op: impl FnOnce(&mut Recorded<Mux>, FlowId) -> Result<usize, WriteError>,
     ) -> Poll<io::Result<usize>> {
         match self.end {
             WriteEnd::Finished => return Poll::Ready(Err(write_error(WriteError::Finished))),
@@ -453,20 +443,13 @@ impl FlowWriter {
         }
         let id = self.id;
         let r = self.shared.with(|st| {
-            let r = op(&mut st.conn.flow(id));
-            crate::record::write(st, id, chunk, data, &r);
-            match r {
-                Err(WriteError::Blocked) => {
-                    if let Some(w) = st.flows.get_mut(&id.0) {
-                        set_waker(&mut w.write, cx.waker());
-                    }
-                    Err(WriteError::Blocked)
-                }
-                r => {
-                    st.kick = true;
-                    r
+            let r = op(st.stack.mux(), id);
+            if let Err(WriteError::Blocked) = r {
+                if let Some(w) = st.flows.get_mut(&id.0) {
+                    set_waker(&mut w.write, cx.waker());
                 }
             }
+            r
         });
         match r {
             Ok(n) => Poll::Ready(Ok(n)),
@@ -501,10 +484,7 @@ impl FlowWriter {
             WriteEnd::Open => {}
         }
         let id = self.id;
-        let r = self.shared.with(|st| {
-            st.kick = true;
-            crate::record::finish(st, id)
-        });
+        let r = self.shared.with(|st| st.stack.mux().finish(id));
         match r {
             Ok(()) => {
                 self.end = WriteEnd::Finished;
@@ -524,10 +504,7 @@ impl FlowWriter {
             return Err(write_error(e));
         }
         let id = self.id;
-        let r = self.shared.with(|st| {
-            st.kick = true;
-            crate::record::reset(st, id, code)
-        });
+        let r = self.shared.with(|st| st.stack.mux().reset(id, code));
         self.end = WriteEnd::Failed(WriteError::Finished);
         r.map_err(write_error)
     }
@@ -562,8 +539,7 @@ impl Drop for FlowReader {
         self.shared.with(|st| {
             release_half(&mut st.flows, id, true);
             if stop {
-                let _ = crate::record::stop(st, id, 0);
-                st.kick = true;
+                let _ = st.stack.mux().stop(id, 0);
             }
         });
     }
@@ -575,8 +551,7 @@ impl Drop for FlowWriter {
         self.shared.with(|st| {
             release_half(&mut st.flows, id, false);
             if finish {
-                let _ = crate::record::finish(st, id);
-                st.kick = true;
+                let _ = st.stack.mux().finish(id);
             }
         });
     }

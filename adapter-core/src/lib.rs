@@ -3,18 +3,18 @@
 //! An adapter does IO, timers and spawning, nothing else. Everything two
 //! adapters would both need is here, written once:
 //!
-//! - the shared state: the sans-IO [`proto_core::mux::Connection`] behind a
-//!   mutex, with the wakers of the tasks waiting on it (per-flow read and
-//!   write wakers, an accept queue, open-credit, ping and close waiters, and
-//!   the driver's waker);
-//! - the [`Driver`]: a future, generic over a small [`Transport`] and
-//!   [`Timer`], that moves bytes between the transport and the connection
-//!   (and [`Pump`], its building block, for drivers made of threads);
-//! - the handles: [`Connection`] (clone-able) and [`Flow`], with poll
+//! - the one [`Driver`]: a future, generic over a [`Layer`] (a machine
+//!   from `proto-core`, composed there: `Secured<Recorded<mux>>`, or any
+//!   byte-stream machine), a [`Transport`] and a [`Timer`], that moves
+//!   bytes between the transport and the machine and fires its deadlines;
+//! - [`Shared`]: a layer behind a mutex with its clock origin, which the
+//!   driver and the layer's handles share;
+//! - the mux's handles: [`Connection`] (clone-able) and [`Flow`], with poll
 //!   functions an adapter wraps in its runtime's IO traits, and async
-//!   methods that work on any executor;
-//! - [`secure`]: the Noise handshake over a transport, then the mux over
-//!   encrypted records ([`spawn_secure_connection`]);
+//!   methods that work on any executor; a [`Flow`] is itself a
+//!   [`Transport`], so any byte-stream machine runs on one flow through
+//!   the same driver;
+//! - [`secure`]: credentials and what a handshake established;
 //! - [`block_on`], for blocking adapters and tests;
 //! - with the `conformance` feature, the conformance suite every adapter
 //!   runs (`adapter_core::conformance`).
@@ -22,10 +22,10 @@
 //! # How the pieces meet
 //!
 //! After every command a handle issues (open, write, read, finish, ...),
-//! it drains the connection's events into wake-ups and, when the core has
-//! bytes to send or a timer to move earlier, wakes the driver,
+//! [`Shared::with`] drains the layer's events into wake-ups and, when the
+//! machine has bytes to send or a timer to move earlier, wakes the driver,
 //! which drains `poll_transmit` into the transport and re-arms its timer
-//! from `poll_timeout`: the sans-IO contract's call order, kept in one
+//! from `poll_timeout`: the machine contract's call order, kept in one
 //! place.
 //!
 //! ```
@@ -40,7 +40,7 @@
 //! #   fn poll_shutdown(&mut self, _: &mut Context<'_>) -> Poll<io::Result<()>> { Poll::Ready(Ok(())) }
 //! # }
 //! # impl Timer for NoTimer { fn reset(&mut self, _: Instant) {} fn poll_expired(&mut self, _: &mut Context<'_>) -> Poll<()> { Poll::Pending } }
-//! let (conn, driver) = adapter_core::Driver::new(Io, NoTimer, Config::default(), Side::Dialer).unwrap();
+//! let (conn, driver) = Connection::new(Io, NoTimer, Config::default(), Side::Dialer).unwrap();
 //! // The transport ends at once: the driver sees EOF and the connection closes.
 //! adapter_core::block_on(driver).unwrap();
 //! assert_eq!(adapter_core::block_on(conn.closed()), adapter_core::CloseReason::TransportEnded);
@@ -53,21 +53,26 @@ mod connection;
 mod driver;
 mod error;
 mod flow;
-mod record;
+mod flow_transport;
+mod mux_layer;
 mod runtime;
 pub mod secure;
 mod shared;
+mod stack;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use blocking::{block_on, ThreadWaker};
 pub use connection::{Connection, Ping};
-pub use driver::{Driver, Pump, PumpStatus, LINGER, TRANSMIT_HIGH_WATER};
+pub use driver::{Driver, LINGER, TRANSMIT_HIGH_WATER};
 pub use error::{close_reason, reset_code, stop_code, ConnectionClosed, GoingAway};
 pub use flow::{Flow, FlowReader, FlowWriter};
+pub use mux_layer::MuxLayer;
 pub use runtime::{RecvBuffer, Runtime, Timer, Transport};
 pub use secure::{spawn_secure_connection, Credentials, Security};
+pub use shared::{Layer, Shared, Wakeups};
+pub use stack::MuxStack;
 
 pub use proto_core;
 pub use proto_core::mux::{
@@ -109,7 +114,8 @@ pub fn spawn_connection<R: Runtime, T: Transport>(
     config: Config,
     side: Side,
 ) -> io::Result<Connection> {
-    let (conn, driver) = Driver::new(io, runtime.timer(), config, side).map_err(config_error)?;
+    let (conn, driver) =
+        Connection::new(io, runtime.timer(), config, side).map_err(config_error)?;
     runtime.spawn(async move {
         let _ = driver.await;
     });

@@ -2,6 +2,7 @@
 //! a way to spawn (the shape of quinn's `Runtime` trait).
 
 use bytes::{Bytes, BytesMut};
+use proto_core::wire::IoChunks;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::task::{Context, Poll};
@@ -51,12 +52,48 @@ pub trait Transport: Send + 'static {
     ) -> Poll<io::Result<usize>> {
         self.poll_read(cx, recv.spare())
     }
+    /// Receives the next bytes as `Bytes`; empty is end of stream. The
+    /// default reads into `recv` ([`poll_read_recv`](Self::poll_read_recv))
+    /// and splits the bytes read off it; a transport that already holds
+    /// received bytes as `Bytes` (a flow, a reader thread) hands them over.
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        recv: &mut RecvBuffer,
+    ) -> Poll<io::Result<Bytes>> {
+        match self.poll_read_recv(cx, recv) {
+            Poll::Ready(Ok(n)) => Poll::Ready(Ok(recv.take(n))),
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    }
     /// Writes a prefix of `bufs` (gathered); returns how many bytes.
     fn poll_write_vectored(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &[IoSlice<'_>],
     ) -> Poll<io::Result<usize>>;
+    /// Writes a prefix of `out` and drops it from `out`; returns how many
+    /// bytes. The default gathers `out`'s chunks into one vectored write;
+    /// a transport that hands bytes to another thread overrides it to take
+    /// the chunks themselves (they are reference-counted `Bytes`: no copy).
+    fn poll_write_chunks(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut IoChunks,
+    ) -> Poll<io::Result<usize>> {
+        let mut slices = [IoSlice::new(&[]); MAX_IOV];
+        let mut k = 0;
+        for (slot, chunk) in slices.iter_mut().zip(out.chunks()) {
+            *slot = IoSlice::new(chunk);
+            k += 1;
+        }
+        let r = self.poll_write_vectored(cx, &slices[..k]);
+        if let Poll::Ready(Ok(n)) = r {
+            out.advance(n);
+        }
+        r
+    }
     /// Flushes anything the stream itself buffers.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
     /// Ends the write direction (TCP FIN); reads may continue.
@@ -128,6 +165,9 @@ pub trait Runtime: Send + Sync + 'static {
     /// Runs `future` in the background.
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, future: F);
 }
+
+/// Slices per vectored write.
+const MAX_IOV: usize = 64;
 
 /// Bytes the driver reads into per allocation.
 pub(crate) const RECV_CHUNK: usize = 128 * 1024;

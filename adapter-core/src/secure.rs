@@ -1,35 +1,34 @@
 //! Secure connections: the Noise XX handshake over a transport, then the
 //! mux over encrypted records (`proto_core::secure`).
 //!
-//! [`spawn_secure_connection`] runs the handshake on the caller's task
-//! (bounded by the handshake timeout), then starts the usual [`Driver`]
-//! with the record layer stacked under the mux: bytes read are opened
-//! and fed to the mux, the mux's output is sealed, several frames per
-//! record. The handles then show what the handshake established
-//! ([`Connection::security`], [`Flow::security`]).
+//! [`spawn_secure_connection`] starts the usual [`Driver`] on
+//! `proto_core::secure::Secured<mux>`: the handshake is the machine's
+//! first state (its timeout the first deadline), then records carry the
+//! mux, several frames per record. The handles then show what the
+//! handshake established ([`Connection::security`], [`Flow::security`]).
 //!
 //! [`Driver`]: crate::Driver
 
-use crate::runtime::{Runtime, Timer, Transport};
+use crate::mux_layer::{Handshake as HandshakeState, MuxLayer};
+use crate::runtime::{Runtime, Transport};
+use crate::shared::Shared;
+use crate::stack::{recorded_mux, MuxStack};
 use crate::{Config, Connection, Flow, Side};
 pub use proto_core::secure::{
     AllowAny, AllowKey, AllowNames, Blesser, Blessing, BlessingError, Config as SecureConfig,
     Endpoint, HandshakeError as SecureHandshakeError, Identity, PeerAuthorizer, PeerBlessings,
     PeerInfo, PublicKey, RejectReason, Rejection, TrustedRoots,
 };
-use proto_core::secure::{Established, Handshake, HandshakeError, HandshakeEvent, Params};
+use proto_core::secure::{Handshake, HandshakeError, Params, Secured};
 use proto_core::time::Instant as MuxInstant;
 use std::fmt;
-use std::future::{poll_fn, Future};
-use std::io::{self, IoSlice, Read, Write};
+use std::future::poll_fn;
+use std::io;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::task::Poll;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Bytes read per call during the handshake (its messages are small).
-const READ_BUF: usize = 16 * 1024;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// Who we are, whom we trust, and who may connect.
 #[derive(Clone)]
@@ -128,6 +127,10 @@ pub struct Security {
 }
 
 impl Security {
+    pub(crate) fn new(local_key: PublicKey, peer: PeerInfo) -> Self {
+        Security { local_key, peer }
+    }
+
     /// Our static key.
     pub fn local_key(&self) -> PublicKey {
         self.local_key
@@ -188,12 +191,13 @@ pub fn handshake_error(e: HandshakeError) -> io::Error {
 }
 
 /// A handshake for `side`, with the wall clock (certificate expiry) and
-/// an RNG seed from the OS, and the clock origin of its `Instant`s.
+/// an RNG seed from the OS, starting at the machine instant `now`.
 fn start(
     side: Side,
     creds: &Credentials,
     addresses: &Addresses,
-) -> io::Result<(Handshake, Instant)> {
+    now: MuxInstant,
+) -> io::Result<Handshake> {
     let mut rng_seed = [0u8; 32];
     getrandom::fill(&mut rng_seed).map_err(|e| io::Error::other(e.to_string()))?;
     let wall_clock_secs = SystemTime::now()
@@ -208,216 +212,49 @@ fn start(
         local_address: addresses.local.clone(),
         remote_address: addresses.remote.clone(),
     };
-    let origin = Instant::now();
-    let hs = match side {
-        Side::Dialer => Handshake::initiator(creds.config.clone(), params, MuxInstant::ZERO),
-        Side::Acceptor => Handshake::responder(creds.config.clone(), params, MuxInstant::ZERO),
+    match side {
+        Side::Dialer => Handshake::initiator(creds.config.clone(), params, now),
+        Side::Acceptor => Handshake::responder(creds.config.clone(), params, now),
     }
-    .map_err(handshake_error)?;
-    Ok((hs, origin))
+    .map_err(handshake_error)
 }
 
-/// The handshake's outcome once it has one.
-fn outcome(
-    hs: &mut Option<Handshake>,
-    creds: &Credentials,
-) -> Option<io::Result<(Established, Security)>> {
-    while let Some(ev) = hs.as_mut()?.poll_event() {
-        match ev {
-            HandshakeEvent::Complete => {
-                let r = hs
-                    .take()?
-                    .finish()
-                    .map_err(handshake_error)
-                    .map(|established| {
-                        let security = Security {
-                            local_key: creds.identity.public_key(),
-                            peer: established.peer.clone(),
-                        };
-                        (established, security)
-                    });
-                return Some(r);
-            }
-            HandshakeEvent::Failed(e) => return Some(Err(handshake_error(e))),
-            _ => {}
-        }
-    }
-    None
-}
-
-fn deadline(hs: &Handshake, origin: Instant) -> Option<Instant> {
-    hs.poll_timeout()
-        .map(|d| origin + Duration::from_nanos(d.as_nanos()))
-}
-
-/// Runs the handshake for `side` over `io`, with `timer` for its timeout;
-/// the authorizer sees `addresses`.
-pub async fn handshake<T: Transport, M: Timer>(
-    io: &mut T,
-    timer: &mut M,
-    side: Side,
-    creds: &Credentials,
-    addresses: &Addresses,
-) -> io::Result<(Established, Security)> {
-    let (hs, origin) = start(side, creds, addresses)?;
-    if let Some(d) = deadline(&hs, origin) {
-        timer.reset(d);
-    }
-    let mut hs = Some(hs);
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; READ_BUF];
-    loop {
-        let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
-        while h.poll_transmit(&mut out).is_some() {}
-        // Writes race the deadline too: a peer that does not read must not
-        // hold the handshake past its timeout.
-        let mut written = 0;
-        while written < out.len() {
-            let n = before_deadline(
-                timer,
-                poll_fn(|cx| io.poll_write_vectored(cx, &[IoSlice::new(&out[written..])])),
-            )
-            .await?;
-            if n == 0 {
-                return Err(io::ErrorKind::WriteZero.into());
-            }
-            written += n;
-        }
-        if !out.is_empty() {
-            before_deadline(timer, poll_fn(|cx| io.poll_flush(cx))).await?;
-            out.clear();
-        }
-        if let Some(r) = outcome(&mut hs, creds) {
-            return r;
-        }
-        // Read, or time out.
-        let got = poll_fn(|cx| {
-            if let Poll::Ready(r) = io.poll_read(cx, &mut buf) {
-                return Poll::Ready(Some(r));
-            }
-            if timer.poll_expired(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            Poll::Pending
-        })
-        .await;
-        let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
-        feed(h, got, &buf, origin)?;
-    }
-}
-
-/// `op`'s result, or the handshake's `Timeout` if `timer` fires first.
-async fn before_deadline<M: Timer, R>(
-    timer: &mut M,
-    op: impl Future<Output = io::Result<R>>,
-) -> io::Result<R> {
-    let mut op = std::pin::pin!(op);
-    poll_fn(|cx| {
-        if let Poll::Ready(r) = op.as_mut().poll(cx) {
-            return Poll::Ready(r);
-        }
-        if timer.poll_expired(cx).is_ready() {
-            return Poll::Ready(Err(handshake_error(HandshakeError::Timeout)));
-        }
-        Poll::Pending
-    })
-    .await
-}
-
-/// Feeds a read of `buf` (`None`: the timer fired) to the handshake; its
-/// failures come back as [`HandshakeEvent::Failed`].
-fn feed(
-    h: &mut Handshake,
-    got: Option<io::Result<usize>>,
-    buf: &[u8],
-    origin: Instant,
-) -> io::Result<()> {
-    let now = crate::shared::to_mux(origin, Instant::now());
-    match got {
-        None => h.handle_timeout(now),
-        Some(Ok(0)) => h.handle_transport_closed(),
-        Some(Ok(n)) => {
-            let _ = h.handle_input(now, &buf[..n]);
-        }
-        Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-        Some(Err(e)) => return Err(e),
-    }
-    Ok(())
-}
-
-/// [`handshake`] over a blocking stream: `set_read_timeout` bounds each
-/// read by the handshake's deadline (a read that times out with
-/// `WouldBlock` or `TimedOut` fires the handshake's timer). A stream
-/// without read timeouts (or a write that blocks) needs a deadline from
-/// outside as well: `adapter-std` arms a watchdog that shuts the stream
-/// down at the handshake's timeout.
-pub fn handshake_blocking<S: Read + Write>(
-    stream: &mut S,
-    mut set_read_timeout: impl FnMut(&S, Option<Duration>) -> io::Result<()>,
-    side: Side,
-    creds: &Credentials,
-    addresses: &Addresses,
-) -> io::Result<(Established, Security)> {
-    let (hs, origin) = start(side, creds, addresses)?;
-    let mut hs = Some(hs);
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; READ_BUF];
-    let r = loop {
-        let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
-        while h.poll_transmit(&mut out).is_some() {}
-        if !out.is_empty() {
-            stream.write_all(&out)?;
-            stream.flush()?;
-            out.clear();
-        }
-        if let Some(r) = outcome(&mut hs, creds) {
-            break r;
-        }
-        let h = hs.as_mut().ok_or(io::ErrorKind::InvalidData)?;
-        let wait = deadline(h, origin).map(|d| {
-            d.saturating_duration_since(Instant::now())
-                .max(Duration::from_millis(1))
-        });
-        set_read_timeout(stream, wait)?;
-        let got = match stream.read(&mut buf) {
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                None
-            }
-            r => Some(r),
-        };
-        feed(h, got, &buf, origin)?;
-    };
-    set_read_timeout(stream, None)?;
-    r
-}
-
-/// Runs the handshake over `io`, then starts the mux over records on
-/// `runtime`: the secure counterpart of [`spawn_connection`](crate::spawn_connection).
-/// The authorizer sees `addresses`. A refused peer is `PermissionDenied`
-/// (see [`handshake_error`]).
+/// Starts a secure connection over `io` on `runtime` and waits for its
+/// handshake: one driver runs `Secured<mux>` from the first handshake byte
+/// (the handshake is the first state of the machine, its timeout the
+/// machine's first deadline). The authorizer sees `addresses`. A refused
+/// peer is `PermissionDenied`, a handshake that does not finish in
+/// [`SecureConfig::handshake_timeout`] is `TimedOut` (see [`handshake_error`]).
 pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
     runtime: &R,
-    mut io: T,
+    io: T,
     config: Config,
     side: Side,
     creds: &Credentials,
     addresses: &Addresses,
 ) -> io::Result<Connection> {
     config.validate().map_err(crate::config_error)?;
-    let mut timer = runtime.timer();
-    let (established, security) = handshake(&mut io, &mut timer, side, creds, addresses).await?;
-    let (conn, pump) = crate::Pump::new_secure(config, side, established, Arc::new(security))
-        .map_err(crate::config_error)?;
-    let driver = crate::Driver::with_pump(pump, io, timer);
-    runtime.spawn(async move {
-        let _ = driver.await;
-    });
-    Ok(conn)
+    let origin = Instant::now();
+    let t0 = crate::shared::to_core(origin, origin);
+    let hs = start(side, creds, addresses, t0)?;
+    let conn = proto_core::mux::Connection::new(config, side, t0).map_err(crate::config_error)?;
+    let stack = MuxStack::Secure(Secured::new(hs, recorded_mux(conn, t0)));
+    let layer = MuxLayer::new(stack, Some(creds.identity.public_key()));
+    let shared = Arc::new(Shared::new(layer, origin));
+    let handle = Connection::from_shared(shared.clone(), side);
+    Connection::spawn(runtime, shared.clone(), io);
+    poll_fn(|cx| {
+        shared.with(|st| match &st.handshake {
+            HandshakeState::Done => Poll::Ready(Ok(())),
+            HandshakeState::Failed(e) => Poll::Ready(Err(handshake_error(e.clone()))),
+            HandshakeState::Running => {
+                st.register_handshake(cx);
+                Poll::Pending
+            }
+        })
+    })
+    .await?;
+    Ok(handle)
 }
 
 /// Fixed test credentials (feature `conformance`): a root `weft-test`,

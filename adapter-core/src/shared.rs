@@ -1,76 +1,38 @@
-//! The state every handle and the driver share: the sans-IO connection and
-//! the wakers waiting on it.
+//! The state a driver and its handles share: one [`Layer`] (a machine and
+//! the wakers of the tasks waiting on it) behind a mutex, the clock origin,
+//! and the driver's own bookkeeping.
 
-use proto_core::mux::{self, CloseReason, Event, FlowId};
-use proto_core::time::Instant as MuxInstant;
+use proto_core::time::Instant as CoreInstant;
+use proto_core::wire::Machine;
 use smallvec::SmallVec;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::io;
 use std::sync::{Mutex, MutexGuard};
-use std::task::{Context, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
-/// Wakers of the one task reading and the one task writing a flow.
+/// Wake-ups collected under the lock and run after it is released; inline
+/// so the common case (one reader or writer) does not allocate.
 #[derive(Debug, Default)]
-pub(crate) struct FlowWakers {
-    pub read: Option<Waker>,
-    pub write: Option<Waker>,
-    /// Live halves (reader, writer) of the flow's handle.
-    pub halves: u8,
-}
+pub struct Wakeups(SmallVec<[Waker; 4]>);
 
-/// A `ping()` awaiting its PONG.
-#[derive(Debug, Default)]
-pub(crate) struct PingSlot {
-    pub waker: Option<Waker>,
-    pub rtt: Option<Duration>,
-}
+impl Wakeups {
+    /// Wakes `w` once the lock is released.
+    pub fn push(&mut self, w: Waker) {
+        self.0.push(w);
+    }
 
-#[derive(Debug)]
-pub(crate) struct State {
-    pub conn: mux::Connection,
-    /// Wakers of flows that have a handle.
-    pub flows: HashMap<u64, FlowWakers>,
-    /// Flows the peer opened that no `accept_flow` took yet.
-    pub accept_queue: VecDeque<(FlowId, bool)>,
-    pub accept_wakers: Vec<Waker>,
-    /// `open_flow` calls waiting for flow credit.
-    pub open_wakers: Vec<Waker>,
-    /// Pings by opaque value, answered by the matching `Event::Rtt`.
-    pub pings: BTreeMap<u64, PingSlot>,
-    /// `ping` calls waiting because too many pings are outstanding.
-    pub ping_wakers: Vec<Waker>,
-    pub close_reason: Option<CloseReason>,
-    pub close_wakers: Vec<Waker>,
-    /// The peer's GOAWAY: (accepted_below, code).
-    pub peer_goaway: Option<(u64, u64)>,
-    pub driver_waker: Option<Waker>,
-    /// The transport's error, if it failed rather than ended.
-    pub transport_error: Option<String>,
-    /// Live `Connection` handles; the last one to go sends GOAWAY.
-    pub handles: usize,
-    /// Something may need transmitting: wake the driver (if the core agrees
-    /// or its timer must fire earlier than the one armed).
-    pub kick: bool,
-    /// The core deadline the driver last armed its timer for.
-    pub armed: Option<MuxInstant>,
-    /// The record layer under the mux, on a secure connection.
-    pub records: Option<proto_core::secure::Records>,
-    /// What the secure handshake established.
-    pub security: Option<std::sync::Arc<crate::secure::Security>>,
-    /// Wake-ups collected under the lock, run after it is released; inline
-    /// so the common case (one reader or writer) does not allocate.
-    to_wake: SmallVec<[Waker; 4]>,
-    /// This connection's call log (`WEFT_RECORD_DIR`).
-    #[cfg(feature = "record")]
-    pub rec: Option<crate::record::Recorder>,
-}
+    /// Wakes every waker in `list` (emptying it).
+    pub fn drain_from(&mut self, list: &mut Vec<Waker>) {
+        self.0.extend(list.drain(..));
+    }
 
-fn push_waker(list: &mut Vec<Waker>, w: &Waker) {
-    if !list.iter().any(|x| x.will_wake(w)) {
-        list.push(w.clone());
+    /// Wakes the waker in `slot`, if any (emptying it).
+    pub fn take_from(&mut self, slot: &mut Option<Waker>) {
+        self.0.extend(slot.take());
     }
 }
 
+/// Keeps `w` in `slot` (a clone only if it would wake another task).
 pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
     match slot {
         Some(old) if old.will_wake(w) => {}
@@ -78,217 +40,148 @@ pub(crate) fn set_waker(slot: &mut Option<Waker>, w: &Waker) {
     }
 }
 
-impl State {
+/// What a protocol layer puts behind the [`Driver`](crate::Driver): its
+/// machine, and how that machine's events turn into wake-ups of the tasks
+/// holding its handles. A new layer writes this and its handle type;
+/// driving, timers, IO and recording are already done.
+///
+/// ```
+/// use adapter_core::{Layer, Wakeups};
+/// use proto_core::wire::{Machine, Rejected, TransmitBuf};
+/// use proto_core::time::Instant;
+///
+/// struct Sink { closed: bool }
+/// impl Machine for Sink {
+///     fn handle_input(&mut self, _: Instant, _: bytes::Bytes) -> Result<(), Rejected> { Ok(()) }
+///     fn handle_timeout(&mut self, _: Instant) {}
+///     fn handle_transport_closed(&mut self, _: Instant) { self.closed = true }
+///     fn poll_transmit(&mut self, _: &mut dyn TransmitBuf) -> Option<usize> { None }
+///     fn poll_timeout(&self) -> Option<Instant> { None }
+///     fn is_closed(&self) -> bool { self.closed }
+///     fn close(&mut self, _: Instant, _: u64, _: &[u8]) { self.closed = true }
+/// }
+/// struct SinkLayer { sink: Sink, closed_waiters: Vec<std::task::Waker> }
+/// impl Layer for SinkLayer {
+///     type Machine = Sink;
+///     fn machine(&mut self) -> &mut Sink { &mut self.sink }
+///     fn machine_ref(&self) -> &Sink { &self.sink }
+///     fn dispatch(&mut self, wake: &mut Wakeups) {
+///         if self.sink.closed { wake.drain_from(&mut self.closed_waiters) }
+///     }
+/// }
+/// ```
+pub trait Layer: Send + 'static {
+    /// The (possibly composed) machine the driver runs.
+    type Machine: Machine;
+    /// The machine.
+    fn machine(&mut self) -> &mut Self::Machine;
+    /// The machine, read-only.
+    fn machine_ref(&self) -> &Self::Machine;
+    /// Drains the machine's events into wake-ups; called under the lock
+    /// after every input and every handle call.
+    fn dispatch(&mut self, wake: &mut Wakeups);
+    /// The transport failed (rather than ended); called before the machine
+    /// hears `handle_transport_closed`.
+    fn transport_failed(&mut self, _error: &io::Error) {}
+    /// Once per driver pass, after transmitting (a recorder flushes here).
+    fn end_of_pass(&mut self) {}
+}
+
+/// The state under the lock: the layer and the driver's bookkeeping.
+#[derive(Debug)]
+pub(crate) struct State<L> {
+    pub layer: L,
+    pub driver_waker: Option<Waker>,
+    /// The core deadline the driver last armed its timer for.
+    pub armed: Option<CoreInstant>,
+    wake: Wakeups,
+}
+
+impl<L: Layer> State<L> {
     /// The driver has work: bytes to send, a close to notice, or a timer
     /// to arm earlier than the one it has.
     fn driver_needed(&self) -> bool {
-        self.conn.wants_transmit()
-            || self.conn.is_closed()
-            || match (self.conn.poll_timeout(), self.armed) {
-                (Some((d, _)), Some(armed)) => d < armed,
+        let m = self.layer.machine_ref();
+        m.wants_transmit()
+            || m.is_closed()
+            || match (m.poll_timeout(), self.armed) {
+                (Some(d), Some(armed)) => d < armed,
                 (Some(_), None) => true,
                 (None, _) => false,
             }
     }
-
-    pub fn register_accept(&mut self, cx: &Context<'_>) {
-        push_waker(&mut self.accept_wakers, cx.waker());
-    }
-
-    pub fn register_open(&mut self, cx: &Context<'_>) {
-        push_waker(&mut self.open_wakers, cx.waker());
-    }
-
-    pub fn register_ping(&mut self, cx: &Context<'_>) {
-        push_waker(&mut self.ping_wakers, cx.waker());
-    }
-
-    pub fn register_close(&mut self, cx: &Context<'_>) {
-        push_waker(&mut self.close_wakers, cx.waker());
-    }
-
-    /// Drains `poll_event`, turning events into wake-ups.
-    pub fn dispatch(&mut self) {
-        while let Some(ev) = crate::record::poll_event(self) {
-            match ev {
-                Event::FlowOpened { id, side_channel } => {
-                    if self.handles == 0 {
-                        // Nobody will ever accept it.
-                        let _ = crate::record::reset(self, id, 0);
-                        let _ = crate::record::stop(self, id, 0);
-                        self.kick = true;
-                        continue;
-                    }
-                    self.accept_queue.push_back((id, side_channel));
-                    self.to_wake.extend(self.accept_wakers.drain(..));
-                }
-                Event::Readable(id) => {
-                    if let Some(w) = self.flows.get_mut(&id.0).and_then(|f| f.read.take()) {
-                        self.to_wake.push(w);
-                    }
-                }
-                Event::Writable(id) => {
-                    if let Some(w) = self.flows.get_mut(&id.0).and_then(|f| f.write.take()) {
-                        self.to_wake.push(w);
-                    }
-                }
-                Event::FlowClosed(id) => {
-                    if let Some(f) = self.flows.get_mut(&id.0) {
-                        self.to_wake.extend(f.read.take());
-                        self.to_wake.extend(f.write.take());
-                    }
-                }
-                Event::FlowCredit => self.to_wake.extend(self.open_wakers.drain(..)),
-                Event::Rtt { ping, rtt } => {
-                    if let Some(slot) = self.pings.get_mut(&ping) {
-                        slot.rtt = Some(rtt);
-                        self.to_wake.extend(slot.waker.take());
-                    }
-                    self.to_wake.extend(self.ping_wakers.drain(..));
-                }
-                Event::GoAway {
-                    accepted_below,
-                    code,
-                } => {
-                    self.peer_goaway = Some((accepted_below, code));
-                    self.to_wake.extend(self.open_wakers.drain(..));
-                    self.to_wake.extend(self.accept_wakers.drain(..));
-                }
-                Event::Closed(reason) => {
-                    self.close_reason = Some(reason);
-                    self.wake_all();
-                }
-                _ => {}
-            }
-        }
-    }
-
-    fn wake_all(&mut self) {
-        for f in self.flows.values_mut() {
-            self.to_wake.extend(f.read.take());
-            self.to_wake.extend(f.write.take());
-        }
-        self.to_wake.extend(self.accept_wakers.drain(..));
-        self.to_wake.extend(self.open_wakers.drain(..));
-        self.to_wake.extend(self.ping_wakers.drain(..));
-        self.to_wake.extend(self.close_wakers.drain(..));
-        for slot in self.pings.values_mut() {
-            self.to_wake.extend(slot.waker.take());
-        }
-    }
 }
 
-/// The state behind a mutex, plus the clock origin.
+/// A layer behind a mutex, plus the clock origin: what a
+/// [`Driver`](crate::Driver) and the layer's handles share.
 #[derive(Debug)]
-pub(crate) struct Shared {
-    state: Mutex<State>,
+pub struct Shared<L> {
+    state: Mutex<State<L>>,
     origin: Instant,
 }
 
-impl Shared {
-    pub fn new(conn: mux::Connection, origin: Instant) -> Self {
+impl<L: Layer> Shared<L> {
+    /// `layer`, with the clock origin `origin` (the machine's time zero).
+    pub fn new(layer: L, origin: Instant) -> Self {
         Shared {
             state: Mutex::new(State {
-                conn,
-                flows: HashMap::new(),
-                accept_queue: VecDeque::new(),
-                accept_wakers: Vec::new(),
-                open_wakers: Vec::new(),
-                pings: BTreeMap::new(),
-                ping_wakers: Vec::new(),
-                close_reason: None,
-                close_wakers: Vec::new(),
-                peer_goaway: None,
+                layer,
                 driver_waker: None,
-                transport_error: None,
-                handles: 0,
-                kick: false,
                 armed: None,
-                records: None,
-                security: None,
-                to_wake: SmallVec::new(),
-                #[cfg(feature = "record")]
-                rec: None,
+                wake: Wakeups::default(),
             }),
             origin,
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
+    fn lock(&self) -> MutexGuard<'_, State<L>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The core's clock: nanoseconds since the connection started.
-    pub fn now(&self) -> MuxInstant {
-        to_mux(self.origin, Instant::now())
+    /// The machine's clock: time since the origin.
+    pub fn now(&self) -> CoreInstant {
+        to_core(self.origin, Instant::now())
     }
 
-    /// A core deadline on the std clock.
-    pub fn to_std(&self, t: MuxInstant) -> Instant {
+    /// A machine deadline on the std clock.
+    pub fn to_std(&self, t: CoreInstant) -> Instant {
         self.origin + Duration::from_nanos(t.as_nanos())
     }
 
-    /// Runs `f` on the state, then dispatches events; wakes the tasks they
-    /// concern (after unlocking) and the driver if `f` set `kick`.
-    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
-        let mut st = self.lock();
-        let r = f(&mut st);
-        st.dispatch();
-        let wakers = std::mem::take(&mut st.to_wake);
-        if std::mem::take(&mut st.kick) && st.driver_needed() {
+    /// Runs `f` on the layer (a handle's command), then dispatches its
+    /// events, wakes the tasks they concern (after unlocking), and wakes
+    /// the driver when the machine has something for it.
+    pub fn with<R>(&self, f: impl FnOnce(&mut L) -> R) -> R {
+        self.run(true, |st| f(&mut st.layer))
+    }
+
+    /// The driver's own calls: like [`with`](Self::with) without waking
+    /// the driver (it is running).
+    pub(crate) fn with_driver<R>(&self, f: impl FnOnce(&mut State<L>) -> R) -> R {
+        self.run(false, f)
+    }
+
+    fn run<R>(&self, wake_driver: bool, f: impl FnOnce(&mut State<L>) -> R) -> R {
+        let mut guard = self.lock();
+        let r = f(&mut guard);
+        let st = &mut *guard;
+        st.layer.dispatch(&mut st.wake);
+        let wakers = std::mem::take(&mut st.wake);
+        if wake_driver && st.driver_needed() {
             if let Some(w) = &st.driver_waker {
                 w.wake_by_ref();
             }
         }
-        drop(st);
-        for w in wakers {
+        drop(guard);
+        for w in wakers.0 {
             w.wake();
         }
         r
     }
 }
 
-pub(crate) fn to_mux(origin: Instant, t: Instant) -> MuxInstant {
+/// `t` as a machine instant measured from `origin`.
+pub(crate) fn to_core(origin: Instant, t: Instant) -> CoreInstant {
     let nanos = t.saturating_duration_since(origin).as_nanos();
-    MuxInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proto_core::mux::{Config, Side};
-
-    /// A connection with nothing left to send, whose earliest timer is the
-    /// idle timeout (10 s) and whose next is the keepalive (15 s).
-    fn quiet() -> State {
-        let mut config = Config::default();
-        config.idle_timeout = Some(Duration::from_secs(10));
-        let origin = Instant::now();
-        let mut conn = mux::Connection::new(config, Side::Dialer, MuxInstant::ZERO).unwrap();
-        let mut out = Vec::new();
-        while conn.poll_transmit(&mut out).is_some() {}
-        let shared = Shared::new(conn, origin);
-        shared.state.into_inner().unwrap()
-    }
-
-    #[test]
-    fn the_driver_is_woken_only_for_output_or_an_earlier_timer() {
-        let mut st = quiet();
-        let idle = MuxInstant::ZERO + Duration::from_secs(10);
-        assert_eq!(st.conn.poll_timeout().map(|(d, _)| d), Some(idle));
-        // Armed for exactly the core's deadline, nothing to send: sleep on.
-        st.armed = Some(idle);
-        assert!(!st.driver_needed());
-        // A later timer is armed (say the idle timer just got enabled by
-        // the last flow closing): the driver must re-arm earlier.
-        st.armed = Some(MuxInstant::ZERO + Duration::from_secs(15));
-        assert!(st.driver_needed());
-        // Nothing armed at all, but a deadline exists.
-        st.armed = None;
-        assert!(st.driver_needed());
-        // Bytes to send always wake it.
-        st.armed = Some(idle);
-        let _ = st.conn.ping();
-        assert!(st.driver_needed());
-    }
+    CoreInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }

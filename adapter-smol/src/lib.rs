@@ -192,7 +192,7 @@ impl adapter_core::Runtime for SmolRuntime {
 }
 
 /// The driver future of a connection over `T`, for [`Connection::new`].
-pub type Driver<T> = adapter_core::Driver<SmolIo<T>, SmolTimer>;
+pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, SmolIo<T>, SmolTimer>;
 
 /// A multiplexed connection over a futures-io stream; clones share it.
 ///
@@ -350,7 +350,7 @@ impl Connection {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (conn, driver) =
-            adapter_core::Driver::new(SmolIo(io), SmolTimer::default(), config, side)
+            adapter_core::Connection::new(SmolIo(io), SmolTimer::default(), config, side)
                 .map_err(adapter_core::config_error)?;
         Ok((conn.into(), driver))
     }

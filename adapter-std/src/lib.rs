@@ -1,14 +1,13 @@
 //! weft's mux connections with blocking std IO and threads.
 //!
-//! A connection runs two threads: a reader that blocks in `read` and feeds
-//! what arrives to the connection, and a writer that drains the
-//! connection's output with vectored writes and fires its timer (it parks
-//! until there is output or the deadline). Because reading never waits on
-//! writing, two peers that both write and stop reading cannot deadlock.
-//! Both threads are thin loops over [`adapter_core::Pump`]; the handles are
-//! `adapter_core`'s poll-based ones, driven to completion with a
-//! thread-parking waker ([`adapter_core::block_on`]). No protocol logic
-//! lives here.
+//! A connection runs `adapter_core`'s one driver on its own thread, with a
+//! reader thread that blocks in `read`, a writer thread that blocks in
+//! `write` (received and sent bytes move between them and the driver as
+//! `Bytes`, not copied) and a timer thread. Because reading never waits
+//! on writing, two peers that both write and stop reading cannot
+//! deadlock. The handles are `adapter_core`'s poll-based ones, driven to
+//! completion with a thread-parking waker ([`adapter_core::block_on`]).
+//! No protocol logic lives here.
 //!
 //! Any [`Stream`] works: a `Read + Write` byte stream that can be cloned
 //! for the reader thread and shut down: `TcpStream`, `UnixStream`, and the
@@ -44,28 +43,25 @@
 #![warn(missing_docs)]
 
 mod pipe;
-mod watchdog;
+mod threads;
 
 pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 
-use adapter_core::secure::SecureHandshakeError;
 pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,
     ErrorCode, FlowId, FlowStats, GoingAway, Profile, Side,
 };
 
-use adapter_core::proto_core::mux::IoChunks;
-use adapter_core::{block_on, Pump, RecvBuffer, ThreadWaker, LINGER, TRANSMIT_HIGH_WATER};
+use adapter_core::block_on;
 use bytes::Bytes;
 use std::fmt;
 use std::future::poll_fn;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use threads::{ThreadedIo, Threads};
 
 /// A blocking byte stream the adapter can run a connection over: readable
 /// and writable, clonable for a separate reader thread, and shut down-able.
@@ -100,10 +96,6 @@ pub trait Stream: Read + Write + Send + Sized + 'static {
         Ok(())
     }
 }
-
-/// How long the writer thread blocks in one `write` before it looks again
-/// at the connection's state.
-const WRITE_POLL: Duration = Duration::from_millis(200);
 
 impl Stream for TcpStream {
     fn try_clone(&self) -> io::Result<Self> {
@@ -163,173 +155,32 @@ impl Addressed for std::os::unix::net::UnixStream {
     }
 }
 
-/// Starts the reader and writer threads of a connection over `stream`.
+/// Starts a plaintext connection over `stream`: the driver on its thread,
+/// with reader and writer threads.
 fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connection> {
-    let (conn, pump) = Pump::new(config, side).map_err(adapter_core::config_error)?;
-    run(stream, conn, pump)
+    config.validate().map_err(adapter_core::config_error)?;
+    let io = ThreadedIo::start(stream)?;
+    adapter_core::spawn_connection(&Threads, io, config, side).map(Connection::from)
 }
 
-/// Runs the secure handshake on the calling thread, then starts the
-/// threads with the record layer under the mux.
-///
-/// The handshake's timeout holds on every stream: read timeouts bound each
-/// read where the stream has them, and a watchdog shuts the stream down at
-/// the deadline where it has not (a blocked read then returns, as
-/// [`Stream::shutdown`] requires) or a write blocks on a peer that does
-/// not read.
+/// Starts a secure connection over `stream` and waits (parking this
+/// thread) for its handshake. The handshake runs in the driver like every
+/// other state of the machine, so its timeout holds on every stream: the
+/// driver never blocks, and when it gives up the stream is shut down,
+/// which releases the reader and writer threads.
 fn start_secure<S: Stream>(
-    mut stream: S,
+    stream: S,
     addresses: &Addresses,
     config: Config,
     side: Side,
     creds: &Credentials,
 ) -> io::Result<Connection> {
     config.validate().map_err(adapter_core::config_error)?;
-    let to_cut = stream.try_clone()?;
-    let watchdog = watchdog::Watchdog::arm(creds.config.handshake_timeout, move || {
-        let _ = to_cut.shutdown(Shutdown::Both);
-    })?;
-    let r = secure::handshake_blocking(
-        &mut stream,
-        |s, t| s.set_read_timeout(t),
-        side,
-        creds,
-        addresses,
-    );
-    if watchdog.disarm() {
-        // The stream is shut: whatever the handshake saw, it ran out of time.
-        return Err(secure::handshake_error(SecureHandshakeError::Timeout));
-    }
-    let (established, security) = r?;
-    let (conn, pump) = Pump::new_secure(config, side, established, Arc::new(security))
-        .map_err(adapter_core::config_error)?;
-    run(stream, conn, pump)
-}
-
-fn run<S: Stream>(stream: S, conn: adapter_core::Connection, pump: Pump) -> io::Result<Connection> {
-    let reader = stream.try_clone()?;
-    let pump = Arc::new(pump);
-    let reader_done = Arc::new(AtomicBool::new(false));
-
-    let (p, done) = (pump.clone(), reader_done.clone());
-    let writer = thread::Builder::new()
-        .name("weft-mux-writer".into())
-        .spawn(move || write_loop(stream, &p, &done))?;
-    let writer_thread = writer.thread().clone();
-    let p = pump.clone();
-    let spawned = thread::Builder::new()
-        .name("weft-mux-reader".into())
-        .spawn(move || {
-            read_loop(reader, &p);
-            reader_done.store(true, Ordering::SeqCst);
-            writer_thread.unpark();
-        });
-    if let Err(e) = spawned {
-        // No reader: end the connection so that nothing waits on it.
-        pump.transport_closed(Some(&e));
-        return Err(e);
-    }
-    Ok(Connection { inner: conn })
-}
-
-/// Blocks in `read` and feeds the connection until the stream ends.
-fn read_loop<S: Stream>(mut stream: S, pump: &Pump) {
-    let mut recv = RecvBuffer::new();
-    loop {
-        match stream.read(recv.spare()) {
-            Ok(0) => {
-                pump.transport_closed(None);
-                return;
-            }
-            Ok(n) => {
-                let data = recv.take(n);
-                if !pump.is_closed() {
-                    pump.input(data);
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => {
-                pump.transport_closed(Some(&e));
-                return;
-            }
-        }
-    }
-}
-
-/// Writes the connection's output and fires its timer; after the close,
-/// shuts the stream down and lingers for the peer's end.
-fn write_loop<S: Stream>(mut stream: S, pump: &Pump, reader_done: &AtomicBool) {
-    let waker = ThreadWaker::current();
-    let mut out = IoChunks::default();
-    let mut broken = false;
-    let mut close_deadline = None;
-    // Blocking writes wake up now and then to notice a close.
-    let _ = stream.set_write_timeout(Some(WRITE_POLL));
-    loop {
-        let status = pump.poll_transmit(&mut out, TRANSMIT_HIGH_WATER, &waker);
-        if broken {
-            out = IoChunks::default();
-        }
-        if status.closed && !out.is_empty() {
-            let give_up = *close_deadline.get_or_insert(Instant::now() + LINGER);
-            if Instant::now() >= give_up {
-                // A peer that does not read cannot hold this thread.
-                let _ = stream.shutdown(Shutdown::Both);
-                return;
-            }
-        }
-        if !out.is_empty() {
-            let mut slices = [IoSlice::new(&[]); 64];
-            let mut k = 0;
-            for (slot, chunk) in slices.iter_mut().zip(out.chunks()) {
-                *slot = IoSlice::new(chunk);
-                k += 1;
-            }
-            match stream.write_vectored(&slices[..k]) {
-                Ok(0) => {
-                    broken = true;
-                    pump.transport_closed(Some(&io::ErrorKind::WriteZero.into()));
-                }
-                Ok(n) => out.advance(n),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::WouldBlock
-                            | io::ErrorKind::TimedOut
-                    ) => {}
-                Err(e) => {
-                    broken = true;
-                    pump.transport_closed(Some(&e));
-                }
-            }
-            continue;
-        }
-        if status.closed && !status.more {
-            break;
-        }
-        if status.more {
-            continue;
-        }
-        let _ = stream.flush();
-        match status.deadline {
-            Some(d) => thread::park_timeout(d.saturating_duration_since(Instant::now())),
-            None => thread::park(),
-        }
-    }
-    // Closed and written: FIN, then read (and discard) until the peer's
-    // FIN, so that closing does not reset a connection with data in flight.
-    let _ = stream.flush();
-    let _ = stream.shutdown(Shutdown::Write);
-    let until = Instant::now() + LINGER;
-    while !reader_done.load(Ordering::SeqCst) {
-        let now = Instant::now();
-        if now >= until {
-            break;
-        }
-        thread::park_timeout(until - now);
-    }
-    let _ = stream.shutdown(Shutdown::Both);
+    let io = ThreadedIo::start(stream)?;
+    block_on(adapter_core::spawn_secure_connection(
+        &Threads, io, config, side, creds, addresses,
+    ))
+    .map(Connection::from)
 }
 
 /// A multiplexed connection over a blocking stream; clones share it.

@@ -206,7 +206,7 @@ impl adapter_core::Runtime for TokioRuntime {
 
 /// The driver future of a connection over `T`, for [`Connection::new`]:
 /// spawn it (on a `LocalSet`, a current-thread runtime, anywhere).
-pub type Driver<T> = adapter_core::Driver<TokioIo<T>, TokioTimer>;
+pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, TokioIo<T>, TokioTimer>;
 
 /// A multiplexed connection over a tokio stream; clones share it.
 ///
@@ -377,7 +377,7 @@ impl Connection {
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let (conn, driver) =
-            adapter_core::Driver::new(TokioIo(io), TokioTimer::default(), config, side)
+            adapter_core::Connection::new(TokioIo(io), TokioTimer::default(), config, side)
                 .map_err(adapter_core::config_error)?;
         Ok((conn.into(), driver))
     }

@@ -91,6 +91,23 @@ impl IoChunks {
         }
     }
 
+    /// Takes the first queued chunk whole (for a writer on another
+    /// thread: the bytes move, nothing is copied).
+    pub fn pop_chunk(&mut self) -> Option<Bytes> {
+        self.seal();
+        let c = self.chunks.pop_front()?;
+        self.len -= c.len();
+        Some(c)
+    }
+
+    /// Puts `chunk` back in front (the part of a popped chunk a writer
+    /// did not take).
+    pub fn push_front(&mut self, chunk: Bytes) {
+        self.seal();
+        self.len += chunk.len();
+        self.chunks.push_front(chunk);
+    }
+
     fn seal(&mut self) {
         if !self.pending.is_empty() {
             self.chunks.push_back(self.pending.split().freeze());
