@@ -1,21 +1,27 @@
 //! The mux connection state machine.
 
 use super::config::{initial, Config, ConfigError, Profile};
+use super::drain::Drain;
 use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
 use super::flow::{flag, BufferPool, End, Flow, RecvState, SendState};
+use super::flow_control::ConnFlowControl;
 use super::frame::{
     data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
     MAX_DATA_HEADER, PREFACE,
 };
+use super::health::{smooth_rtt, Health};
+use super::limits::RateLimits;
+use super::opens::Opens;
+use super::scheduler::{shrink_idle, Queued, Scheduler};
 use super::transmit::TransmitBuf;
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::time::{Duration, Instant};
 use crate::wire::{DecodeError, VARINT_MAX};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
 
@@ -32,15 +38,6 @@ enum Rx {
         remaining: u64,
         fin: bool,
     },
-}
-
-/// A control frame waiting for the wire that has no per-flow home.
-#[derive(Debug, Clone, Copy)]
-enum Queued {
-    Ping(u64),
-    Pong(u64),
-    /// yamux: a peer open we refuse (limit or GOAWAY).
-    Rst(u64),
 }
 
 #[derive(Debug)]
@@ -103,29 +100,13 @@ pub struct Connection {
     flows: BTreeMap<u64, Flow>,
     pool: BufferPool,
 
-    local_opened: u64,
-    local_max: u64,
-    peer_opened: u64,
-    peer_max: u64,
-    peer_max_sent: u64,
-    refuse_peer_from: Option<u64>,
-    refused_local_from: Option<u64>,
+    /// Flow ids and open credit, both sides.
+    opens: Opens,
 
-    conn_sent: u64,
-    conn_send_max: u64,
-    conn_received: u64,
-    conn_read: u64,
-    conn_recv_max: u64,
-    conn_recv_max_sent: u64,
-    conn_send_buffered: usize,
-    total_windows: u64,
+    /// Connection-level flow control.
+    fc: ConnFlowControl,
 
-    opens: VecDeque<u64>,
-    ready: VecDeque<u64>,
-    conn_blocked: VecDeque<u64>,
-    ctrl: VecDeque<u64>,
-    write_waiters: Vec<u64>,
-    queued: VecDeque<Queued>,
+    sched: Scheduler,
     close_frame: Option<CloseFrame>,
     preface_sent: bool,
 
@@ -133,31 +114,10 @@ pub struct Connection {
     head_buf: Vec<u8>,
 
     events: VecDeque<Event>,
-    want_flow_credit: bool,
 
-    next_ping: u64,
-    pings: VecDeque<(u64, Instant)>,
-    last_recv: Instant,
-    keepalive_sent: bool,
-
-    rate_window: Instant,
-    resets_in_window: u32,
-    pings_in_window: u32,
-
-    goaway_sent: bool,
-    /// Our GOAWAY (accepted below, code), until it is on the wire.
-    goaway_frame: Option<(u64, u64)>,
-    goaway_received: bool,
-    drain_deadline: Option<Instant>,
-    regular_flows: u64,
-    idle_since: Option<Instant>,
-
-    /// yamux: the highest id the peer opened (0 before its first open)
-    /// and the ids below it it skipped, which it may still open.
-    peer_high: u64,
-    peer_gaps: BTreeSet<u64>,
-    /// yamux: our flows still waiting for the peer's ACK.
-    unacked: u64,
+    health: Health,
+    limits: RateLimits,
+    drain: Drain,
 
     stats: ConnectionStats,
 }
@@ -183,49 +143,27 @@ impl Connection {
             closed: false,
             flows: BTreeMap::new(),
             pool: BufferPool::new(config.spare_buffers),
-            local_opened: 0,
-            local_max: initial::MAX_FLOWS,
-            peer_opened: 0,
-            peer_max: config.max_concurrent_flows,
-            peer_max_sent: initial::MAX_FLOWS,
-            refuse_peer_from: None,
-            refused_local_from: None,
-            conn_sent: 0,
-            conn_send_max: initial::CONN_WINDOW,
-            conn_received: 0,
-            conn_read: 0,
-            conn_recv_max: config.conn_recv_budget,
-            conn_recv_max_sent: initial::CONN_WINDOW,
-            conn_send_buffered: 0,
-            total_windows: 0,
-            opens: VecDeque::new(),
-            ready: VecDeque::new(),
-            conn_blocked: VecDeque::new(),
-            ctrl: VecDeque::new(),
-            write_waiters: Vec::new(),
-            queued: VecDeque::new(),
+            opens: Opens::new(
+                side.first_id(config.profile),
+                side.peer().first_id(config.profile),
+                initial::MAX_FLOWS,
+                config.max_concurrent_flows,
+                initial::MAX_FLOWS,
+            ),
+            fc: ConnFlowControl::new(
+                initial::CONN_WINDOW,
+                config.conn_recv_budget,
+                initial::CONN_WINDOW,
+            ),
+            sched: Scheduler::default(),
             close_frame: None,
             preface_sent: false,
             rx: Rx::Preface(0),
             head_buf: Vec::new(),
             events: VecDeque::new(),
-            want_flow_credit: false,
-            next_ping: 0,
-            pings: VecDeque::new(),
-            last_recv: now,
-            keepalive_sent: false,
-            rate_window: now,
-            resets_in_window: 0,
-            pings_in_window: 0,
-            goaway_sent: false,
-            goaway_frame: None,
-            goaway_received: false,
-            drain_deadline: None,
-            regular_flows: 0,
-            idle_since: Some(now),
-            peer_high: 0,
-            peer_gaps: BTreeSet::new(),
-            unacked: 0,
+            health: Health::new(now),
+            limits: RateLimits::new(now),
+            drain: Drain::default(),
             stats: ConnectionStats::default(),
             config,
         };
@@ -233,11 +171,14 @@ impl Connection {
             // No preface, no connection window, no flow credit on this wire.
             c.preface_sent = true;
             c.rx = Rx::Head;
-            c.conn_send_max = u64::MAX;
-            c.conn_recv_max = u64::MAX;
-            c.conn_recv_max_sent = u64::MAX;
-            c.local_max = u64::MAX;
-            c.peer_max_sent = u64::MAX;
+            c.fc = ConnFlowControl::new(u64::MAX, u64::MAX, u64::MAX);
+            c.opens = Opens::new(
+                side.first_id(c.config.profile),
+                side.peer().first_id(c.config.profile),
+                u64::MAX,
+                c.config.max_concurrent_flows,
+                u64::MAX,
+            );
         }
         // The first PING measures the RTT that window growth needs.
         let _ = c.ping();
@@ -262,7 +203,7 @@ impl Connection {
 
     /// A GOAWAY was sent or received: no new flows.
     pub fn is_draining(&self) -> bool {
-        self.goaway_sent || self.goaway_received
+        self.drain.is_draining()
     }
 
     // ---------------------------------------------------------------- inputs
@@ -290,8 +231,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(());
         }
-        self.last_recv = now;
-        self.keepalive_sent = false;
+        self.health.on_input(now);
         self.stats.bytes_received += data.len() as u64;
         match self.decode(data, src) {
             Ok(()) => Ok(()),
@@ -353,7 +293,7 @@ impl Connection {
                 CloseReason::DrainTimeout,
             ),
             TimerReason::Keepalive => {
-                self.keepalive_sent = true;
+                self.health.keepalive_fired();
                 let _ = self.ping();
             }
         }
@@ -373,26 +313,13 @@ impl Connection {
             return None;
         }
         // Called after every command by drivers: plain comparisons only.
-        let mut best: Option<(Instant, TimerReason)> = None;
-        let mut consider = |t: Instant, why: TimerReason| {
-            if best.is_none_or(|(b, _)| t < b) {
-                best = Some((t, why));
-            }
-        };
-        let c = &self.config;
-        if let Some(d) = c.channel_timeout {
-            consider(self.last_recv + d, TimerReason::ChannelTimeout);
+        let health = self.health.deadline(&self.config);
+        match (health, self.drain.deadline()) {
+            // The drain deadline only wins when strictly earlier.
+            (Some((t, _)), Some(d)) if d < t => Some((d, TimerReason::Drain)),
+            (None, Some(d)) => Some((d, TimerReason::Drain)),
+            (best, _) => best,
         }
-        if let (Some(d), false) = (c.keepalive_interval, self.keepalive_sent) {
-            consider(self.last_recv + d, TimerReason::Keepalive);
-        }
-        if let (Some(d), Some(since)) = (c.idle_timeout, self.idle_since) {
-            consider(since + d, TimerReason::Idle);
-        }
-        if let Some(t) = self.drain_deadline {
-            consider(t, TimerReason::Drain);
-        }
-        best
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes to
@@ -406,13 +333,10 @@ impl Connection {
             None if self.closed => false,
             None => {
                 !self.preface_sent
-                    || !self.queued.is_empty()
-                    || self.goaway_frame.is_some()
-                    || self.conn_recv_max > self.conn_recv_max_sent
-                    || (!self.is_yamux() && self.peer_max > self.peer_max_sent)
-                    || !self.opens.is_empty()
-                    || !self.ctrl.is_empty()
-                    || !self.ready.is_empty()
+                    || self.sched.has_work()
+                    || self.drain.has_frame()
+                    || self.fc.update_due()
+                    || (!self.is_yamux() && self.opens.max_flows_due())
             }
         }
     }
@@ -483,15 +407,14 @@ impl Connection {
         }
         n += self.transmit_connection_control(out);
         n += self.transmit_opens(out, n);
-        if self.opens.is_empty() {
+        if !self.sched.opens_pending() {
             // After the opens: GOAWAY must not overtake flows opened before it.
             n += self.transmit_goaway(out);
         }
         n += self.transmit_flow_control(out, n);
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
-        shrink_idle(&mut self.opens);
-        shrink_idle(&mut self.ctrl);
+        self.sched.shrink();
         self.stats.bytes_sent += n as u64;
         (n > 0).then_some(n)
     }
@@ -501,7 +424,7 @@ impl Connection {
     }
 
     fn transmit_goaway(&mut self, out: &mut impl TransmitBuf) -> usize {
-        let Some((accepted_below, code)) = self.goaway_frame.take() else {
+        let Some((accepted_below, code)) = self.drain.take_frame() else {
             return 0;
         };
         self.stats.frames_sent += 1;
@@ -521,7 +444,7 @@ impl Connection {
     fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
         if self.is_yamux() {
-            while let Some(q) = self.queued.pop_front() {
+            while let Some(q) = self.sched.pop_queued() {
                 n += match q {
                     Queued::Ping(v) => put_yamux(out, ym::Type::Ping, yf::SYN, 0, v as u32),
                     Queued::Pong(v) => put_yamux(out, ym::Type::Ping, yf::ACK, 0, v as u32),
@@ -531,7 +454,7 @@ impl Connection {
             }
             return n;
         }
-        while let Some(q) = self.queued.pop_front() {
+        while let Some(q) = self.sched.pop_queued() {
             let frame = match q {
                 Queued::Ping(v) => Control::Ping(v),
                 Queued::Pong(v) => Control::Pong(v),
@@ -540,15 +463,13 @@ impl Connection {
             n += put_control(out, &frame);
             self.stats.frames_sent += 1;
         }
-        if self.conn_recv_max > self.conn_recv_max_sent {
-            n += put_control(out, &Control::MaxData(self.conn_recv_max));
-            self.conn_recv_max_sent = self.conn_recv_max;
+        if let Some(max) = self.fc.take_update() {
+            n += put_control(out, &Control::MaxData(max));
             self.stats.frames_sent += 1;
             self.stats.window_updates_sent += 1;
         }
-        if self.peer_max > self.peer_max_sent {
-            n += put_control(out, &Control::MaxFlows(self.peer_max));
-            self.peer_max_sent = self.peer_max;
+        if let Some(max) = self.opens.take_max_flows() {
+            n += put_control(out, &Control::MaxFlows(max));
             self.stats.frames_sent += 1;
         }
         n
@@ -556,12 +477,12 @@ impl Connection {
 
     fn transmit_opens(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
         let mut n = 0;
-        while let Some(&id) = self.opens.front() {
+        while let Some(id) = self.sched.front_open() {
             if self.room(used + n) < MAX_DATA_HEADER + 1 {
                 break;
             }
-            self.opens.pop_front();
-            if self.refused_local_from.is_some_and(|r| id >= r) {
+            self.sched.pop_open();
+            if self.opens.local_refused(id) {
                 continue; // refused by GOAWAY before the peer saw it
             }
             let Some(flow) = self.flows.get_mut(&id) else {
@@ -577,12 +498,12 @@ impl Connection {
 
     fn transmit_flow_control(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
         let mut n = 0;
-        while let Some(&id) = self.ctrl.front() {
+        while let Some(id) = self.sched.front_ctrl() {
             // MAX_FLOW_DATA + RESET_FLOW + STOP_SENDING at their largest.
             if self.room(used + n) < 64 {
                 break;
             }
-            self.ctrl.pop_front();
+            self.sched.pop_ctrl();
             let now = self.now;
             let srtt = self.stats.srtt;
             let budget = self.config.conn_recv_budget;
@@ -605,16 +526,11 @@ impl Connection {
                     // Grow when the peer used half a window within two RTTs:
                     // the window, not the path, is what limits it.
                     let window = u64::from(flow.window);
-                    if let Some(srtt) = srtt {
-                        let extra = window.min(max_window - window);
-                        if extra > 0
-                            && now.saturating_duration_since(flow.last_update) < srtt * 2
-                            && self.total_windows + extra <= budget
-                        {
-                            flow.window = (window + extra) as u32;
-                            self.total_windows += extra;
-                            trace!(flow = id, window = flow.window, "mux window grown");
-                        }
+                    let since = now.saturating_duration_since(flow.last_update);
+                    let grown = self.fc.grow_window(window, max_window, budget, srtt, since);
+                    if grown != window {
+                        flow.window = grown as u32;
+                        trace!(flow = id, window = flow.window, "mux window grown");
                     }
                     flow.last_update = now;
                     let max = flow.read + u64::from(flow.window);
@@ -678,10 +594,10 @@ impl Connection {
     fn transmit_data(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
         let mut n = 0;
         while self.room(used + n) > MAX_DATA_HEADER {
-            let Some(id) = self.ready.pop_front() else {
+            let Some(id) = self.sched.pop_ready() else {
                 break;
             };
-            let conn_credit = self.conn_send_max - self.conn_sent;
+            let conn_credit = self.fc.send_credit();
             let Some(flow) = self.flows.get_mut(&id) else {
                 continue;
             };
@@ -695,7 +611,7 @@ impl Connection {
             }
             let fin_only = flow.send_buffered == 0;
             if !fin_only && conn_credit == 0 {
-                self.conn_blocked.push_back(id); // MAX_DATA puts it back
+                self.sched.block_on_conn(id); // MAX_DATA puts it back
                 continue;
             }
             flow.clear(flag::IN_READY);
@@ -716,7 +632,7 @@ impl Connection {
     ) -> usize {
         let yamux = self.is_yamux();
         let room = self.room(used).saturating_sub(MAX_DATA_HEADER);
-        let conn_credit = self.conn_send_max - self.conn_sent;
+        let conn_credit = self.fc.send_credit();
         let chunk = self.config.send_chunk;
         let Some(flow) = self.flows.get_mut(&id) else {
             return 0;
@@ -773,8 +689,7 @@ impl Connection {
             flow.send_state = SendState::Fin { sent: true };
         }
         flow.frames_sent = flow.frames_sent.saturating_add(1);
-        self.conn_sent += len as u64;
-        self.conn_send_buffered -= len;
+        self.fc.on_sent(len);
         self.stats.data_sent += len as u64;
         self.stats.frames_sent += 1;
         hlen + len
@@ -795,9 +710,7 @@ impl Connection {
                 sent: false,
                 by_peer: false,
             };
-            if flow.raise(flag::IN_CTRL) {
-                self.ctrl.push_back(id);
-            }
+            self.sched.schedule_ctrl(id, flow);
         }
         if flow.has(flag::WANT_WRITABLE) && (flow.send_buffered as usize) < limit {
             flow.clear(flag::WANT_WRITABLE);
@@ -809,31 +722,22 @@ impl Connection {
 
     /// Puts an announced flow with something to send in the round-robin.
     fn schedule(&mut self, id: u64) {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return;
-        };
-        if flow.has(flag::ANNOUNCED)
-            && flow.wants_send()
-            && (flow.send_buffered == 0 || flow.send_credit() > 0)
-            && flow.raise(flag::IN_READY)
-        {
-            self.ready.push_back(id);
+        if let Some(flow) = self.flows.get_mut(&id) {
+            self.sched.schedule(id, flow);
         }
     }
 
     fn schedule_ctrl(&mut self, id: u64) {
         if let Some(flow) = self.flows.get_mut(&id) {
-            if flow.raise(flag::IN_CTRL) {
-                self.ctrl.push_back(id);
-            }
+            self.sched.schedule_ctrl(id, flow);
         }
     }
 
     fn wake_write_waiters(&mut self) {
-        if self.conn_send_buffered >= self.config.conn_send_buffer {
+        if self.fc.send_buffered() >= self.config.conn_send_buffer {
             return;
         }
-        for id in core::mem::take(&mut self.write_waiters) {
+        for id in self.sched.take_write_waiters() {
             if let Some(flow) = self.flows.get_mut(&id) {
                 if flow.has(flag::WANT_WRITABLE) {
                     flow.clear(flag::WANT_WRITABLE);
@@ -864,27 +768,29 @@ impl Connection {
         if self.is_draining() {
             return Err(OpenError::GoingAway);
         }
-        if self.local_opened >= self.local_max
-            || (self.is_yamux() && self.unacked >= self.config.max_unacked_opens)
-        {
-            self.want_flow_credit = true;
-            trace!(limit = self.local_max, "mux open blocked by flow credit");
+        let max_unacked = if self.is_yamux() {
+            self.config.max_unacked_opens
+        } else {
+            u64::MAX
+        };
+        if !self.opens.try_reserve(max_unacked) {
+            trace!(
+                limit = self.opens.local_max(),
+                "mux open blocked by flow credit"
+            );
             return Err(OpenError::FlowLimit);
         }
-        let id = self.local_next();
-        if self.is_yamux() {
-            if id > u64::from(u32::MAX) {
-                return Err(OpenError::FlowLimit); // yamux ids are 32 bits
-            }
-            self.unacked += 1;
+        let id = self.opens.local_next();
+        if self.is_yamux() && id > u64::from(u32::MAX) {
+            return Err(OpenError::FlowLimit); // yamux ids are 32 bits
         }
-        self.local_opened += 1;
+        self.opens.opened_local(self.is_yamux());
         let mut flags = flag::LOCAL;
         if side_channel {
             flags |= flag::SIDE_CHANNEL;
         }
         self.insert_flow(id, flags);
-        self.opens.push_back(id);
+        self.sched.push_open(id);
         self.stats.flows_opened += 1;
         trace!(flow = id, side_channel, "mux flow opened");
         Ok(FlowId(id))
@@ -894,11 +800,8 @@ impl Connection {
         let window = initial::FLOW_WINDOW;
         self.flows
             .insert(id, Flow::new(flags, initial::FLOW_WINDOW, window, self.now));
-        self.total_windows += window;
-        if flags & flag::SIDE_CHANNEL == 0 {
-            self.regular_flows += 1;
-            self.idle_since = None;
-        }
+        self.fc.window_added(window);
+        self.health.flow_added(flags & flag::SIDE_CHANNEL != 0);
         self.stats.flows_open = self.flows.len() as u64;
     }
 
@@ -915,16 +818,16 @@ impl Connection {
         if self.closed {
             return Err(PingError::Closed);
         }
-        if self.pings.len() >= self.config.max_outstanding_pings {
-            return Err(PingError::TooMany);
-        }
-        let mut v = self.next_ping;
-        if self.is_yamux() {
-            v &= u64::from(u32::MAX); // yamux pings carry 32 bits
-        }
-        self.next_ping += 1;
-        self.pings.push_back((v, self.now));
-        self.queued.push_back(Queued::Ping(v));
+        // yamux pings carry 32 bits.
+        let mask = if self.is_yamux() {
+            u64::from(u32::MAX)
+        } else {
+            u64::MAX
+        };
+        let v = self
+            .health
+            .start_ping(self.now, self.config.max_outstanding_pings, mask)?;
+        self.sched.queue_ping(v);
         Ok(v)
     }
 
@@ -932,31 +835,25 @@ impl Connection {
     /// accepted, refuses new ones, and closes once every flow has ended (or
     /// after `drain_timeout`).
     pub fn go_away(&mut self, code: u64) {
-        if self.closed || self.goaway_sent {
+        if self.closed || self.drain.sent() {
             return;
         }
-        let accepted_below = self.peer_opened * 2 + self.side.peer().first_id(self.config.profile);
+        let accepted_below = self.opens.peer_next();
         let code = code.min(VARINT_MAX);
-        self.goaway_sent = true;
         // yamux peers open lazily, out of id order, and learn nothing from
         // our GoAway: every later open is refused with RST.
-        self.refuse_peer_from = Some(if self.is_yamux() { 0 } else { accepted_below });
+        self.opens
+            .refuse_peer_from(if self.is_yamux() { 0 } else { accepted_below });
         // yamux peers (rust-yamux) end the whole connection on GoAway, which
         // would abort the flows we mean to drain: ours goes out with the close.
-        self.goaway_frame = (!self.is_yamux()).then_some((accepted_below, code));
-        self.start_drain();
+        let frame = (!self.is_yamux()).then_some((accepted_below, code));
+        self.drain.send(self.now, self.config.drain_timeout, frame);
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
     }
 
-    fn start_drain(&mut self) {
-        if self.drain_deadline.is_none() {
-            self.drain_deadline = Some(self.now + self.config.drain_timeout);
-        }
-    }
-
     fn check_drained(&mut self) {
-        if self.is_draining() && self.flows.is_empty() && !self.closed {
+        if self.drain.is_complete(self.flows.is_empty()) && !self.closed {
             self.close_with(
                 true,
                 false,
@@ -987,15 +884,10 @@ impl Connection {
             reason: reason.to_vec(),
             sent: false,
         });
-        self.opens.clear();
-        self.ready.clear();
-        self.conn_blocked.clear();
-        self.ctrl.clear();
-        self.queued.clear();
+        self.sched.clear();
         if !matches!(why, CloseReason::Drained) {
-            self.goaway_frame = None;
+            self.drain.drop_frame();
         }
-        self.write_waiters.clear();
         for (&id, flow) in self.flows.iter_mut() {
             // Wake every waiter so it sees the close.
             self.events.push_back(Event::Readable(FlowId(id)));
@@ -1009,11 +901,11 @@ impl Connection {
     /// Counters for the connection.
     pub fn stats(&self) -> ConnectionStats {
         let mut s = self.stats;
-        s.send_credit = self.conn_send_max - self.conn_sent;
-        s.recv_window = self.conn_recv_max - self.conn_received;
+        s.send_credit = self.fc.send_credit();
+        s.recv_window = self.fc.recv_window();
         s.flows_open = self.flows.len() as u64;
-        s.recv_buffered = self.conn_received - self.conn_read;
-        s.send_buffered = self.conn_send_buffered as u64;
+        s.recv_buffered = self.fc.recv_buffered();
+        s.send_buffered = self.fc.send_buffered() as u64;
         if self.is_yamux() {
             // No connection window on this wire: report what the local
             // budget still allows (the peer is bounded by flow windows).
@@ -1066,18 +958,15 @@ impl Connection {
 
     /// How many bytes `id` may buffer now; registers for `Writable` if none.
     fn write_room(&mut self, id: u64, want: usize) -> Result<usize, WriteError> {
-        let conn_room = self
-            .config
-            .conn_send_buffer
-            .saturating_sub(self.conn_send_buffered);
+        let conn_room = self.fc.send_room(self.config.conn_send_buffer);
         let flow_limit = self.config.flow_send_buffer;
         let flow = self.flow_for_write(id)?;
         let flow_room = flow_limit.saturating_sub(flow.send_buffered as usize);
         let room = flow_room.min(conn_room).min(want);
         if room == 0 && want > 0 {
             flow.set(flag::WANT_WRITABLE);
-            if conn_room == 0 && !self.write_waiters.contains(&id) {
-                self.write_waiters.push(id);
+            if conn_room == 0 {
+                self.sched.add_write_waiter(id);
             }
             return Err(WriteError::Blocked);
         }
@@ -1089,7 +978,7 @@ impl Connection {
         if let Some(flow) = self.flows.get_mut(&id) {
             flow.push_send_slice(&data[..n], &mut self.pool);
         }
-        self.conn_send_buffered += n;
+        self.fc.buffered(n);
         self.schedule(id);
         Ok(n)
     }
@@ -1102,7 +991,7 @@ impl Connection {
                 flow.push_send_bytes(data, &mut self.pool);
             }
         }
-        self.conn_send_buffered += n;
+        self.fc.buffered(n);
         self.schedule(id);
         Ok(n)
     }
@@ -1130,7 +1019,7 @@ impl Connection {
             by_peer: false,
         };
         let dropped = flow.discard_send(&mut self.pool);
-        self.conn_send_buffered -= dropped;
+        self.fc.unbuffered(dropped);
         trace!(flow = id, code, "mux flow reset");
         if self.is_yamux() {
             // RST ends both directions: nothing more will arrive.
@@ -1207,7 +1096,7 @@ impl Connection {
                 SendState::Reset { .. } => {}
             }
         }
-        self.conn_send_buffered -= unsent;
+        self.fc.unbuffered(unsent);
         self.consumed(dropped);
         self.schedule_ctrl(id);
         self.maybe_remove(id);
@@ -1278,11 +1167,7 @@ impl Connection {
 
     /// `n` received bytes left the buffers (read or discarded).
     fn consumed(&mut self, n: u64) {
-        self.conn_read += n;
-        let budget = self.config.conn_recv_budget;
-        if self.conn_recv_max - self.conn_read < budget / 2 {
-            self.conn_recv_max = self.conn_read + budget;
-        }
+        self.fc.consumed(n, self.config.conn_recv_budget);
     }
 
     /// Forgets a flow whose both directions are done.
@@ -1299,15 +1184,11 @@ impl Connection {
         let Some(flow) = self.flows.remove(&id) else {
             return;
         };
-        self.total_windows -= u64::from(flow.window);
-        if !flow.has(flag::SIDE_CHANNEL) {
-            self.regular_flows -= 1;
-            if self.regular_flows == 0 {
-                self.idle_since = Some(self.now);
-            }
-        }
-        if !flow.has(flag::LOCAL) && self.refuse_peer_from.is_none() {
-            self.peer_max += 1; // the peer may open another
+        self.fc.window_removed(u64::from(flow.window));
+        self.health
+            .flow_removed(flow.has(flag::SIDE_CHANNEL), self.now);
+        if !flow.has(flag::LOCAL) {
+            self.opens.peer_flow_ended();
         }
         if self.is_yamux() && flow.has(flag::LOCAL) && !flow.has(flag::PEER_ACKED) {
             self.ack_arrived(); // the peer forgets it too
@@ -1443,34 +1324,6 @@ impl Connection {
         self.config.profile == Profile::Yamux
     }
 
-    fn is_peer_id(&self, id: u64) -> bool {
-        id % 2 == self.side.peer().first_id(self.config.profile) % 2
-    }
-
-    /// The id our next flow gets.
-    fn local_next(&self) -> u64 {
-        self.local_opened * 2 + self.side.first_id(self.config.profile)
-    }
-
-    /// The id the peer's next flow gets (native: ids come in order).
-    fn peer_next(&self) -> u64 {
-        self.peer_opened * 2 + self.side.peer().first_id(self.config.profile)
-    }
-
-    /// A frame names `id`: is it a flow that exists or existed?
-    fn check_known(&self, id: u64) -> Result<(), ProtocolError> {
-        let next = if self.is_peer_id(id) {
-            self.peer_next()
-        } else {
-            self.local_next()
-        };
-        if id < next {
-            Ok(())
-        } else {
-            Err(ProtocolError::BadFlowId(id))
-        }
-    }
-
     /// Largest DATA payload accepted. yamux peers may fill a whole window
     /// in one frame (hashicorp's does); payloads are streamed, so the
     /// window, not the frame, is what bounds memory.
@@ -1510,7 +1363,7 @@ impl Connection {
                         // No last-accepted id on this wire: every flow we
                         // opened counts as accepted, as yamux peers keep
                         // serving them.
-                        let next = self.local_next();
+                        let next = self.opens.local_next();
                         self.on_goaway(next, 0);
                         return Ok(());
                     }
@@ -1548,10 +1401,8 @@ impl Connection {
         if id == 0 {
             return Err(ProtocolError::BadFlowId(0));
         }
-        let peer = self.is_peer_id(id);
-        let fresh = peer
-            && !self.flows.contains_key(&id)
-            && (id > self.peer_high || self.peer_gaps.contains(&id));
+        let peer = self.opens.is_peer_id(id);
+        let fresh = peer && !self.flows.contains_key(&id) && self.opens.peer_id_fresh(id);
         if h.has(yf::SYN) {
             if !peer {
                 return Err(ProtocolError::BadFlowId(id));
@@ -1565,7 +1416,7 @@ impl Connection {
             // ... and closes one it never wrote to with a bare FIN: take
             // that as the open it stands for.
             self.yamux_open(id)?;
-        } else if !peer && id >= self.local_next() {
+        } else if !peer && id >= self.opens.local_next() {
             return Err(ProtocolError::BadFlowId(id));
         }
         if h.has(yf::ACK) && !peer {
@@ -1613,13 +1464,10 @@ impl Connection {
     /// The peer's SYN for `id`: accept it, or refuse it with RST.
     fn yamux_open(&mut self, id: u64) -> Result<(), ProtocolError> {
         self.claim_peer_id(id)?;
-        if self.refuse_peer_from.is_some() || self.peer_opened >= self.peer_max {
+        if self.opens.refusing_peer() || !self.opens.peer_may_open() {
             trace!(flow = id, "yamux open refused with RST");
-            self.rate_tick();
-            self.resets_in_window += 1;
-            if self.resets_in_window > self.config.max_resets_per_sec {
-                return Err(ProtocolError::ResetFlood);
-            }
+            self.limits
+                .reset(self.now, self.config.max_resets_per_sec)?;
             return self.queue(Queued::Rst(id));
         }
         self.accept(id, false)
@@ -1630,31 +1478,14 @@ impl Connection {
         if self.flows.contains_key(&id) {
             return Err(ProtocolError::BadFlowId(id)); // already open
         }
-        if id > self.peer_high {
-            let first = if self.peer_high == 0 {
-                self.side.peer().first_id(Profile::Yamux)
-            } else {
-                self.peer_high + 2
-            };
-            let skipped = (id - first) / 2;
-            if self.peer_gaps.len() as u64 + skipped > self.config.max_concurrent_flows {
-                return Err(ProtocolError::BadFlowId(id));
-            }
-            self.peer_gaps.extend((first..id).step_by(2));
-            self.peer_high = id;
-        } else if !self.peer_gaps.remove(&id) {
-            return Err(ProtocolError::BadFlowId(id)); // reused
-        }
-        Ok(())
+        self.opens
+            .claim_peer_id(id, self.config.max_concurrent_flows)
     }
 
     /// The peer's RST: both directions of `id` end.
     fn yamux_reset(&mut self, id: u64) -> Result<(), ProtocolError> {
-        self.rate_tick();
-        self.resets_in_window += 1;
-        if self.resets_in_window > self.config.max_resets_per_sec {
-            return Err(ProtocolError::ResetFlood);
-        }
+        self.limits
+            .reset(self.now, self.config.max_resets_per_sec)?;
         let Some(flow) = self.flows.get_mut(&id) else {
             return Ok(());
         };
@@ -1683,7 +1514,7 @@ impl Connection {
             flow.clear(flag::WANT_WRITABLE);
             self.events.push_back(Event::Writable(FlowId(id)));
         }
-        self.conn_send_buffered -= dropped;
+        self.fc.unbuffered(dropped);
         match flow.recv_state {
             RecvState::Open => {
                 flow.recv_state = RecvState::Reset { code: 0 };
@@ -1703,8 +1534,7 @@ impl Connection {
 
     /// One of our opens was acknowledged (or forgotten by both sides).
     fn ack_arrived(&mut self) {
-        self.unacked = self.unacked.saturating_sub(1);
-        if core::mem::take(&mut self.want_flow_credit) {
+        if self.opens.ack_arrived() {
             self.events.push_back(Event::FlowCredit);
         }
     }
@@ -1713,16 +1543,14 @@ impl Connection {
         if h.len > self.max_data_payload() {
             return Err(ProtocolError::FrameTooLarge(h.len));
         }
-        if self.conn_received.saturating_add(h.len) > self.conn_recv_max {
-            return Err(ProtocolError::FlowControl);
-        }
+        self.fc.check_recv(h.len)?;
         let id = h.flow;
         if self.is_yamux() {
             // Opens and unknown ids were settled by `on_yamux_stream`.
-        } else if self.is_peer_id(id) && id == self.peer_next() {
+        } else if self.opens.is_peer_id(id) && id == self.opens.peer_next() {
             self.accept(id, h.side_channel)?;
         } else {
-            self.check_known(id)?;
+            self.opens.check_known(id)?;
         }
         if let Some(flow) = self.flows.get_mut(&id) {
             flow.frames_received = flow.frames_received.saturating_add(1);
@@ -1754,12 +1582,16 @@ impl Connection {
 
     /// The peer opens its next flow.
     fn accept(&mut self, id: u64, side_channel: bool) -> Result<(), ProtocolError> {
-        if self.peer_opened >= self.peer_max {
-            trace!(flow = id, limit = self.peer_max, "mux flow refused: limit");
+        if !self.opens.peer_may_open() {
+            trace!(
+                flow = id,
+                limit = self.opens.peer_max(),
+                "mux flow refused: limit"
+            );
             return Err(ProtocolError::FlowLimit);
         }
-        self.peer_opened += 1;
-        if self.refuse_peer_from.is_some_and(|r| id >= r) {
+        self.opens.opened_peer();
+        if self.opens.peer_refused(id) {
             trace!(flow = id, "mux flow refused: GOAWAY sent");
             return Ok(()); // its data is discarded; the peer knows from GOAWAY
         }
@@ -1787,7 +1619,7 @@ impl Connection {
     /// A piece of DATA payload for `id`.
     fn deliver(&mut self, id: u64, piece: &[u8], src: Option<&Bytes>) {
         let n = piece.len() as u64;
-        self.conn_received += n;
+        self.fc.on_received(n);
         self.stats.data_received += n;
         let keep = match self.flows.get_mut(&id) {
             Some(flow) => {
@@ -1834,23 +1666,14 @@ impl Connection {
     fn on_control(&mut self, c: Control<'_>) -> Result<(), ProtocolError> {
         match c {
             Control::Ping(v) => {
-                self.rate_tick();
-                self.pings_in_window += 1;
-                if self.pings_in_window > self.config.max_pings_per_sec {
-                    return Err(ProtocolError::PingFlood);
-                }
+                self.limits.ping(self.now, self.config.max_pings_per_sec)?;
                 self.queue(Queued::Pong(v))?;
             }
             Control::Pong(v) => {
                 // Unknown values are ignored: they cost nothing to drop.
-                if let Some(i) = self.pings.iter().position(|&(p, _)| p == v) {
-                    let (_, sent) = self.pings.remove(i).unwrap_or((v, self.now));
-                    let sample = self.now.saturating_duration_since(sent);
+                if let Some(sample) = self.health.on_pong(v, self.now) {
                     self.stats.rtt = Some(sample);
-                    self.stats.srtt = Some(match self.stats.srtt {
-                        None => sample,
-                        Some(s) => (s * 7 + sample) / 8,
-                    });
+                    self.stats.srtt = Some(smooth_rtt(self.stats.srtt, sample));
                     self.events.push_back(Event::Rtt {
                         ping: v,
                         rtt: sample,
@@ -1858,15 +1681,12 @@ impl Connection {
                 }
             }
             Control::MaxData(max) => {
-                if max > self.conn_send_max {
-                    self.conn_send_max = max;
-                    while let Some(id) = self.conn_blocked.pop_front() {
-                        self.ready.push_back(id);
-                    }
+                if self.fc.raise_send_max(max) {
+                    self.sched.unblock_conn();
                 }
             }
             Control::MaxFlowData { flow: id, max } => {
-                self.check_known(id)?;
+                self.opens.check_known(id)?;
                 if let Some(flow) = self.flows.get_mut(&id) {
                     if max > flow.send_max {
                         flow.send_max = max;
@@ -1878,11 +1698,8 @@ impl Connection {
                 if max > 1 << 60 {
                     return Err(ProtocolError::BadCredit);
                 }
-                if max > self.local_max {
-                    self.local_max = max;
-                    if core::mem::take(&mut self.want_flow_credit) {
-                        self.events.push_back(Event::FlowCredit);
-                    }
+                if self.opens.raise_local_max(max) {
+                    self.events.push_back(Event::FlowCredit);
                 }
             }
             Control::ResetFlow {
@@ -1890,16 +1707,13 @@ impl Connection {
                 code,
                 final_size,
             } => {
-                self.check_known(id)?;
-                self.rate_tick();
-                self.resets_in_window += 1;
-                if self.resets_in_window > self.config.max_resets_per_sec {
-                    return Err(ProtocolError::ResetFlood);
-                }
+                self.opens.check_known(id)?;
+                self.limits
+                    .reset(self.now, self.config.max_resets_per_sec)?;
                 self.on_reset(id, code, final_size)?;
             }
             Control::StopSending { flow: id, code } => {
-                self.check_known(id)?;
+                self.opens.check_known(id)?;
                 self.on_stop_sending(id, code);
             }
             Control::GoAway {
@@ -1932,19 +1746,7 @@ impl Connection {
     }
 
     fn queue(&mut self, q: Queued) -> Result<(), ProtocolError> {
-        if self.queued.len() >= self.config.max_queued_control {
-            return Err(ProtocolError::ControlQueueFull);
-        }
-        self.queued.push_back(q);
-        Ok(())
-    }
-
-    fn rate_tick(&mut self) {
-        if self.now.saturating_duration_since(self.rate_window) >= Duration::from_secs(1) {
-            self.rate_window = self.now;
-            self.resets_in_window = 0;
-            self.pings_in_window = 0;
-        }
+        self.sched.queue(q, self.config.max_queued_control)
     }
 
     fn on_reset(&mut self, id: u64, code: u64, final_size: u64) -> Result<(), ProtocolError> {
@@ -1990,17 +1792,15 @@ impl Connection {
             flow.clear(flag::WANT_WRITABLE);
             self.events.push_back(Event::Writable(FlowId(id)));
         }
-        self.conn_send_buffered -= dropped;
+        self.fc.unbuffered(dropped);
         self.schedule_ctrl(id);
     }
 
     fn on_goaway(&mut self, accepted_below: u64, code: u64) {
-        if self.goaway_received {
+        if !self.drain.receive(self.now, self.config.drain_timeout) {
             return;
         }
-        self.goaway_received = true;
-        self.refused_local_from = Some(accepted_below);
-        self.start_drain();
+        self.opens.refused_local_from(accepted_below);
         trace!(accepted_below, code, "mux GOAWAY received");
         self.events.push_back(Event::GoAway {
             accepted_below,
@@ -2017,7 +1817,7 @@ impl Connection {
                 continue;
             };
             let dropped = flow.discard_send(&mut self.pool);
-            self.conn_send_buffered -= dropped;
+            self.fc.unbuffered(dropped);
             flow.send_state = SendState::Reset {
                 code: REFUSED,
                 sent: true,
@@ -2030,13 +1830,6 @@ impl Connection {
             self.events.push_back(Event::Writable(FlowId(id)));
         }
         self.check_drained();
-    }
-}
-
-/// Gives back a burst's worth of queue capacity once the queue is empty.
-fn shrink_idle<T>(q: &mut VecDeque<T>) {
-    if q.is_empty() && q.capacity() > 64 {
-        *q = VecDeque::new();
     }
 }
 

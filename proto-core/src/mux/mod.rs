@@ -42,10 +42,16 @@
 
 mod config;
 mod connection;
+mod drain;
 mod error;
 mod event;
 mod flow;
+mod flow_control;
 pub mod frame;
+mod health;
+mod limits;
+mod opens;
+mod scheduler;
 #[cfg(feature = "sim")]
 pub mod sim_core;
 mod transmit;
