@@ -1,6 +1,10 @@
-//! The mux connection state machine.
+//! The mux connection state machine: the coordinator of its sub-states
+//! (flow control, scheduler, open credit, health, drain, rate limits) and
+//! the flow table they share. Where the wire profiles differ it asks the
+//! [`Policy`]; frames go through the one dispatch point in `codec`.
 
-use super::config::{initial, Config, ConfigError, Profile};
+use super::codec::{self, Frame};
+use super::config::{initial, Config, ConfigError};
 use super::drain::Drain;
 use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
@@ -8,26 +12,20 @@ use super::error::{
 use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
 use super::flow::{flag, BufferPool, End, Flow, RecvState, SendState};
 use super::flow_control::ConnFlowControl;
-use super::frame::{
-    data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
-    MAX_DATA_HEADER, PREFACE,
-};
+use super::frame::{Control, DataHeader, Head, MAX_DATA_HEADER, PREFACE};
 use super::health::{smooth_rtt, Health};
 use super::limits::RateLimits;
 use super::opens::Opens;
+use super::policy::{Policy, StopMapping};
 use super::scheduler::{shrink_idle, Queued, Scheduler};
 use super::transmit::TransmitBuf;
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::time::{Duration, Instant};
-use crate::wire::{DecodeError, VARINT_MAX};
+use crate::wire::VARINT_MAX;
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
-
-/// Longest frame head the decoder buffers: RESET_FLOW's three varints, or a
-/// CLOSE's two plus its reason.
-const HEAD_BASE: usize = 1 + 3 * 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rx {
@@ -94,6 +92,8 @@ struct CloseFrame {
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
+    /// What the wire profile does where the two differ.
+    policy: Policy,
     side: Side,
     now: Instant,
     closed: bool,
@@ -136,29 +136,46 @@ impl Connection {
     /// queued at once: drain [`poll_transmit`](Self::poll_transmit).
     pub fn new(config: Config, side: Side, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
-        let yamux = config.profile == Profile::Yamux;
+        let policy = Policy::of(config.profile);
+        // Without credit frames on the wire (yamux), both sides' limits
+        // start unbounded: nothing blocks on them and nothing announces them.
+        let (credit, credit_sent, recv_max) = if policy.has_credit_frames() {
+            (
+                initial::CONN_WINDOW,
+                initial::CONN_WINDOW,
+                config.conn_recv_budget,
+            )
+        } else {
+            (u64::MAX, u64::MAX, u64::MAX)
+        };
+        let flows_credit = if policy.has_credit_frames() {
+            initial::MAX_FLOWS
+        } else {
+            u64::MAX
+        };
         let mut c = Connection {
+            policy,
             side,
             now,
             closed: false,
             flows: BTreeMap::new(),
             pool: BufferPool::new(config.spare_buffers),
             opens: Opens::new(
-                side.first_id(config.profile),
-                side.peer().first_id(config.profile),
-                initial::MAX_FLOWS,
+                policy.first_id(side),
+                policy.first_id(side.peer()),
+                flows_credit,
                 config.max_concurrent_flows,
-                initial::MAX_FLOWS,
+                flows_credit,
             ),
-            fc: ConnFlowControl::new(
-                initial::CONN_WINDOW,
-                config.conn_recv_budget,
-                initial::CONN_WINDOW,
-            ),
+            fc: ConnFlowControl::new(credit, recv_max, credit_sent),
             sched: Scheduler::default(),
             close_frame: None,
-            preface_sent: false,
-            rx: Rx::Preface(0),
+            preface_sent: !policy.has_preface(),
+            rx: if policy.has_preface() {
+                Rx::Preface(0)
+            } else {
+                Rx::Head
+            },
             head_buf: Vec::new(),
             events: VecDeque::new(),
             health: Health::new(now),
@@ -167,19 +184,6 @@ impl Connection {
             stats: ConnectionStats::default(),
             config,
         };
-        if yamux {
-            // No preface, no connection window, no flow credit on this wire.
-            c.preface_sent = true;
-            c.rx = Rx::Head;
-            c.fc = ConnFlowControl::new(u64::MAX, u64::MAX, u64::MAX);
-            c.opens = Opens::new(
-                side.first_id(c.config.profile),
-                side.peer().first_id(c.config.profile),
-                u64::MAX,
-                c.config.max_concurrent_flows,
-                u64::MAX,
-            );
-        }
         // The first PING measures the RTT that window growth needs.
         let _ = c.ping();
         Ok(c)
@@ -336,7 +340,7 @@ impl Connection {
                     || self.sched.has_work()
                     || self.drain.has_frame()
                     || self.fc.update_due()
-                    || (!self.is_yamux() && self.opens.max_flows_due())
+                    || self.opens.max_flows_due()
             }
         }
     }
@@ -371,28 +375,9 @@ impl Connection {
             }
             // A drain that ended at once still tells the peer about it.
             n += self.transmit_goaway(out);
-            let yamux = self.is_yamux();
             let close = self.close_frame.as_mut()?;
             close.sent = true;
-            if yamux {
-                let code = yamux_close_code(close.app, close.code);
-                n += put_yamux(out, ym::Type::GoAway, 0, 0, code);
-                self.stats.frames_sent += 1;
-                self.stats.bytes_sent += n as u64;
-                return Some(n);
-            }
-            let frame = if close.app {
-                Control::ApplicationClose {
-                    code: close.code,
-                    reason: &close.reason,
-                }
-            } else {
-                Control::ConnectionClose {
-                    code: close.code,
-                    reason: &close.reason,
-                }
-            };
-            n += put_control(out, &frame);
+            n += codec::put_close(out, self.policy, close.app, close.code, &close.reason);
             self.stats.frames_sent += 1;
             self.stats.bytes_sent += n as u64;
             return Some(n);
@@ -428,48 +413,27 @@ impl Connection {
             return 0;
         };
         self.stats.frames_sent += 1;
-        if self.is_yamux() {
-            // yamux's GoAway has neither a last-accepted id nor an app code.
-            return put_yamux(out, ym::Type::GoAway, 0, 0, ym::go_away::NORMAL);
-        }
-        put_control(
-            out,
-            &Control::GoAway {
-                accepted_below,
-                code,
-            },
-        )
+        codec::put_goaway(out, self.policy, accepted_below, code)
     }
 
     fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
-        if self.is_yamux() {
-            while let Some(q) = self.sched.pop_queued() {
-                n += match q {
-                    Queued::Ping(v) => put_yamux(out, ym::Type::Ping, yf::SYN, 0, v as u32),
-                    Queued::Pong(v) => put_yamux(out, ym::Type::Ping, yf::ACK, 0, v as u32),
-                    Queued::Rst(id) => put_yamux(out, ym::Type::Data, yf::RST, id, 0),
-                };
+        while let Some(q) = self.sched.pop_queued() {
+            if let Some(len) = codec::put_queued(out, self.policy, q) {
+                n += len;
                 self.stats.frames_sent += 1;
             }
+        }
+        if !self.policy.has_credit_frames() {
             return n;
         }
-        while let Some(q) = self.sched.pop_queued() {
-            let frame = match q {
-                Queued::Ping(v) => Control::Ping(v),
-                Queued::Pong(v) => Control::Pong(v),
-                Queued::Rst(_) => continue, // only queued by the yamux profile
-            };
-            n += put_control(out, &frame);
-            self.stats.frames_sent += 1;
-        }
         if let Some(max) = self.fc.take_update() {
-            n += put_control(out, &Control::MaxData(max));
+            n += codec::put_max_data(out, max);
             self.stats.frames_sent += 1;
             self.stats.window_updates_sent += 1;
         }
         if let Some(max) = self.opens.take_max_flows() {
-            n += put_control(out, &Control::MaxFlows(max));
+            n += codec::put_max_flows(out, max);
             self.stats.frames_sent += 1;
         }
         n
@@ -508,18 +472,16 @@ impl Connection {
             let srtt = self.stats.srtt;
             let budget = self.config.conn_recv_budget;
             let max_window = self.config.max_flow_window;
-            let yamux = self.is_yamux();
+            let policy = self.policy;
             let Some(flow) = self.flows.get_mut(&id) else {
                 continue;
             };
             flow.clear(flag::IN_CTRL);
-            // yamux: the first frame we send on a peer's flow acknowledges it.
-            let mut ack = if yamux && flow.has(flag::ACK_PENDING) {
+            // The first frame we send on a peer's flow acknowledges it.
+            let mut ack = policy.acks_opens() && flow.has(flag::ACK_PENDING);
+            if ack {
                 flow.clear(flag::ACK_PENDING);
-                yf::ACK
-            } else {
-                0
-            };
+            }
             if flow.has(flag::WINDOW_UPDATE) {
                 flow.clear(flag::WINDOW_UPDATE);
                 if matches!(flow.recv_state, RecvState::Open) {
@@ -534,17 +496,10 @@ impl Connection {
                     }
                     flow.last_update = now;
                     let max = flow.read + u64::from(flow.window);
-                    if max > flow.recv_max && yamux {
-                        // Windows are absolute here, deltas on yamux's wire.
-                        let delta = (max - flow.recv_max) as u32;
-                        flow.recv_max = max;
-                        n += put_yamux(out, ym::Type::WindowUpdate, ack, id, delta);
-                        ack = 0;
-                        self.stats.frames_sent += 1;
-                        self.stats.window_updates_sent += 1;
-                    } else if max > flow.recv_max {
-                        flow.recv_max = max;
-                        n += put_control(out, &Control::MaxFlowData { flow: id, max });
+                    if max > flow.recv_max {
+                        let old = core::mem::replace(&mut flow.recv_max, max);
+                        n += codec::put_window_update(out, policy, id, old, max, ack);
+                        ack = false;
                         self.stats.frames_sent += 1;
                         self.stats.window_updates_sent += 1;
                     }
@@ -561,29 +516,17 @@ impl Connection {
                     sent: true,
                     by_peer,
                 };
-                n += if yamux {
-                    let rst = put_yamux(out, ym::Type::Data, yf::RST | ack, id, 0);
-                    ack = 0;
-                    rst
-                } else {
-                    put_control(
-                        out,
-                        &Control::ResetFlow {
-                            flow: id,
-                            code,
-                            final_size: flow.sent,
-                        },
-                    )
-                };
+                n += codec::put_reset(out, policy, id, code, flow.sent, ack);
+                ack = false;
                 self.stats.frames_sent += 1;
             }
-            if ack != 0 {
-                n += put_yamux(out, ym::Type::WindowUpdate, ack, id, 0);
+            if ack {
+                n += codec::put_ack(out, id);
                 self.stats.frames_sent += 1;
             }
             if let RecvState::Stopped { code, sent: false } = flow.recv_state {
                 flow.recv_state = RecvState::Stopped { code, sent: true };
-                n += put_control(out, &Control::StopSending { flow: id, code });
+                n += codec::put_stop_sending(out, id, code);
                 self.stats.frames_sent += 1;
             }
             self.maybe_remove(id);
@@ -630,7 +573,7 @@ impl Connection {
         side_channel: bool,
         open: bool,
     ) -> usize {
-        let yamux = self.is_yamux();
+        let policy = self.policy;
         let room = self.room(used).saturating_sub(MAX_DATA_HEADER);
         let conn_credit = self.fc.send_credit();
         let chunk = self.config.send_chunk;
@@ -647,33 +590,17 @@ impl Connection {
         };
         let fin =
             flow.send_state == SendState::Fin { sent: false } && len == flow.send_buffered as usize;
-        let hlen = if yamux {
-            let mut flags = 0;
-            if open {
-                flags |= yf::SYN;
-            }
-            if flow.has(flag::ACK_PENDING) {
-                flow.clear(flag::ACK_PENDING);
-                flags |= yf::ACK;
-            }
-            if fin {
-                flags |= yf::FIN;
-            }
-            put_yamux(out, ym::Type::Data, flags, id, len as u32)
-        } else {
-            let header = DataHeader {
-                flow: id,
-                len: len as u64,
-                fin,
-                side_channel,
-            };
-            let mut head = [0u8; MAX_DATA_HEADER];
-            let mut w = &mut head[..];
-            encode_data_header(&mut w, &header);
-            let hlen = data_header_len(id, len as u64);
-            out.put_slice(&head[..hlen]);
-            hlen
+        let ack = policy.acks_opens() && flow.has(flag::ACK_PENDING);
+        if ack {
+            flow.clear(flag::ACK_PENDING);
+        }
+        let header = DataHeader {
+            flow: id,
+            len: len as u64,
+            fin,
+            side_channel,
         };
+        let hlen = codec::put_data_header(out, policy, &header, open, ack);
         let mut taken = 0;
         while taken < len {
             // One piece per queued chunk: a frame may span several writes.
@@ -768,12 +695,10 @@ impl Connection {
         if self.is_draining() {
             return Err(OpenError::GoingAway);
         }
-        let max_unacked = if self.is_yamux() {
-            self.config.max_unacked_opens
-        } else {
-            u64::MAX
-        };
-        if !self.opens.try_reserve(max_unacked) {
+        if !self
+            .opens
+            .try_reserve(self.policy.max_unacked_opens(&self.config))
+        {
             trace!(
                 limit = self.opens.local_max(),
                 "mux open blocked by flow credit"
@@ -781,10 +706,10 @@ impl Connection {
             return Err(OpenError::FlowLimit);
         }
         let id = self.opens.local_next();
-        if self.is_yamux() && id > u64::from(u32::MAX) {
-            return Err(OpenError::FlowLimit); // yamux ids are 32 bits
+        if id > self.policy.max_flow_id() {
+            return Err(OpenError::FlowLimit);
         }
-        self.opens.opened_local(self.is_yamux());
+        self.opens.opened_local(self.policy.acks_opens());
         let mut flags = flag::LOCAL;
         if side_channel {
             flags |= flag::SIDE_CHANNEL;
@@ -818,15 +743,11 @@ impl Connection {
         if self.closed {
             return Err(PingError::Closed);
         }
-        // yamux pings carry 32 bits.
-        let mask = if self.is_yamux() {
-            u64::from(u32::MAX)
-        } else {
-            u64::MAX
-        };
-        let v = self
-            .health
-            .start_ping(self.now, self.config.max_outstanding_pings, mask)?;
+        let v = self.health.start_ping(
+            self.now,
+            self.config.max_outstanding_pings,
+            self.policy.ping_mask(),
+        )?;
         self.sched.queue_ping(v);
         Ok(v)
     }
@@ -840,13 +761,12 @@ impl Connection {
         }
         let accepted_below = self.opens.peer_next();
         let code = code.min(VARINT_MAX);
-        // yamux peers open lazily, out of id order, and learn nothing from
-        // our GoAway: every later open is refused with RST.
         self.opens
-            .refuse_peer_from(if self.is_yamux() { 0 } else { accepted_below });
-        // yamux peers (rust-yamux) end the whole connection on GoAway, which
-        // would abort the flows we mean to drain: ours goes out with the close.
-        let frame = (!self.is_yamux()).then_some((accepted_below, code));
+            .refuse_peer_from(self.policy.refuse_peer_from(accepted_below));
+        let frame = self
+            .policy
+            .goaway_at_drain_start()
+            .then_some((accepted_below, code));
         self.drain.send(self.now, self.config.drain_timeout, frame);
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
@@ -906,7 +826,7 @@ impl Connection {
         s.flows_open = self.flows.len() as u64;
         s.recv_buffered = self.fc.recv_buffered();
         s.send_buffered = self.fc.send_buffered() as u64;
-        if self.is_yamux() {
+        if !self.policy.has_credit_frames() {
             // No connection window on this wire: report what the local
             // budget still allows (the peer is bounded by flow windows).
             s.recv_window = self.config.conn_recv_budget.saturating_sub(s.recv_buffered);
@@ -1021,8 +941,8 @@ impl Connection {
         let dropped = flow.discard_send(&mut self.pool);
         self.fc.unbuffered(dropped);
         trace!(flow = id, code, "mux flow reset");
-        if self.is_yamux() {
-            // RST ends both directions: nothing more will arrive.
+        if self.policy.reset_ends_receive() {
+            // Nothing more will arrive: drop what did.
             let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
             let dropped = match flow.recv_state {
                 RecvState::Done(_) => 0,
@@ -1038,8 +958,8 @@ impl Connection {
     }
 
     fn stop(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
-        if self.is_yamux() {
-            return self.stop_yamux(id, code);
+        if self.policy.stop_mapping() == StopMapping::Rst {
+            return self.stop_with_rst(id, code);
         }
         let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
         let dropped = match flow.recv_state {
@@ -1067,7 +987,7 @@ impl Connection {
     /// arrives and sends RST: at once if we are still writing (our sending
     /// ends too), or once our data and FIN are on the wire if we already
     /// finished, so a finished writer's data is never lost.
-    fn stop_yamux(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
+    fn stop_with_rst(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
         let closed = self.closed;
         let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
         let rst = match flow.recv_state {
@@ -1190,7 +1110,7 @@ impl Connection {
         if !flow.has(flag::LOCAL) {
             self.opens.peer_flow_ended();
         }
-        if self.is_yamux() && flow.has(flag::LOCAL) && !flow.has(flag::PEER_ACKED) {
+        if self.policy.acks_opens() && flow.has(flag::LOCAL) && !flow.has(flag::PEER_ACKED) {
             self.ack_arrived(); // the peer forgets it too
         }
         self.stats.flows_open = self.flows.len() as u64;
@@ -1275,33 +1195,21 @@ impl Connection {
     /// Decodes and handles one frame head at the front of `buf`: the bytes
     /// it used, or `None` when `buf` holds only part of it.
     fn head(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        let decoded = match self.config.profile {
-            Profile::Native => match decode_head(buf, self.config.max_close_reason) {
-                Ok((head, used)) => {
-                    self.on_head(head)?;
-                    return Ok(Some(used));
-                }
-                Err(e) => e,
-            },
-            Profile::Yamux => match ym::Header::decode(buf) {
-                Ok(h) => {
-                    self.on_yamux(h)?;
-                    return Ok(Some(ym::HEADER_LEN));
-                }
-                Err(e) => e,
-            },
+        let Some((frame, used)) = codec::decode(self.policy, buf, self.config.max_close_reason)?
+        else {
+            return Ok(None);
         };
-        match decoded {
-            DecodeError::Incomplete => Ok(None),
-            DecodeError::Invalid(what) => Err(ProtocolError::Malformed(what)),
+        self.stats.frames_received += 1;
+        match frame {
+            Frame::Native(Head::Data(h)) => self.on_data_header(h)?,
+            Frame::Native(Head::Control(c)) => self.on_control(c)?,
+            Frame::Yamux(h) => self.on_yamux(h)?,
         }
+        Ok(Some(used))
     }
 
     fn head_cap(&self) -> usize {
-        match self.config.profile {
-            Profile::Native => HEAD_BASE + self.config.max_close_reason,
-            Profile::Yamux => ym::HEADER_LEN,
-        }
+        codec::head_cap(self.policy, self.config.max_close_reason)
     }
 
     fn stash_head(&mut self, rest: &[u8]) -> Result<(), ProtocolError> {
@@ -1312,33 +1220,11 @@ impl Connection {
         Ok(())
     }
 
-    fn on_head(&mut self, head: Head<'_>) -> Result<(), ProtocolError> {
-        self.stats.frames_received += 1;
-        match head {
-            Head::Data(h) => self.on_data_header(h),
-            Head::Control(c) => self.on_control(c),
-        }
-    }
-
-    fn is_yamux(&self) -> bool {
-        self.config.profile == Profile::Yamux
-    }
-
-    /// Largest DATA payload accepted. yamux peers may fill a whole window
-    /// in one frame (hashicorp's does); payloads are streamed, so the
-    /// window, not the frame, is what bounds memory.
     fn max_data_payload(&self) -> u64 {
-        match self.config.profile {
-            Profile::Native => self.config.max_frame_payload,
-            Profile::Yamux => self
-                .config
-                .max_frame_payload
-                .max(self.config.max_flow_window),
-        }
+        self.policy.max_data_payload(&self.config)
     }
 
     fn on_yamux(&mut self, h: ym::Header) -> Result<(), ProtocolError> {
-        self.stats.frames_received += 1;
         match h.ty {
             ym::Type::Data | ym::Type::WindowUpdate => self.on_yamux_stream(h),
             ym::Type::Ping => {
@@ -1545,7 +1431,7 @@ impl Connection {
         }
         self.fc.check_recv(h.len)?;
         let id = h.flow;
-        if self.is_yamux() {
+        if !self.policy.opens_in_id_order() {
             // Opens and unknown ids were settled by `on_yamux_stream`.
         } else if self.opens.is_peer_id(id) && id == self.opens.peer_next() {
             self.accept(id, h.side_channel)?;
@@ -1599,11 +1485,12 @@ impl Connection {
         if side_channel {
             flags |= flag::SIDE_CHANNEL;
         }
-        if self.is_yamux() {
+        let ack = self.policy.acks_opens();
+        if ack {
             flags |= flag::ACK_PENDING;
         }
         self.insert_flow(id, flags);
-        if self.is_yamux() {
+        if ack {
             // Acknowledge at once: the peer counts unacknowledged opens.
             self.schedule_ctrl(id);
         }
@@ -1836,50 +1723,6 @@ impl Connection {
 /// Payload of a frame whose flow is gone: counted, then dropped. No flow
 /// has this id (yamux ids are 32 bits, native ones 62).
 const DISCARD: u64 = u64::MAX;
-
-/// Appends a yamux header; returns its length.
-fn put_yamux(out: &mut impl TransmitBuf, ty: ym::Type, flags: u16, id: u64, length: u32) -> usize {
-    let h = ym::Header {
-        ty,
-        flags,
-        stream: id as u32,
-        length,
-    };
-    out.put_slice(&h.encode());
-    ym::HEADER_LEN
-}
-
-/// The yamux GoAway code for a close: yamux has three.
-fn yamux_close_code(app: bool, code: u64) -> u32 {
-    if app {
-        return ym::go_away::NORMAL;
-    }
-    match ErrorCode::from_wire(code) {
-        ErrorCode::NoError | ErrorCode::Idle => ym::go_away::NORMAL,
-        ErrorCode::ChannelTimeout | ErrorCode::DrainTimeout | ErrorCode::Internal => {
-            ym::go_away::INTERNAL_ERROR
-        }
-        _ => ym::go_away::PROTOCOL_ERROR,
-    }
-}
-
-/// Encodes a control frame through a stack buffer (the sink need not be a
-/// `BufMut`); returns its length.
-fn put_control(out: &mut impl TransmitBuf, c: &Control<'_>) -> usize {
-    if let Control::ConnectionClose { .. } | Control::ApplicationClose { .. } = c {
-        // Rare and carries a reason of up to `max_close_reason` bytes.
-        let mut v = Vec::new();
-        encode_control(&mut v, c);
-        out.put_slice(&v);
-        return v.len();
-    }
-    let mut buf = [0u8; HEAD_BASE];
-    let mut w = &mut buf[..];
-    encode_control(&mut w, c);
-    let len = HEAD_BASE - w.len();
-    out.put_slice(&buf[..len]);
-    len
-}
 
 /// A borrowed view of one flow, from [`Connection::flow`].
 #[derive(Debug)]

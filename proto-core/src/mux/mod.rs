@@ -40,6 +40,7 @@
 //!   [`ErrorCode`] goes to the peer. No input panics or allocates without
 //!   bound.
 
+mod codec;
 mod config;
 mod connection;
 mod drain;
@@ -51,6 +52,7 @@ pub mod frame;
 mod health;
 mod limits;
 mod opens;
+mod policy;
 mod scheduler;
 #[cfg(feature = "sim")]
 pub mod sim_core;
