@@ -1,27 +1,31 @@
-//! The mux connection state machine.
+//! The mux connection state machine: the coordinator of its sub-states
+//! (flow control, scheduler, open credit, health, drain, rate limits) and
+//! the flow table they share. Where the wire profiles differ it asks the
+//! [`Policy`]; frames go through the one dispatch point in `codec`.
 
-use super::config::{initial, Config, ConfigError, Profile};
+use super::codec::{self, Frame};
+use super::config::{initial, Config, ConfigError};
+use super::drain::Drain;
 use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
 use super::flow::{flag, BufferPool, End, Flow, RecvState, SendState};
-use super::frame::{
-    data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
-    MAX_DATA_HEADER, PREFACE,
-};
+use super::flow_control::ConnFlowControl;
+use super::frame::{Control, DataHeader, Head, MAX_DATA_HEADER, PREFACE};
+use super::health::{smooth_rtt, Health};
+use super::limits::RateLimits;
+use super::opens::Opens;
+use super::policy::{Policy, StopMapping};
+use super::scheduler::{shrink_idle, Queued, Scheduler};
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::time::{Duration, Instant};
 use crate::wire::TransmitBuf;
-use crate::wire::{DecodeError, VARINT_MAX};
-use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
+use crate::wire::VARINT_MAX;
+use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 use bytes::Bytes;
-
-/// Longest frame head the decoder buffers: RESET_FLOW's three varints, or a
-/// CLOSE's two plus its reason.
-const HEAD_BASE: usize = 1 + 3 * 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rx {
@@ -32,15 +36,6 @@ enum Rx {
         remaining: u64,
         fin: bool,
     },
-}
-
-/// A control frame waiting for the wire that has no per-flow home.
-#[derive(Debug, Clone, Copy)]
-enum Queued {
-    Ping(u64),
-    Pong(u64),
-    /// yamux: a peer open we refuse (limit or GOAWAY).
-    Rst(u64),
 }
 
 #[derive(Debug)]
@@ -97,35 +92,21 @@ struct CloseFrame {
 #[derive(Debug)]
 pub struct Connection {
     config: Config,
+    /// What the wire profile does where the two differ.
+    policy: Policy,
     side: Side,
     now: Instant,
     closed: bool,
     flows: BTreeMap<u64, Flow>,
     pool: BufferPool,
 
-    local_opened: u64,
-    local_max: u64,
-    peer_opened: u64,
-    peer_max: u64,
-    peer_max_sent: u64,
-    refuse_peer_from: Option<u64>,
-    refused_local_from: Option<u64>,
+    /// Flow ids and open credit, both sides.
+    opens: Opens,
 
-    conn_sent: u64,
-    conn_send_max: u64,
-    conn_received: u64,
-    conn_read: u64,
-    conn_recv_max: u64,
-    conn_recv_max_sent: u64,
-    conn_send_buffered: usize,
-    total_windows: u64,
+    /// Connection-level flow control.
+    fc: ConnFlowControl,
 
-    opens: VecDeque<u64>,
-    ready: VecDeque<u64>,
-    conn_blocked: VecDeque<u64>,
-    ctrl: VecDeque<u64>,
-    write_waiters: Vec<u64>,
-    queued: VecDeque<Queued>,
+    sched: Scheduler,
     close_frame: Option<CloseFrame>,
     preface_sent: bool,
 
@@ -133,31 +114,10 @@ pub struct Connection {
     head_buf: Vec<u8>,
 
     events: VecDeque<Event>,
-    want_flow_credit: bool,
 
-    next_ping: u64,
-    pings: VecDeque<(u64, Instant)>,
-    last_recv: Instant,
-    keepalive_sent: bool,
-
-    rate_window: Instant,
-    resets_in_window: u32,
-    pings_in_window: u32,
-
-    goaway_sent: bool,
-    /// Our GOAWAY (accepted below, code), until it is on the wire.
-    goaway_frame: Option<(u64, u64)>,
-    goaway_received: bool,
-    drain_deadline: Option<Instant>,
-    regular_flows: u64,
-    idle_since: Option<Instant>,
-
-    /// yamux: the highest id the peer opened (0 before its first open)
-    /// and the ids below it it skipped, which it may still open.
-    peer_high: u64,
-    peer_gaps: BTreeSet<u64>,
-    /// yamux: our flows still waiting for the peer's ACK.
-    unacked: u64,
+    health: Health,
+    limits: RateLimits,
+    drain: Drain,
 
     stats: ConnectionStats,
 }
@@ -169,6 +129,13 @@ macro_rules! trace {
     };
 }
 
+// The coordinator's private paths, one file each (after `trace!`, which
+// they use).
+mod flow_ops;
+mod recv;
+mod send;
+mod yamux_in;
+
 impl Connection {
     /// A connection on `side` of a byte stream, at time `now`.
     ///
@@ -176,69 +143,54 @@ impl Connection {
     /// queued at once: drain [`poll_transmit`](Self::poll_transmit).
     pub fn new(config: Config, side: Side, now: Instant) -> Result<Self, ConfigError> {
         config.validate()?;
-        let yamux = config.profile == Profile::Yamux;
+        let policy = Policy::of(config.profile);
+        // Without credit frames on the wire (yamux), both sides' limits
+        // start unbounded: nothing blocks on them and nothing announces them.
+        let (credit, credit_sent, recv_max) = if policy.has_credit_frames() {
+            (
+                initial::CONN_WINDOW,
+                initial::CONN_WINDOW,
+                config.conn_recv_budget,
+            )
+        } else {
+            (u64::MAX, u64::MAX, u64::MAX)
+        };
+        let flows_credit = if policy.has_credit_frames() {
+            initial::MAX_FLOWS
+        } else {
+            u64::MAX
+        };
         let mut c = Connection {
+            policy,
             side,
             now,
             closed: false,
             flows: BTreeMap::new(),
             pool: BufferPool::new(config.spare_buffers),
-            local_opened: 0,
-            local_max: initial::MAX_FLOWS,
-            peer_opened: 0,
-            peer_max: config.max_concurrent_flows,
-            peer_max_sent: initial::MAX_FLOWS,
-            refuse_peer_from: None,
-            refused_local_from: None,
-            conn_sent: 0,
-            conn_send_max: initial::CONN_WINDOW,
-            conn_received: 0,
-            conn_read: 0,
-            conn_recv_max: config.conn_recv_budget,
-            conn_recv_max_sent: initial::CONN_WINDOW,
-            conn_send_buffered: 0,
-            total_windows: 0,
-            opens: VecDeque::new(),
-            ready: VecDeque::new(),
-            conn_blocked: VecDeque::new(),
-            ctrl: VecDeque::new(),
-            write_waiters: Vec::new(),
-            queued: VecDeque::new(),
+            opens: Opens::new(
+                policy.first_id(side),
+                policy.first_id(side.peer()),
+                flows_credit,
+                config.max_concurrent_flows,
+                flows_credit,
+            ),
+            fc: ConnFlowControl::new(credit, recv_max, credit_sent),
+            sched: Scheduler::default(),
             close_frame: None,
-            preface_sent: false,
-            rx: Rx::Preface(0),
+            preface_sent: !policy.has_preface(),
+            rx: if policy.has_preface() {
+                Rx::Preface(0)
+            } else {
+                Rx::Head
+            },
             head_buf: Vec::new(),
             events: VecDeque::new(),
-            want_flow_credit: false,
-            next_ping: 0,
-            pings: VecDeque::new(),
-            last_recv: now,
-            keepalive_sent: false,
-            rate_window: now,
-            resets_in_window: 0,
-            pings_in_window: 0,
-            goaway_sent: false,
-            goaway_frame: None,
-            goaway_received: false,
-            drain_deadline: None,
-            regular_flows: 0,
-            idle_since: Some(now),
-            peer_high: 0,
-            peer_gaps: BTreeSet::new(),
-            unacked: 0,
+            health: Health::new(now),
+            limits: RateLimits::new(now),
+            drain: Drain::default(),
             stats: ConnectionStats::default(),
             config,
         };
-        if yamux {
-            // No preface, no connection window, no flow credit on this wire.
-            c.preface_sent = true;
-            c.rx = Rx::Head;
-            c.conn_send_max = u64::MAX;
-            c.conn_recv_max = u64::MAX;
-            c.conn_recv_max_sent = u64::MAX;
-            c.local_max = u64::MAX;
-            c.peer_max_sent = u64::MAX;
-        }
         // The first PING measures the RTT that window growth needs.
         let _ = c.ping();
         Ok(c)
@@ -262,7 +214,7 @@ impl Connection {
 
     /// A GOAWAY was sent or received: no new flows.
     pub fn is_draining(&self) -> bool {
-        self.goaway_sent || self.goaway_received
+        self.drain.is_draining()
     }
 
     // ---------------------------------------------------------------- inputs
@@ -290,8 +242,7 @@ impl Connection {
         if data.is_empty() {
             return Ok(());
         }
-        self.last_recv = now;
-        self.keepalive_sent = false;
+        self.health.on_input(now);
         self.stats.bytes_received += data.len() as u64;
         match self.decode(data, src) {
             Ok(()) => Ok(()),
@@ -353,7 +304,7 @@ impl Connection {
                 CloseReason::DrainTimeout,
             ),
             TimerReason::Keepalive => {
-                self.keepalive_sent = true;
+                self.health.keepalive_fired();
                 let _ = self.ping();
             }
         }
@@ -373,26 +324,13 @@ impl Connection {
             return None;
         }
         // Called after every command by drivers: plain comparisons only.
-        let mut best: Option<(Instant, TimerReason)> = None;
-        let mut consider = |t: Instant, why: TimerReason| {
-            if best.is_none_or(|(b, _)| t < b) {
-                best = Some((t, why));
-            }
-        };
-        let c = &self.config;
-        if let Some(d) = c.channel_timeout {
-            consider(self.last_recv + d, TimerReason::ChannelTimeout);
+        let health = self.health.deadline(&self.config);
+        match (health, self.drain.deadline()) {
+            // The drain deadline only wins when strictly earlier.
+            (Some((t, _)), Some(d)) if d < t => Some((d, TimerReason::Drain)),
+            (None, Some(d)) => Some((d, TimerReason::Drain)),
+            (best, _) => best,
         }
-        if let (Some(d), false) = (c.keepalive_interval, self.keepalive_sent) {
-            consider(self.last_recv + d, TimerReason::Keepalive);
-        }
-        if let (Some(d), Some(since)) = (c.idle_timeout, self.idle_since) {
-            consider(since + d, TimerReason::Idle);
-        }
-        if let Some(t) = self.drain_deadline {
-            consider(t, TimerReason::Drain);
-        }
-        best
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes to
@@ -406,13 +344,10 @@ impl Connection {
             None if self.closed => false,
             None => {
                 !self.preface_sent
-                    || !self.queued.is_empty()
-                    || self.goaway_frame.is_some()
-                    || self.conn_recv_max > self.conn_recv_max_sent
-                    || (!self.is_yamux() && self.peer_max > self.peer_max_sent)
-                    || !self.opens.is_empty()
-                    || !self.ctrl.is_empty()
-                    || !self.ready.is_empty()
+                    || self.sched.has_work()
+                    || self.drain.has_frame()
+                    || self.fc.update_due()
+                    || self.opens.max_flows_due()
             }
         }
     }
@@ -447,28 +382,9 @@ impl Connection {
             }
             // A drain that ended at once still tells the peer about it.
             n += self.transmit_goaway(out);
-            let yamux = self.is_yamux();
             let close = self.close_frame.as_mut()?;
             close.sent = true;
-            if yamux {
-                let code = yamux_close_code(close.app, close.code);
-                n += put_yamux(out, ym::Type::GoAway, 0, 0, code);
-                self.stats.frames_sent += 1;
-                self.stats.bytes_sent += n as u64;
-                return Some(n);
-            }
-            let frame = if close.app {
-                Control::ApplicationClose {
-                    code: close.code,
-                    reason: &close.reason,
-                }
-            } else {
-                Control::ConnectionClose {
-                    code: close.code,
-                    reason: &close.reason,
-                }
-            };
-            n += put_control(out, &frame);
+            n += codec::put_close(out, self.policy, close.app, close.code, &close.reason);
             self.stats.frames_sent += 1;
             self.stats.bytes_sent += n as u64;
             return Some(n);
@@ -483,364 +399,16 @@ impl Connection {
         }
         n += self.transmit_connection_control(out);
         n += self.transmit_opens(out, n);
-        if self.opens.is_empty() {
+        if !self.sched.opens_pending() {
             // After the opens: GOAWAY must not overtake flows opened before it.
             n += self.transmit_goaway(out);
         }
         n += self.transmit_flow_control(out, n);
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
-        shrink_idle(&mut self.opens);
-        shrink_idle(&mut self.ctrl);
+        self.sched.shrink();
         self.stats.bytes_sent += n as u64;
         (n > 0).then_some(n)
-    }
-
-    fn room(&self, used: usize) -> usize {
-        self.config.max_transmit.saturating_sub(used)
-    }
-
-    fn transmit_goaway(&mut self, out: &mut impl TransmitBuf) -> usize {
-        let Some((accepted_below, code)) = self.goaway_frame.take() else {
-            return 0;
-        };
-        self.stats.frames_sent += 1;
-        if self.is_yamux() {
-            // yamux's GoAway has neither a last-accepted id nor an app code.
-            return put_yamux(out, ym::Type::GoAway, 0, 0, ym::go_away::NORMAL);
-        }
-        put_control(
-            out,
-            &Control::GoAway {
-                accepted_below,
-                code,
-            },
-        )
-    }
-
-    fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
-        let mut n = 0;
-        if self.is_yamux() {
-            while let Some(q) = self.queued.pop_front() {
-                n += match q {
-                    Queued::Ping(v) => put_yamux(out, ym::Type::Ping, yf::SYN, 0, v as u32),
-                    Queued::Pong(v) => put_yamux(out, ym::Type::Ping, yf::ACK, 0, v as u32),
-                    Queued::Rst(id) => put_yamux(out, ym::Type::Data, yf::RST, id, 0),
-                };
-                self.stats.frames_sent += 1;
-            }
-            return n;
-        }
-        while let Some(q) = self.queued.pop_front() {
-            let frame = match q {
-                Queued::Ping(v) => Control::Ping(v),
-                Queued::Pong(v) => Control::Pong(v),
-                Queued::Rst(_) => continue, // only queued by the yamux profile
-            };
-            n += put_control(out, &frame);
-            self.stats.frames_sent += 1;
-        }
-        if self.conn_recv_max > self.conn_recv_max_sent {
-            n += put_control(out, &Control::MaxData(self.conn_recv_max));
-            self.conn_recv_max_sent = self.conn_recv_max;
-            self.stats.frames_sent += 1;
-            self.stats.window_updates_sent += 1;
-        }
-        if self.peer_max > self.peer_max_sent {
-            n += put_control(out, &Control::MaxFlows(self.peer_max));
-            self.peer_max_sent = self.peer_max;
-            self.stats.frames_sent += 1;
-        }
-        n
-    }
-
-    fn transmit_opens(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
-        let mut n = 0;
-        while let Some(&id) = self.opens.front() {
-            if self.room(used + n) < MAX_DATA_HEADER + 1 {
-                break;
-            }
-            self.opens.pop_front();
-            if self.refused_local_from.is_some_and(|r| id >= r) {
-                continue; // refused by GOAWAY before the peer saw it
-            }
-            let Some(flow) = self.flows.get_mut(&id) else {
-                continue;
-            };
-            flow.set(flag::ANNOUNCED);
-            let side_channel = flow.has(flag::SIDE_CHANNEL);
-            n += self.emit_data(out, used + n, id, side_channel, true);
-            self.after_send(id);
-        }
-        n
-    }
-
-    fn transmit_flow_control(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
-        let mut n = 0;
-        while let Some(&id) = self.ctrl.front() {
-            // MAX_FLOW_DATA + RESET_FLOW + STOP_SENDING at their largest.
-            if self.room(used + n) < 64 {
-                break;
-            }
-            self.ctrl.pop_front();
-            let now = self.now;
-            let srtt = self.stats.srtt;
-            let budget = self.config.conn_recv_budget;
-            let max_window = self.config.max_flow_window;
-            let yamux = self.is_yamux();
-            let Some(flow) = self.flows.get_mut(&id) else {
-                continue;
-            };
-            flow.clear(flag::IN_CTRL);
-            // yamux: the first frame we send on a peer's flow acknowledges it.
-            let mut ack = if yamux && flow.has(flag::ACK_PENDING) {
-                flow.clear(flag::ACK_PENDING);
-                yf::ACK
-            } else {
-                0
-            };
-            if flow.has(flag::WINDOW_UPDATE) {
-                flow.clear(flag::WINDOW_UPDATE);
-                if matches!(flow.recv_state, RecvState::Open) {
-                    // Grow when the peer used half a window within two RTTs:
-                    // the window, not the path, is what limits it.
-                    let window = u64::from(flow.window);
-                    if let Some(srtt) = srtt {
-                        let extra = window.min(max_window - window);
-                        if extra > 0
-                            && now.saturating_duration_since(flow.last_update) < srtt * 2
-                            && self.total_windows + extra <= budget
-                        {
-                            flow.window = (window + extra) as u32;
-                            self.total_windows += extra;
-                            trace!(flow = id, window = flow.window, "mux window grown");
-                        }
-                    }
-                    flow.last_update = now;
-                    let max = flow.read + u64::from(flow.window);
-                    if max > flow.recv_max && yamux {
-                        // Windows are absolute here, deltas on yamux's wire.
-                        let delta = (max - flow.recv_max) as u32;
-                        flow.recv_max = max;
-                        n += put_yamux(out, ym::Type::WindowUpdate, ack, id, delta);
-                        ack = 0;
-                        self.stats.frames_sent += 1;
-                        self.stats.window_updates_sent += 1;
-                    } else if max > flow.recv_max {
-                        flow.recv_max = max;
-                        n += put_control(out, &Control::MaxFlowData { flow: id, max });
-                        self.stats.frames_sent += 1;
-                        self.stats.window_updates_sent += 1;
-                    }
-                }
-            }
-            if let SendState::Reset {
-                code,
-                sent: false,
-                by_peer,
-            } = flow.send_state
-            {
-                flow.send_state = SendState::Reset {
-                    code,
-                    sent: true,
-                    by_peer,
-                };
-                n += if yamux {
-                    let rst = put_yamux(out, ym::Type::Data, yf::RST | ack, id, 0);
-                    ack = 0;
-                    rst
-                } else {
-                    put_control(
-                        out,
-                        &Control::ResetFlow {
-                            flow: id,
-                            code,
-                            final_size: flow.sent,
-                        },
-                    )
-                };
-                self.stats.frames_sent += 1;
-            }
-            if ack != 0 {
-                n += put_yamux(out, ym::Type::WindowUpdate, ack, id, 0);
-                self.stats.frames_sent += 1;
-            }
-            if let RecvState::Stopped { code, sent: false } = flow.recv_state {
-                flow.recv_state = RecvState::Stopped { code, sent: true };
-                n += put_control(out, &Control::StopSending { flow: id, code });
-                self.stats.frames_sent += 1;
-            }
-            self.maybe_remove(id);
-        }
-        n
-    }
-
-    fn transmit_data(&mut self, out: &mut impl TransmitBuf, used: usize) -> usize {
-        let mut n = 0;
-        while self.room(used + n) > MAX_DATA_HEADER {
-            let Some(id) = self.ready.pop_front() else {
-                break;
-            };
-            let conn_credit = self.conn_send_max - self.conn_sent;
-            let Some(flow) = self.flows.get_mut(&id) else {
-                continue;
-            };
-            if !flow.wants_send() {
-                flow.clear(flag::IN_READY);
-                continue;
-            }
-            if flow.send_buffered > 0 && flow.send_credit() == 0 {
-                flow.clear(flag::IN_READY); // MAX_FLOW_DATA puts it back
-                continue;
-            }
-            let fin_only = flow.send_buffered == 0;
-            if !fin_only && conn_credit == 0 {
-                self.conn_blocked.push_back(id); // MAX_DATA puts it back
-                continue;
-            }
-            flow.clear(flag::IN_READY);
-            n += self.emit_data(out, used + n, id, false, false);
-            self.after_send(id);
-        }
-        n
-    }
-
-    /// Emits one DATA frame for `id` with as much as credit and room allow.
-    fn emit_data(
-        &mut self,
-        out: &mut impl TransmitBuf,
-        used: usize,
-        id: u64,
-        side_channel: bool,
-        open: bool,
-    ) -> usize {
-        let yamux = self.is_yamux();
-        let room = self.room(used).saturating_sub(MAX_DATA_HEADER);
-        let conn_credit = self.conn_send_max - self.conn_sent;
-        let chunk = self.config.send_chunk;
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return 0;
-        };
-        let len = match flow.send_state {
-            SendState::Reset { .. } => 0,
-            _ => (flow.send_buffered as u64)
-                .min(flow.send_credit())
-                .min(conn_credit)
-                .min(chunk as u64)
-                .min(room as u64) as usize,
-        };
-        let fin =
-            flow.send_state == SendState::Fin { sent: false } && len == flow.send_buffered as usize;
-        let hlen = if yamux {
-            let mut flags = 0;
-            if open {
-                flags |= yf::SYN;
-            }
-            if flow.has(flag::ACK_PENDING) {
-                flow.clear(flag::ACK_PENDING);
-                flags |= yf::ACK;
-            }
-            if fin {
-                flags |= yf::FIN;
-            }
-            put_yamux(out, ym::Type::Data, flags, id, len as u32)
-        } else {
-            let header = DataHeader {
-                flow: id,
-                len: len as u64,
-                fin,
-                side_channel,
-            };
-            let mut head = [0u8; MAX_DATA_HEADER];
-            let mut w = &mut head[..];
-            encode_data_header(&mut w, &header);
-            let hlen = data_header_len(id, len as u64);
-            out.put_slice(&head[..hlen]);
-            hlen
-        };
-        let mut taken = 0;
-        while taken < len {
-            // One piece per queued chunk: a frame may span several writes.
-            let piece = flow.take_send(len - taken, &mut self.pool);
-            if piece.is_empty() {
-                break;
-            }
-            taken += piece.len();
-            out.put_bytes(piece);
-        }
-        debug_assert_eq!(taken, len);
-        if fin {
-            flow.send_state = SendState::Fin { sent: true };
-        }
-        flow.frames_sent = flow.frames_sent.saturating_add(1);
-        self.conn_sent += len as u64;
-        self.conn_send_buffered -= len;
-        self.stats.data_sent += len as u64;
-        self.stats.frames_sent += 1;
-        hlen + len
-    }
-
-    /// After a flow sent something: reschedule, wake a blocked writer, and
-    /// forget the flow if it is done.
-    fn after_send(&mut self, id: u64) {
-        let limit = self.config.flow_send_buffer;
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return;
-        };
-        if flow.has(flag::RST_AFTER_FIN) && flow.send_state == (SendState::Fin { sent: true }) {
-            // yamux: our data is out; now tell the peer we stopped reading.
-            flow.clear(flag::RST_AFTER_FIN);
-            flow.send_state = SendState::Reset {
-                code: 0,
-                sent: false,
-                by_peer: false,
-            };
-            if flow.raise(flag::IN_CTRL) {
-                self.ctrl.push_back(id);
-            }
-        }
-        if flow.has(flag::WANT_WRITABLE) && (flow.send_buffered as usize) < limit {
-            flow.clear(flag::WANT_WRITABLE);
-            self.events.push_back(Event::Writable(FlowId(id)));
-        }
-        self.schedule(id);
-        self.maybe_remove(id);
-    }
-
-    /// Puts an announced flow with something to send in the round-robin.
-    fn schedule(&mut self, id: u64) {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return;
-        };
-        if flow.has(flag::ANNOUNCED)
-            && flow.wants_send()
-            && (flow.send_buffered == 0 || flow.send_credit() > 0)
-            && flow.raise(flag::IN_READY)
-        {
-            self.ready.push_back(id);
-        }
-    }
-
-    fn schedule_ctrl(&mut self, id: u64) {
-        if let Some(flow) = self.flows.get_mut(&id) {
-            if flow.raise(flag::IN_CTRL) {
-                self.ctrl.push_back(id);
-            }
-        }
-    }
-
-    fn wake_write_waiters(&mut self) {
-        if self.conn_send_buffered >= self.config.conn_send_buffer {
-            return;
-        }
-        for id in core::mem::take(&mut self.write_waiters) {
-            if let Some(flow) = self.flows.get_mut(&id) {
-                if flow.has(flag::WANT_WRITABLE) {
-                    flow.clear(flag::WANT_WRITABLE);
-                    self.events.push_back(Event::Writable(FlowId(id)));
-                }
-            }
-        }
     }
 
     // -------------------------------------------------------------- commands
@@ -864,27 +432,27 @@ impl Connection {
         if self.is_draining() {
             return Err(OpenError::GoingAway);
         }
-        if self.local_opened >= self.local_max
-            || (self.is_yamux() && self.unacked >= self.config.max_unacked_opens)
+        if !self
+            .opens
+            .try_reserve(self.policy.max_unacked_opens(&self.config))
         {
-            self.want_flow_credit = true;
-            trace!(limit = self.local_max, "mux open blocked by flow credit");
+            trace!(
+                limit = self.opens.local_max(),
+                "mux open blocked by flow credit"
+            );
             return Err(OpenError::FlowLimit);
         }
-        let id = self.local_next();
-        if self.is_yamux() {
-            if id > u64::from(u32::MAX) {
-                return Err(OpenError::FlowLimit); // yamux ids are 32 bits
-            }
-            self.unacked += 1;
+        let id = self.opens.local_next();
+        if id > self.policy.max_flow_id() {
+            return Err(OpenError::FlowLimit);
         }
-        self.local_opened += 1;
+        self.opens.opened_local(self.policy.acks_opens());
         let mut flags = flag::LOCAL;
         if side_channel {
             flags |= flag::SIDE_CHANNEL;
         }
         self.insert_flow(id, flags);
-        self.opens.push_back(id);
+        self.sched.push_open(id);
         self.stats.flows_opened += 1;
         trace!(flow = id, side_channel, "mux flow opened");
         Ok(FlowId(id))
@@ -894,11 +462,8 @@ impl Connection {
         let window = initial::FLOW_WINDOW;
         self.flows
             .insert(id, Flow::new(flags, initial::FLOW_WINDOW, window, self.now));
-        self.total_windows += window;
-        if flags & flag::SIDE_CHANNEL == 0 {
-            self.regular_flows += 1;
-            self.idle_since = None;
-        }
+        self.fc.window_added(window);
+        self.health.flow_added(flags & flag::SIDE_CHANNEL != 0);
         self.stats.flows_open = self.flows.len() as u64;
     }
 
@@ -915,16 +480,12 @@ impl Connection {
         if self.closed {
             return Err(PingError::Closed);
         }
-        if self.pings.len() >= self.config.max_outstanding_pings {
-            return Err(PingError::TooMany);
-        }
-        let mut v = self.next_ping;
-        if self.is_yamux() {
-            v &= u64::from(u32::MAX); // yamux pings carry 32 bits
-        }
-        self.next_ping += 1;
-        self.pings.push_back((v, self.now));
-        self.queued.push_back(Queued::Ping(v));
+        let v = self.health.start_ping(
+            self.now,
+            self.config.max_outstanding_pings,
+            self.policy.ping_mask(),
+        )?;
+        self.sched.queue_ping(v);
         Ok(v)
     }
 
@@ -932,31 +493,24 @@ impl Connection {
     /// accepted, refuses new ones, and closes once every flow has ended (or
     /// after `drain_timeout`).
     pub fn go_away(&mut self, code: u64) {
-        if self.closed || self.goaway_sent {
+        if self.closed || self.drain.sent() {
             return;
         }
-        let accepted_below = self.peer_opened * 2 + self.side.peer().first_id(self.config.profile);
+        let accepted_below = self.opens.peer_next();
         let code = code.min(VARINT_MAX);
-        self.goaway_sent = true;
-        // yamux peers open lazily, out of id order, and learn nothing from
-        // our GoAway: every later open is refused with RST.
-        self.refuse_peer_from = Some(if self.is_yamux() { 0 } else { accepted_below });
-        // yamux peers (rust-yamux) end the whole connection on GoAway, which
-        // would abort the flows we mean to drain: ours goes out with the close.
-        self.goaway_frame = (!self.is_yamux()).then_some((accepted_below, code));
-        self.start_drain();
+        self.opens
+            .refuse_peer_from(self.policy.refuse_peer_from(accepted_below));
+        let frame = self
+            .policy
+            .goaway_at_drain_start()
+            .then_some((accepted_below, code));
+        self.drain.send(self.now, self.config.drain_timeout, frame);
         trace!(accepted_below, code, "mux GOAWAY sent");
         self.check_drained();
     }
 
-    fn start_drain(&mut self) {
-        if self.drain_deadline.is_none() {
-            self.drain_deadline = Some(self.now + self.config.drain_timeout);
-        }
-    }
-
     fn check_drained(&mut self) {
-        if self.is_draining() && self.flows.is_empty() && !self.closed {
+        if self.drain.is_complete(self.flows.is_empty()) && !self.closed {
             self.close_with(
                 true,
                 false,
@@ -987,15 +541,10 @@ impl Connection {
             reason: reason.to_vec(),
             sent: false,
         });
-        self.opens.clear();
-        self.ready.clear();
-        self.conn_blocked.clear();
-        self.ctrl.clear();
-        self.queued.clear();
+        self.sched.clear();
         if !matches!(why, CloseReason::Drained) {
-            self.goaway_frame = None;
+            self.drain.drop_frame();
         }
-        self.write_waiters.clear();
         for (&id, flow) in self.flows.iter_mut() {
             // Wake every waiter so it sees the close.
             self.events.push_back(Event::Readable(FlowId(id)));
@@ -1009,12 +558,12 @@ impl Connection {
     /// Counters for the connection.
     pub fn stats(&self) -> ConnectionStats {
         let mut s = self.stats;
-        s.send_credit = self.conn_send_max - self.conn_sent;
-        s.recv_window = self.conn_recv_max - self.conn_received;
+        s.send_credit = self.fc.send_credit();
+        s.recv_window = self.fc.recv_window();
         s.flows_open = self.flows.len() as u64;
-        s.recv_buffered = self.conn_received - self.conn_read;
-        s.send_buffered = self.conn_send_buffered as u64;
-        if self.is_yamux() {
+        s.recv_buffered = self.fc.recv_buffered();
+        s.send_buffered = self.fc.send_buffered() as u64;
+        if !self.policy.has_credit_frames() {
             // No connection window on this wire: report what the local
             // budget still allows (the peer is bounded by flow windows).
             s.recv_window = self.config.conn_recv_budget.saturating_sub(s.recv_buffered);
@@ -1046,1047 +595,11 @@ impl Connection {
     pub fn flow_ids(&self) -> impl Iterator<Item = FlowId> + '_ {
         self.flows.keys().map(|&id| FlowId(id))
     }
-
-    // ------------------------------------------------------- flow operations
-
-    fn flow_for_write(&mut self, id: u64) -> Result<&mut Flow, WriteError> {
-        let closed = self.closed;
-        let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
-        match flow.send_state {
-            SendState::Reset {
-                code,
-                by_peer: true,
-                ..
-            } => Err(WriteError::Stopped(code)),
-            SendState::Open if closed => Err(WriteError::Closed),
-            SendState::Open => Ok(flow),
-            _ => Err(WriteError::Finished),
-        }
-    }
-
-    /// How many bytes `id` may buffer now; registers for `Writable` if none.
-    fn write_room(&mut self, id: u64, want: usize) -> Result<usize, WriteError> {
-        let conn_room = self
-            .config
-            .conn_send_buffer
-            .saturating_sub(self.conn_send_buffered);
-        let flow_limit = self.config.flow_send_buffer;
-        let flow = self.flow_for_write(id)?;
-        let flow_room = flow_limit.saturating_sub(flow.send_buffered as usize);
-        let room = flow_room.min(conn_room).min(want);
-        if room == 0 && want > 0 {
-            flow.set(flag::WANT_WRITABLE);
-            if conn_room == 0 && !self.write_waiters.contains(&id) {
-                self.write_waiters.push(id);
-            }
-            return Err(WriteError::Blocked);
-        }
-        Ok(room)
-    }
-
-    fn write(&mut self, id: u64, data: &[u8]) -> Result<usize, WriteError> {
-        let n = self.write_room(id, data.len())?;
-        if let Some(flow) = self.flows.get_mut(&id) {
-            flow.push_send_slice(&data[..n], &mut self.pool);
-        }
-        self.conn_send_buffered += n;
-        self.schedule(id);
-        Ok(n)
-    }
-
-    fn write_chunk(&mut self, id: u64, mut data: Bytes) -> Result<usize, WriteError> {
-        let n = self.write_room(id, data.len())?;
-        data.truncate(n);
-        if let Some(flow) = self.flows.get_mut(&id) {
-            if n > 0 {
-                flow.push_send_bytes(data, &mut self.pool);
-            }
-        }
-        self.conn_send_buffered += n;
-        self.schedule(id);
-        Ok(n)
-    }
-
-    fn finish(&mut self, id: u64) -> Result<(), WriteError> {
-        let flow = self.flow_for_write(id)?;
-        flow.send_state = SendState::Fin { sent: false };
-        self.schedule(id);
-        Ok(())
-    }
-
-    fn reset(&mut self, id: u64, code: u64) -> Result<(), WriteError> {
-        let closed = self.closed;
-        let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
-        if closed {
-            return Err(WriteError::Closed);
-        }
-        match flow.send_state {
-            SendState::Open | SendState::Fin { sent: false } => {}
-            _ => return Err(WriteError::Finished),
-        }
-        flow.send_state = SendState::Reset {
-            code: code.min(VARINT_MAX),
-            sent: false,
-            by_peer: false,
-        };
-        let dropped = flow.discard_send(&mut self.pool);
-        self.conn_send_buffered -= dropped;
-        trace!(flow = id, code, "mux flow reset");
-        if self.is_yamux() {
-            // RST ends both directions: nothing more will arrive.
-            let flow = self.flows.get_mut(&id).ok_or(WriteError::UnknownFlow)?;
-            let dropped = match flow.recv_state {
-                RecvState::Done(_) => 0,
-                _ => {
-                    flow.recv_state = RecvState::Done(End::Stopped);
-                    flow.discard_recv(&mut self.pool)
-                }
-            };
-            self.consumed(dropped);
-        }
-        self.schedule_ctrl(id);
-        Ok(())
-    }
-
-    fn stop(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
-        if self.is_yamux() {
-            return self.stop_yamux(id, code);
-        }
-        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
-        let dropped = match flow.recv_state {
-            RecvState::Open => {
-                flow.recv_state = RecvState::Stopped {
-                    code: code.min(VARINT_MAX),
-                    sent: self.closed,
-                };
-                flow.discard_recv(&mut self.pool)
-            }
-            RecvState::Fin { .. } | RecvState::Reset { .. } => {
-                flow.recv_state = RecvState::Done(End::Stopped);
-                flow.discard_recv(&mut self.pool)
-            }
-            RecvState::Stopped { .. } | RecvState::Done(_) => return Ok(()),
-        };
-        self.consumed(dropped);
-        self.schedule_ctrl(id);
-        self.maybe_remove(id);
-        Ok(())
-    }
-
-    /// yamux has no STOP_SENDING, only RST, which ends both directions. A
-    /// reader that stops while the peer may still send discards what
-    /// arrives and sends RST: at once if we are still writing (our sending
-    /// ends too), or once our data and FIN are on the wire if we already
-    /// finished, so a finished writer's data is never lost.
-    fn stop_yamux(&mut self, id: u64, code: u64) -> Result<(), ReadError> {
-        let closed = self.closed;
-        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
-        let rst = match flow.recv_state {
-            RecvState::Open => true,
-            RecvState::Fin { .. } | RecvState::Reset { .. } => false,
-            RecvState::Stopped { .. } | RecvState::Done(_) => return Ok(()),
-        };
-        flow.recv_state = RecvState::Done(End::Stopped);
-        let dropped = flow.discard_recv(&mut self.pool);
-        let mut unsent = 0;
-        if rst && !closed {
-            match flow.send_state {
-                SendState::Open | SendState::Fin { sent: true } => {
-                    unsent = flow.discard_send(&mut self.pool);
-                    flow.send_state = SendState::Reset {
-                        code: code.min(VARINT_MAX),
-                        sent: false,
-                        by_peer: false,
-                    };
-                    if flow.has(flag::WANT_WRITABLE) {
-                        flow.clear(flag::WANT_WRITABLE);
-                        self.events.push_back(Event::Writable(FlowId(id)));
-                    }
-                }
-                SendState::Fin { sent: false } => flow.set(flag::RST_AFTER_FIN),
-                SendState::Reset { .. } => {}
-            }
-        }
-        self.conn_send_buffered -= unsent;
-        self.consumed(dropped);
-        self.schedule_ctrl(id);
-        self.maybe_remove(id);
-        Ok(())
-    }
-
-    fn read(&mut self, id: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
-        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
-        flow.clear(flag::READABLE_SIGNALED);
-        if buf.is_empty() {
-            return Ok(0);
-        }
-        if flow.recv_buffered() > 0 {
-            let n = flow.read_into(buf, &mut self.pool);
-            self.after_read(id, n as u64);
-            return Ok(n);
-        }
-        self.read_end(id).map(|()| 0)
-    }
-
-    fn read_chunk(&mut self, id: u64, max: usize) -> Result<Option<Bytes>, ReadError> {
-        let flow = self.flows.get_mut(&id).ok_or(ReadError::UnknownFlow)?;
-        flow.clear(flag::READABLE_SIGNALED);
-        if let Some(chunk) = flow.read_chunk(max.max(1), &mut self.pool) {
-            self.after_read(id, chunk.len() as u64);
-            return Ok(Some(chunk));
-        }
-        self.read_end(id).map(|()| None)
-    }
-
-    /// Nothing buffered: EOF, an error, or "wait".
-    fn read_end(&mut self, id: u64) -> Result<(), ReadError> {
-        let closed = self.closed;
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return Err(ReadError::UnknownFlow);
-        };
-        let r = match flow.recv_state {
-            RecvState::Open if closed => Err(ReadError::Closed),
-            RecvState::Open => Err(ReadError::Blocked),
-            RecvState::Fin { final_size } if final_size == flow.read => {
-                flow.recv_state = RecvState::Done(End::Eof);
-                Ok(())
-            }
-            RecvState::Fin { .. } => Err(ReadError::Blocked),
-            RecvState::Reset { code } => {
-                flow.recv_state = RecvState::Done(End::Reset(code));
-                Err(ReadError::Reset(code))
-            }
-            RecvState::Stopped { .. } | RecvState::Done(End::Stopped) => Err(ReadError::Stopped),
-            RecvState::Done(End::Eof) => Ok(()),
-            RecvState::Done(End::Reset(code)) => Err(ReadError::Reset(code)),
-        };
-        self.maybe_remove(id);
-        r
-    }
-
-    fn after_read(&mut self, id: u64, n: u64) {
-        if let Some(flow) = self.flows.get_mut(&id) {
-            if matches!(flow.recv_state, RecvState::Open)
-                && flow.recv_max - flow.read < u64::from(flow.window) / 2
-                && flow.raise(flag::WINDOW_UPDATE)
-            {
-                self.schedule_ctrl(id);
-            }
-        }
-        self.consumed(n);
-    }
-
-    /// `n` received bytes left the buffers (read or discarded).
-    fn consumed(&mut self, n: u64) {
-        self.conn_read += n;
-        let budget = self.config.conn_recv_budget;
-        if self.conn_recv_max - self.conn_read < budget / 2 {
-            self.conn_recv_max = self.conn_read + budget;
-        }
-    }
-
-    /// Forgets a flow whose both directions are done.
-    fn maybe_remove(&mut self, id: u64) {
-        if self.closed {
-            return;
-        }
-        let Some(flow) = self.flows.get(&id) else {
-            return;
-        };
-        if !(flow.send_done() && flow.recv_done()) {
-            return;
-        }
-        let Some(flow) = self.flows.remove(&id) else {
-            return;
-        };
-        self.total_windows -= u64::from(flow.window);
-        if !flow.has(flag::SIDE_CHANNEL) {
-            self.regular_flows -= 1;
-            if self.regular_flows == 0 {
-                self.idle_since = Some(self.now);
-            }
-        }
-        if !flow.has(flag::LOCAL) && self.refuse_peer_from.is_none() {
-            self.peer_max += 1; // the peer may open another
-        }
-        if self.is_yamux() && flow.has(flag::LOCAL) && !flow.has(flag::PEER_ACKED) {
-            self.ack_arrived(); // the peer forgets it too
-        }
-        self.stats.flows_open = self.flows.len() as u64;
-        self.events.push_back(Event::FlowClosed(FlowId(id)));
-        trace!(flow = id, "mux flow closed");
-        self.check_drained();
-    }
-
-    // --------------------------------------------------------------- decoding
-
-    fn decode(&mut self, data: &[u8], src: Option<&Bytes>) -> Result<(), ProtocolError> {
-        let mut pos = 0;
-        while pos < data.len() && !self.closed {
-            match self.rx {
-                Rx::Preface(got) => {
-                    let got = got as usize;
-                    let n = (PREFACE.len() - got).min(data.len() - pos);
-                    if data[pos..pos + n] != PREFACE[got..got + n] {
-                        return Err(ProtocolError::BadPreface);
-                    }
-                    pos += n;
-                    self.rx = if got + n == PREFACE.len() {
-                        Rx::Head
-                    } else {
-                        Rx::Preface((got + n) as u8)
-                    };
-                }
-                Rx::Payload {
-                    flow,
-                    remaining,
-                    fin,
-                } => {
-                    let n = remaining.min((data.len() - pos) as u64) as usize;
-                    self.deliver(flow, &data[pos..pos + n], src);
-                    pos += n;
-                    let remaining = remaining - n as u64;
-                    if remaining == 0 {
-                        self.rx = Rx::Head;
-                        if fin {
-                            self.recv_fin(flow);
-                        }
-                    } else {
-                        self.rx = Rx::Payload {
-                            flow,
-                            remaining,
-                            fin,
-                        };
-                    }
-                }
-                Rx::Head if self.head_buf.is_empty() => match self.head(&data[pos..])? {
-                    Some(used) => pos += used,
-                    None => {
-                        self.stash_head(&data[pos..])?;
-                        pos = data.len();
-                    }
-                },
-                Rx::Head => {
-                    let had = self.head_buf.len();
-                    let take = (self.head_cap() - had).min(data.len() - pos);
-                    self.head_buf.extend_from_slice(&data[pos..pos + take]);
-                    let buf = core::mem::take(&mut self.head_buf);
-                    let r = self.head(&buf);
-                    self.head_buf = buf;
-                    match r? {
-                        Some(used) => {
-                            pos += used - had;
-                            self.head_buf.clear();
-                        }
-                        None => {
-                            if self.head_buf.len() >= self.head_cap() {
-                                return Err(ProtocolError::Malformed("frame head too long"));
-                            }
-                            pos += take;
-                        }
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Decodes and handles one frame head at the front of `buf`: the bytes
-    /// it used, or `None` when `buf` holds only part of it.
-    fn head(&mut self, buf: &[u8]) -> Result<Option<usize>, ProtocolError> {
-        let decoded = match self.config.profile {
-            Profile::Native => match decode_head(buf, self.config.max_close_reason) {
-                Ok((head, used)) => {
-                    self.on_head(head)?;
-                    return Ok(Some(used));
-                }
-                Err(e) => e,
-            },
-            Profile::Yamux => match ym::Header::decode(buf) {
-                Ok(h) => {
-                    self.on_yamux(h)?;
-                    return Ok(Some(ym::HEADER_LEN));
-                }
-                Err(e) => e,
-            },
-        };
-        match decoded {
-            DecodeError::Incomplete => Ok(None),
-            DecodeError::Invalid(what) => Err(ProtocolError::Malformed(what)),
-        }
-    }
-
-    fn head_cap(&self) -> usize {
-        match self.config.profile {
-            Profile::Native => HEAD_BASE + self.config.max_close_reason,
-            Profile::Yamux => ym::HEADER_LEN,
-        }
-    }
-
-    fn stash_head(&mut self, rest: &[u8]) -> Result<(), ProtocolError> {
-        if rest.len() >= self.head_cap() {
-            return Err(ProtocolError::Malformed("frame head too long"));
-        }
-        self.head_buf.extend_from_slice(rest);
-        Ok(())
-    }
-
-    fn on_head(&mut self, head: Head<'_>) -> Result<(), ProtocolError> {
-        self.stats.frames_received += 1;
-        match head {
-            Head::Data(h) => self.on_data_header(h),
-            Head::Control(c) => self.on_control(c),
-        }
-    }
-
-    fn is_yamux(&self) -> bool {
-        self.config.profile == Profile::Yamux
-    }
-
-    fn is_peer_id(&self, id: u64) -> bool {
-        id % 2 == self.side.peer().first_id(self.config.profile) % 2
-    }
-
-    /// The id our next flow gets.
-    fn local_next(&self) -> u64 {
-        self.local_opened * 2 + self.side.first_id(self.config.profile)
-    }
-
-    /// The id the peer's next flow gets (native: ids come in order).
-    fn peer_next(&self) -> u64 {
-        self.peer_opened * 2 + self.side.peer().first_id(self.config.profile)
-    }
-
-    /// A frame names `id`: is it a flow that exists or existed?
-    fn check_known(&self, id: u64) -> Result<(), ProtocolError> {
-        let next = if self.is_peer_id(id) {
-            self.peer_next()
-        } else {
-            self.local_next()
-        };
-        if id < next {
-            Ok(())
-        } else {
-            Err(ProtocolError::BadFlowId(id))
-        }
-    }
-
-    /// Largest DATA payload accepted. yamux peers may fill a whole window
-    /// in one frame (hashicorp's does); payloads are streamed, so the
-    /// window, not the frame, is what bounds memory.
-    fn max_data_payload(&self) -> u64 {
-        match self.config.profile {
-            Profile::Native => self.config.max_frame_payload,
-            Profile::Yamux => self
-                .config
-                .max_frame_payload
-                .max(self.config.max_flow_window),
-        }
-    }
-
-    fn on_yamux(&mut self, h: ym::Header) -> Result<(), ProtocolError> {
-        self.stats.frames_received += 1;
-        match h.ty {
-            ym::Type::Data | ym::Type::WindowUpdate => self.on_yamux_stream(h),
-            ym::Type::Ping => {
-                if h.stream != 0 {
-                    return Err(ProtocolError::BadFlowId(h.stream.into()));
-                }
-                let v = u64::from(h.length);
-                if h.has(yf::ACK) {
-                    self.on_control(Control::Pong(v))
-                } else if h.has(yf::SYN) {
-                    self.on_control(Control::Ping(v))
-                } else {
-                    Err(ProtocolError::Malformed("yamux ping without SYN or ACK"))
-                }
-            }
-            ym::Type::GoAway => {
-                if h.stream != 0 {
-                    return Err(ProtocolError::BadFlowId(h.stream.into()));
-                }
-                let code = match h.length {
-                    ym::go_away::NORMAL => {
-                        // No last-accepted id on this wire: every flow we
-                        // opened counts as accepted, as yamux peers keep
-                        // serving them.
-                        let next = self.local_next();
-                        self.on_goaway(next, 0);
-                        return Ok(());
-                    }
-                    ym::go_away::PROTOCOL_ERROR => ErrorCode::ProtocolViolation,
-                    ym::go_away::INTERNAL_ERROR => ErrorCode::Internal,
-                    other => ErrorCode::Unknown(other.into()),
-                };
-                trace!(?code, "yamux GoAway with an error");
-                self.close_with(
-                    false,
-                    false,
-                    0,
-                    b"",
-                    CloseReason::Transport {
-                        code,
-                        reason: Vec::new(),
-                    },
-                );
-                Ok(())
-            }
-        }
-    }
-
-    /// A Data or WindowUpdate header: flags first (SYN, ACK, RST), then the
-    /// window delta or the payload, then FIN.
-    fn on_yamux_stream(&mut self, h: ym::Header) -> Result<(), ProtocolError> {
-        let id = u64::from(h.stream);
-        let len = match h.ty {
-            ym::Type::Data => u64::from(h.length),
-            _ => 0,
-        };
-        if len > self.max_data_payload() {
-            return Err(ProtocolError::FrameTooLarge(len));
-        }
-        if id == 0 {
-            return Err(ProtocolError::BadFlowId(0));
-        }
-        let peer = self.is_peer_id(id);
-        let fresh = peer
-            && !self.flows.contains_key(&id)
-            && (id > self.peer_high || self.peer_gaps.contains(&id));
-        if h.has(yf::SYN) {
-            if !peer {
-                return Err(ProtocolError::BadFlowId(id));
-            }
-            self.yamux_open(id)?;
-        } else if fresh && h.has(yf::RST) {
-            // rust-yamux resets a stream it dropped unused without ever
-            // opening it: the id is spent.
-            self.claim_peer_id(id)?;
-        } else if fresh {
-            // ... and closes one it never wrote to with a bare FIN: take
-            // that as the open it stands for.
-            self.yamux_open(id)?;
-        } else if !peer && id >= self.local_next() {
-            return Err(ProtocolError::BadFlowId(id));
-        }
-        if h.has(yf::ACK) && !peer {
-            if let Some(flow) = self.flows.get_mut(&id) {
-                if flow.raise(flag::PEER_ACKED) {
-                    self.ack_arrived();
-                }
-            }
-        }
-        if h.has(yf::RST) {
-            self.yamux_reset(id)?;
-            if len > 0 {
-                self.rx = Rx::Payload {
-                    flow: DISCARD,
-                    remaining: len,
-                    fin: false,
-                };
-            }
-            return Ok(());
-        }
-        if h.ty == ym::Type::WindowUpdate {
-            if let Some(flow) = self.flows.get_mut(&id) {
-                let delta = u64::from(h.length);
-                if flow.send_credit() + delta > u64::from(u32::MAX) {
-                    return Err(ProtocolError::BadCredit);
-                }
-                if delta > 0 {
-                    flow.send_max += delta;
-                    self.schedule(id);
-                }
-            }
-            if h.has(yf::FIN) {
-                self.recv_fin(id);
-            }
-            return Ok(());
-        }
-        self.on_data_header(DataHeader {
-            flow: id,
-            len,
-            fin: h.has(yf::FIN),
-            side_channel: false,
-        })
-    }
-
-    /// The peer's SYN for `id`: accept it, or refuse it with RST.
-    fn yamux_open(&mut self, id: u64) -> Result<(), ProtocolError> {
-        self.claim_peer_id(id)?;
-        if self.refuse_peer_from.is_some() || self.peer_opened >= self.peer_max {
-            trace!(flow = id, "yamux open refused with RST");
-            self.rate_tick();
-            self.resets_in_window += 1;
-            if self.resets_in_window > self.config.max_resets_per_sec {
-                return Err(ProtocolError::ResetFlood);
-            }
-            return self.queue(Queued::Rst(id));
-        }
-        self.accept(id, false)
-    }
-
-    /// Marks peer id `id` used: it may not be opened again.
-    fn claim_peer_id(&mut self, id: u64) -> Result<(), ProtocolError> {
-        if self.flows.contains_key(&id) {
-            return Err(ProtocolError::BadFlowId(id)); // already open
-        }
-        if id > self.peer_high {
-            let first = if self.peer_high == 0 {
-                self.side.peer().first_id(Profile::Yamux)
-            } else {
-                self.peer_high + 2
-            };
-            let skipped = (id - first) / 2;
-            if self.peer_gaps.len() as u64 + skipped > self.config.max_concurrent_flows {
-                return Err(ProtocolError::BadFlowId(id));
-            }
-            self.peer_gaps.extend((first..id).step_by(2));
-            self.peer_high = id;
-        } else if !self.peer_gaps.remove(&id) {
-            return Err(ProtocolError::BadFlowId(id)); // reused
-        }
-        Ok(())
-    }
-
-    /// The peer's RST: both directions of `id` end.
-    fn yamux_reset(&mut self, id: u64) -> Result<(), ProtocolError> {
-        self.rate_tick();
-        self.resets_in_window += 1;
-        if self.resets_in_window > self.config.max_resets_per_sec {
-            return Err(ProtocolError::ResetFlood);
-        }
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return Ok(());
-        };
-        let dropped = match flow.send_state {
-            SendState::Open | SendState::Fin { sent: false } => {
-                let dropped = flow.discard_send(&mut self.pool);
-                flow.send_state = SendState::Reset {
-                    code: 0,
-                    sent: true,
-                    by_peer: true,
-                };
-                dropped
-            }
-            SendState::Reset { code, by_peer, .. } => {
-                // Our own RST need not follow: the stream is gone.
-                flow.send_state = SendState::Reset {
-                    code,
-                    sent: true,
-                    by_peer,
-                };
-                0
-            }
-            SendState::Fin { sent: true } => 0,
-        };
-        if flow.has(flag::WANT_WRITABLE) {
-            flow.clear(flag::WANT_WRITABLE);
-            self.events.push_back(Event::Writable(FlowId(id)));
-        }
-        self.conn_send_buffered -= dropped;
-        match flow.recv_state {
-            RecvState::Open => {
-                flow.recv_state = RecvState::Reset { code: 0 };
-                if flow.raise(flag::READABLE_SIGNALED) {
-                    self.events.push_back(Event::Readable(FlowId(id)));
-                }
-            }
-            // After its FIN the peer's data is complete: the RST only
-            // ends our direction (a stopped reader's way to say so).
-            RecvState::Fin { .. } => {}
-            RecvState::Stopped { .. } => flow.recv_state = RecvState::Done(End::Stopped),
-            RecvState::Reset { .. } | RecvState::Done(_) => {}
-        }
-        self.maybe_remove(id);
-        Ok(())
-    }
-
-    /// One of our opens was acknowledged (or forgotten by both sides).
-    fn ack_arrived(&mut self) {
-        self.unacked = self.unacked.saturating_sub(1);
-        if core::mem::take(&mut self.want_flow_credit) {
-            self.events.push_back(Event::FlowCredit);
-        }
-    }
-
-    fn on_data_header(&mut self, h: DataHeader) -> Result<(), ProtocolError> {
-        if h.len > self.max_data_payload() {
-            return Err(ProtocolError::FrameTooLarge(h.len));
-        }
-        if self.conn_received.saturating_add(h.len) > self.conn_recv_max {
-            return Err(ProtocolError::FlowControl);
-        }
-        let id = h.flow;
-        if self.is_yamux() {
-            // Opens and unknown ids were settled by `on_yamux_stream`.
-        } else if self.is_peer_id(id) && id == self.peer_next() {
-            self.accept(id, h.side_channel)?;
-        } else {
-            self.check_known(id)?;
-        }
-        if let Some(flow) = self.flows.get_mut(&id) {
-            flow.frames_received = flow.frames_received.saturating_add(1);
-            if flow.received + h.len > flow.recv_max {
-                return Err(ProtocolError::FlowControl);
-            }
-            let end = flow.received + h.len;
-            match flow.recv_state {
-                RecvState::Fin { final_size } if end > final_size || h.fin && end != final_size => {
-                    return Err(ProtocolError::FinalSize)
-                }
-                RecvState::Reset { .. } if h.len > 0 => return Err(ProtocolError::FinalSize),
-                _ => {}
-            }
-        }
-        self.rx = Rx::Payload {
-            flow: id,
-            remaining: h.len,
-            fin: h.fin,
-        };
-        if h.len == 0 {
-            self.rx = Rx::Head;
-            if h.fin {
-                self.recv_fin(id);
-            }
-        }
-        Ok(())
-    }
-
-    /// The peer opens its next flow.
-    fn accept(&mut self, id: u64, side_channel: bool) -> Result<(), ProtocolError> {
-        if self.peer_opened >= self.peer_max {
-            trace!(flow = id, limit = self.peer_max, "mux flow refused: limit");
-            return Err(ProtocolError::FlowLimit);
-        }
-        self.peer_opened += 1;
-        if self.refuse_peer_from.is_some_and(|r| id >= r) {
-            trace!(flow = id, "mux flow refused: GOAWAY sent");
-            return Ok(()); // its data is discarded; the peer knows from GOAWAY
-        }
-        let mut flags = flag::ANNOUNCED;
-        if side_channel {
-            flags |= flag::SIDE_CHANNEL;
-        }
-        if self.is_yamux() {
-            flags |= flag::ACK_PENDING;
-        }
-        self.insert_flow(id, flags);
-        if self.is_yamux() {
-            // Acknowledge at once: the peer counts unacknowledged opens.
-            self.schedule_ctrl(id);
-        }
-        self.stats.flows_accepted += 1;
-        self.events.push_back(Event::FlowOpened {
-            id: FlowId(id),
-            side_channel,
-        });
-        trace!(flow = id, side_channel, "mux flow accepted");
-        Ok(())
-    }
-
-    /// A piece of DATA payload for `id`.
-    fn deliver(&mut self, id: u64, piece: &[u8], src: Option<&Bytes>) {
-        let n = piece.len() as u64;
-        self.conn_received += n;
-        self.stats.data_received += n;
-        let keep = match self.flows.get_mut(&id) {
-            Some(flow) => {
-                if matches!(flow.recv_state, RecvState::Open | RecvState::Fin { .. }) {
-                    flow.push_recv(piece, src, &mut self.pool);
-                    if flow.raise(flag::READABLE_SIGNALED) {
-                        self.events.push_back(Event::Readable(FlowId(id)));
-                    }
-                    true
-                } else {
-                    flow.received += n;
-                    flow.read += n;
-                    false
-                }
-            }
-            None => false,
-        };
-        if !keep {
-            self.consumed(n); // nobody will read it: give the credit back
-        }
-    }
-
-    fn recv_fin(&mut self, id: u64) {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return;
-        };
-        match flow.recv_state {
-            RecvState::Open => {
-                flow.recv_state = RecvState::Fin {
-                    final_size: flow.received,
-                };
-                if flow.raise(flag::READABLE_SIGNALED) {
-                    self.events.push_back(Event::Readable(FlowId(id)));
-                }
-            }
-            RecvState::Stopped { .. } => {
-                flow.recv_state = RecvState::Done(End::Stopped);
-                self.maybe_remove(id);
-            }
-            _ => {}
-        }
-    }
-
-    fn on_control(&mut self, c: Control<'_>) -> Result<(), ProtocolError> {
-        match c {
-            Control::Ping(v) => {
-                self.rate_tick();
-                self.pings_in_window += 1;
-                if self.pings_in_window > self.config.max_pings_per_sec {
-                    return Err(ProtocolError::PingFlood);
-                }
-                self.queue(Queued::Pong(v))?;
-            }
-            Control::Pong(v) => {
-                // Unknown values are ignored: they cost nothing to drop.
-                if let Some(i) = self.pings.iter().position(|&(p, _)| p == v) {
-                    let (_, sent) = self.pings.remove(i).unwrap_or((v, self.now));
-                    let sample = self.now.saturating_duration_since(sent);
-                    self.stats.rtt = Some(sample);
-                    self.stats.srtt = Some(match self.stats.srtt {
-                        None => sample,
-                        Some(s) => (s * 7 + sample) / 8,
-                    });
-                    self.events.push_back(Event::Rtt {
-                        ping: v,
-                        rtt: sample,
-                    });
-                }
-            }
-            Control::MaxData(max) => {
-                if max > self.conn_send_max {
-                    self.conn_send_max = max;
-                    while let Some(id) = self.conn_blocked.pop_front() {
-                        self.ready.push_back(id);
-                    }
-                }
-            }
-            Control::MaxFlowData { flow: id, max } => {
-                self.check_known(id)?;
-                if let Some(flow) = self.flows.get_mut(&id) {
-                    if max > flow.send_max {
-                        flow.send_max = max;
-                        self.schedule(id);
-                    }
-                }
-            }
-            Control::MaxFlows(max) => {
-                if max > 1 << 60 {
-                    return Err(ProtocolError::BadCredit);
-                }
-                if max > self.local_max {
-                    self.local_max = max;
-                    if core::mem::take(&mut self.want_flow_credit) {
-                        self.events.push_back(Event::FlowCredit);
-                    }
-                }
-            }
-            Control::ResetFlow {
-                flow: id,
-                code,
-                final_size,
-            } => {
-                self.check_known(id)?;
-                self.rate_tick();
-                self.resets_in_window += 1;
-                if self.resets_in_window > self.config.max_resets_per_sec {
-                    return Err(ProtocolError::ResetFlood);
-                }
-                self.on_reset(id, code, final_size)?;
-            }
-            Control::StopSending { flow: id, code } => {
-                self.check_known(id)?;
-                self.on_stop_sending(id, code);
-            }
-            Control::GoAway {
-                accepted_below,
-                code,
-            } => self.on_goaway(accepted_below, code),
-            Control::ConnectionClose { code, reason } => {
-                let code = ErrorCode::from_wire(code);
-                let reason = reason.to_vec();
-                self.close_with(
-                    false,
-                    false,
-                    0,
-                    b"",
-                    CloseReason::Transport { code, reason },
-                );
-            }
-            Control::ApplicationClose { code, reason } => {
-                let reason = reason.to_vec();
-                self.close_with(
-                    false,
-                    true,
-                    0,
-                    b"",
-                    CloseReason::Application { code, reason },
-                );
-            }
-        }
-        Ok(())
-    }
-
-    fn queue(&mut self, q: Queued) -> Result<(), ProtocolError> {
-        if self.queued.len() >= self.config.max_queued_control {
-            return Err(ProtocolError::ControlQueueFull);
-        }
-        self.queued.push_back(q);
-        Ok(())
-    }
-
-    fn rate_tick(&mut self) {
-        if self.now.saturating_duration_since(self.rate_window) >= Duration::from_secs(1) {
-            self.rate_window = self.now;
-            self.resets_in_window = 0;
-            self.pings_in_window = 0;
-        }
-    }
-
-    fn on_reset(&mut self, id: u64, code: u64, final_size: u64) -> Result<(), ProtocolError> {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return Ok(());
-        };
-        if final_size != flow.received {
-            return Err(ProtocolError::FinalSize);
-        }
-        match flow.recv_state {
-            RecvState::Open | RecvState::Fin { .. } => {
-                flow.recv_state = RecvState::Reset { code };
-                if flow.raise(flag::READABLE_SIGNALED) {
-                    self.events.push_back(Event::Readable(FlowId(id)));
-                }
-            }
-            RecvState::Stopped { .. } => {
-                flow.recv_state = RecvState::Done(End::Stopped);
-                self.maybe_remove(id);
-            }
-            RecvState::Reset { .. } | RecvState::Done(_) => {}
-        }
-        Ok(())
-    }
-
-    fn on_stop_sending(&mut self, id: u64, code: u64) {
-        let Some(flow) = self.flows.get_mut(&id) else {
-            return;
-        };
-        if !matches!(
-            flow.send_state,
-            SendState::Open | SendState::Fin { sent: false }
-        ) {
-            return;
-        }
-        flow.send_state = SendState::Reset {
-            code,
-            sent: false,
-            by_peer: true,
-        };
-        let dropped = flow.discard_send(&mut self.pool);
-        if flow.has(flag::WANT_WRITABLE) {
-            flow.clear(flag::WANT_WRITABLE);
-            self.events.push_back(Event::Writable(FlowId(id)));
-        }
-        self.conn_send_buffered -= dropped;
-        self.schedule_ctrl(id);
-    }
-
-    fn on_goaway(&mut self, accepted_below: u64, code: u64) {
-        if self.goaway_received {
-            return;
-        }
-        self.goaway_received = true;
-        self.refused_local_from = Some(accepted_below);
-        self.start_drain();
-        trace!(accepted_below, code, "mux GOAWAY received");
-        self.events.push_back(Event::GoAway {
-            accepted_below,
-            code,
-        });
-        let refused: Vec<u64> = self
-            .flows
-            .range(accepted_below..)
-            .filter(|(_, f)| f.has(flag::LOCAL))
-            .map(|(&id, _)| id)
-            .collect();
-        for id in refused {
-            let Some(flow) = self.flows.get_mut(&id) else {
-                continue;
-            };
-            let dropped = flow.discard_send(&mut self.pool);
-            self.conn_send_buffered -= dropped;
-            flow.send_state = SendState::Reset {
-                code: REFUSED,
-                sent: true,
-                by_peer: true,
-            };
-            if matches!(flow.recv_state, RecvState::Open | RecvState::Fin { .. }) {
-                flow.recv_state = RecvState::Reset { code: REFUSED };
-            }
-            self.events.push_back(Event::Readable(FlowId(id)));
-            self.events.push_back(Event::Writable(FlowId(id)));
-        }
-        self.check_drained();
-    }
-}
-
-/// Gives back a burst's worth of queue capacity once the queue is empty.
-fn shrink_idle<T>(q: &mut VecDeque<T>) {
-    if q.is_empty() && q.capacity() > 64 {
-        *q = VecDeque::new();
-    }
 }
 
 /// Payload of a frame whose flow is gone: counted, then dropped. No flow
 /// has this id (yamux ids are 32 bits, native ones 62).
 const DISCARD: u64 = u64::MAX;
-
-/// Appends a yamux header; returns its length.
-fn put_yamux(out: &mut impl TransmitBuf, ty: ym::Type, flags: u16, id: u64, length: u32) -> usize {
-    let h = ym::Header {
-        ty,
-        flags,
-        stream: id as u32,
-        length,
-    };
-    out.put_slice(&h.encode());
-    ym::HEADER_LEN
-}
-
-/// The yamux GoAway code for a close: yamux has three.
-fn yamux_close_code(app: bool, code: u64) -> u32 {
-    if app {
-        return ym::go_away::NORMAL;
-    }
-    match ErrorCode::from_wire(code) {
-        ErrorCode::NoError | ErrorCode::Idle => ym::go_away::NORMAL,
-        ErrorCode::ChannelTimeout | ErrorCode::DrainTimeout | ErrorCode::Internal => {
-            ym::go_away::INTERNAL_ERROR
-        }
-        _ => ym::go_away::PROTOCOL_ERROR,
-    }
-}
-
-/// Encodes a control frame through a stack buffer (the sink need not be a
-/// `BufMut`); returns its length.
-fn put_control(out: &mut impl TransmitBuf, c: &Control<'_>) -> usize {
-    if let Control::ConnectionClose { .. } | Control::ApplicationClose { .. } = c {
-        // Rare and carries a reason of up to `max_close_reason` bytes.
-        let mut v = Vec::new();
-        encode_control(&mut v, c);
-        out.put_slice(&v);
-        return v.len();
-    }
-    let mut buf = [0u8; HEAD_BASE];
-    let mut w = &mut buf[..];
-    encode_control(&mut w, c);
-    let len = HEAD_BASE - w.len();
-    out.put_slice(&buf[..len]);
-    len
-}
 
 /// A borrowed view of one flow, from [`Connection::flow`].
 #[derive(Debug)]

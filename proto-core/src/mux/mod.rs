@@ -40,15 +40,23 @@
 //!   [`ErrorCode`] goes to the peer. No input panics or allocates without
 //!   bound.
 
+mod codec;
 mod config;
 mod connection;
+mod drain;
 mod error;
 mod event;
 mod flow;
+mod flow_control;
 pub mod frame;
+mod health;
+mod limits;
 mod machine;
+mod opens;
+mod policy;
 #[cfg(feature = "sim")]
 mod recorded;
+mod scheduler;
 #[cfg(feature = "sim")]
 pub mod sim_core;
 pub mod yamux;
