@@ -122,6 +122,23 @@ pub fn spawn_connection<R: Runtime, T: Transport>(
     Ok(conn)
 }
 
+/// Runs `layer`'s machine over `io` on `runtime` through the one
+/// [`Driver`]; returns the state the layer's handles share with it. The
+/// machine's clock starts now. This is how any byte-stream machine runs on
+/// a socket, or on a mux [`Flow`] (itself a [`Transport`]).
+pub fn spawn_layer<R: Runtime, L: Layer, T: Transport>(
+    runtime: &R,
+    io: T,
+    layer: L,
+) -> std::sync::Arc<Shared<L>> {
+    let shared = std::sync::Arc::new(Shared::new(layer, std::time::Instant::now()));
+    let driver = Driver::new(shared.clone(), io, runtime.timer());
+    runtime.spawn(async move {
+        let _ = driver.await;
+    });
+    shared
+}
+
 /// A [`ConfigError`] as an `InvalidInput` `io::Error`.
 ///
 /// ```

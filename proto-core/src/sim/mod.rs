@@ -54,6 +54,7 @@
 
 mod core;
 pub mod driver;
+pub mod echo;
 mod error;
 pub mod net;
 mod network;
