@@ -10,7 +10,6 @@
 use crate::time::Instant;
 use crate::wire::{Machine, Rejected, TransmitBuf};
 use alloc::collections::VecDeque;
-use alloc::vec::Vec;
 use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
 
@@ -206,6 +205,7 @@ impl Machine for Echo {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec::Vec;
 
     fn pump(from: &mut Echo, to: &mut Echo, chunk: usize) -> Result<(), Rejected> {
         let mut w = Vec::new();
