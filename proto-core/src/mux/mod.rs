@@ -52,6 +52,7 @@ pub mod frame;
 mod health;
 mod limits;
 mod machine;
+mod on_flow;
 mod opens;
 mod policy;
 #[cfg(feature = "sim")]
@@ -68,6 +69,7 @@ pub use error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
 pub use event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
+pub use on_flow::OnFlow;
 
 use core::fmt;
 
