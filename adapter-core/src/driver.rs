@@ -34,6 +34,8 @@ struct PassStatus {
     closed: bool,
     /// More output is ready than fit under the limit.
     more: bool,
+    /// The machine takes more input.
+    wants_input: bool,
 }
 
 /// The driver's calls into the shared layer: each takes the lock once,
@@ -77,12 +79,15 @@ impl<L: Layer> Shared<L> {
             }
             let armed = m.poll_timeout();
             let closed = m.is_closed();
+            let wants_input = m.wants_input();
             st.armed = armed;
+            st.input_paused = !wants_input;
             st.layer.end_of_pass();
             PassStatus {
                 deadline: armed.map(|d| self.to_std(d)),
                 closed,
                 more,
+                wants_input,
             }
         })
     }
@@ -128,6 +133,8 @@ pub struct Driver<L: Layer, T: Transport, M: Timer> {
     out: IoChunks,
     armed: Option<Instant>,
     read_done: bool,
+    /// The machine took more input at the last pass.
+    wants_input: bool,
     write_done: bool,
     need_flush: bool,
     phase: Phase,
@@ -162,6 +169,7 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
             out: IoChunks::default(),
             armed: None,
             read_done: false,
+            wants_input: true,
             write_done: false,
             need_flush: false,
             phase: Phase::Running,
@@ -182,8 +190,10 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
     fn step(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
 
-        // Read whatever has arrived, whatever the write side's state.
-        if !self.read_done {
+        // Read whatever has arrived, whatever the write side's state, as
+        // long as the machine takes input (else the transport's flow
+        // control holds the peer).
+        if !self.read_done && (self.wants_input || self.phase != Phase::Running) {
             match self.io.poll_recv(cx, &mut self.recv) {
                 Poll::Ready(Ok(data)) if data.is_empty() => {
                     self.read_done = true;
@@ -209,6 +219,10 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
         let status = self
             .shared
             .pass(&mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
+        if status.wants_input != self.wants_input {
+            self.wants_input = status.wants_input;
+            progress |= status.wants_input;
+        }
 
         // Write what is queued, as far as the transport takes it.
         if self.write_done {

@@ -94,6 +94,8 @@ pub(crate) struct State<L> {
     pub driver_waker: Option<Waker>,
     /// The core deadline the driver last armed its timer for.
     pub armed: Option<CoreInstant>,
+    /// The driver stopped reading because the machine took no more input.
+    pub input_paused: bool,
     wake: Wakeups,
 }
 
@@ -104,6 +106,7 @@ impl<L: Layer> State<L> {
         let m = self.layer.machine_ref();
         m.wants_transmit()
             || m.is_closed()
+            || (self.input_paused && m.wants_input())
             || match (m.poll_timeout(), self.armed) {
                 (Some(d), Some(armed)) => d < armed,
                 (Some(_), None) => true,
@@ -128,6 +131,7 @@ impl<L: Layer> Shared<L> {
                 layer,
                 driver_waker: None,
                 armed: None,
+                input_paused: false,
                 wake: Wakeups::default(),
             }),
             origin,

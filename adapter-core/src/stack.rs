@@ -76,6 +76,9 @@ impl Machine for MuxStack {
     fn wants_transmit(&self) -> bool {
         both!(self, m => m.wants_transmit())
     }
+    fn wants_input(&self) -> bool {
+        both!(self, m => m.wants_input())
+    }
     fn is_closed(&self) -> bool {
         both!(self, m => m.is_closed())
     }

@@ -120,8 +120,9 @@ impl<M: Machine> OnFlow<M> {
             }
         }
         let Some(id) = self.flow else { return };
-        // Received bytes into `M`.
-        while !self.read_ended {
+        // Received bytes into `M`, while it takes them (what it does not
+        // take waits in the flow, whose credit then holds the peer).
+        while !self.read_ended && self.inner.wants_input() {
             match self.mux.flow(id).read_chunk(READ_CHUNK) {
                 Ok(Some(b)) => {
                     if self.inner.handle_input(now, b).is_err() {

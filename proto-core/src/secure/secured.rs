@@ -286,6 +286,13 @@ impl<M: Machine> Machine for Secured<M> {
         }
     }
 
+    fn wants_input(&self) -> bool {
+        match &self.phase {
+            Phase::Records(_) => self.inner.wants_input(),
+            _ => true,
+        }
+    }
+
     fn is_closed(&self) -> bool {
         match &self.phase {
             Phase::Handshake(_) => false,

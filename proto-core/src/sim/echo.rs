@@ -75,6 +75,8 @@ pub struct Echo {
     max_message: usize,
     rx: BytesMut,
     tx: VecDeque<Bytes>,
+    /// Bytes in `tx`.
+    tx_bytes: usize,
     replies: VecDeque<Bytes>,
     /// Messages sent whose reply has not arrived (client).
     outstanding: usize,
@@ -90,6 +92,7 @@ impl Echo {
             max_message,
             rx: BytesMut::new(),
             tx: VecDeque::new(),
+            tx_bytes: 0,
             replies: VecDeque::new(),
             outstanding: 0,
             ended: false,
@@ -112,6 +115,7 @@ impl Echo {
     }
 
     fn frame(&mut self, msg: Bytes) {
+        self.tx_bytes += PREFIX + msg.len();
         self.tx
             .push_back(Bytes::copy_from_slice(&(msg.len() as u32).to_be_bytes()));
         if !msg.is_empty() {
@@ -127,6 +131,17 @@ impl Echo {
     /// Messages sent whose reply has not arrived yet.
     pub fn outstanding(&self) -> usize {
         self.outstanding
+    }
+
+    /// Output bytes not yet transmitted.
+    pub fn backlog(&self) -> usize {
+        self.tx_bytes
+    }
+
+    /// Output not yet transmitted beyond which the machine stops taking
+    /// input: four maximal messages.
+    pub fn max_backlog(&self) -> usize {
+        4 * (PREFIX + self.max_message)
     }
 
     /// Why it stopped, if it did for a reason other than a clean end.
@@ -180,6 +195,7 @@ impl Machine for Echo {
     fn poll_transmit(&mut self, out: &mut dyn TransmitBuf) -> Option<usize> {
         let chunk = self.tx.pop_front()?;
         let n = chunk.len();
+        self.tx_bytes -= n;
         out.put_bytes(chunk);
         Some(n)
     }
@@ -192,6 +208,13 @@ impl Machine for Echo {
         !self.tx.is_empty()
     }
 
+    /// A server whose echoes are not drained (a peer that sends and never
+    /// reads) stops taking input: its backlog stays within about
+    /// `max_backlog` plus one read.
+    fn wants_input(&self) -> bool {
+        self.tx_bytes < self.max_backlog()
+    }
+
     fn is_closed(&self) -> bool {
         self.tx.is_empty() && (self.ended || self.error.is_some())
     }
@@ -199,6 +222,7 @@ impl Machine for Echo {
     fn close(&mut self, _now: Instant, code: u64, _reason: &[u8]) {
         self.error.get_or_insert(EchoError::Closed(code));
         self.tx.clear();
+        self.tx_bytes = 0;
     }
 }
 
@@ -242,6 +266,24 @@ mod tests {
         assert!(s.is_closed());
         let mut c = Echo::new(EchoRole::Client, 8);
         assert_eq!(c.send(&[0; 9]), Err(EchoError::TooLong { len: 9 }));
+    }
+
+    #[test]
+    fn an_undrained_server_stops_taking_input() {
+        let mut s = Echo::new(EchoRole::Server, 8);
+        let msg = [0, 0, 0, 8, 1, 2, 3, 4, 5, 6, 7, 8];
+        let mut fed = 0;
+        while s.wants_input() {
+            s.handle_input(Instant::ZERO, Bytes::copy_from_slice(&msg))
+                .unwrap();
+            fed += 1;
+            assert!(fed < 100, "never pushed back");
+        }
+        assert_eq!(fed, 4);
+        let mut w = Vec::new();
+        while s.poll_transmit(&mut w).is_some() {}
+        assert!(s.wants_input());
+        assert_eq!(w.len(), 4 * msg.len());
     }
 
     #[test]

@@ -358,6 +358,10 @@ impl<M: Machine> Machine for Recorded<M> {
         self.inner.wants_transmit()
     }
 
+    fn wants_input(&self) -> bool {
+        self.inner.wants_input()
+    }
+
     fn is_closed(&self) -> bool {
         self.inner.is_closed()
     }

@@ -82,6 +82,16 @@ pub trait Machine {
     fn wants_transmit(&self) -> bool {
         true
     }
+    /// Whether the machine takes more input now. A driver stops reading
+    /// the transport while this is false (the transport's own flow control,
+    /// TCP's window or a flow's credit, then holds the peer) and reads
+    /// again once it is true: this is how a machine whose peer sends faster
+    /// than its application or its output drains keeps memory bounded. A
+    /// machine must still accept input given while false (at most one read
+    /// buffer, in flight when it changed). The default always takes input.
+    fn wants_input(&self) -> bool {
+        true
+    }
     /// Closed for good (after its last bytes are transmitted).
     fn is_closed(&self) -> bool;
     /// Closes now with an application `code` and `reason`, telling the peer
@@ -108,6 +118,9 @@ impl<M: Machine + ?Sized> Machine for alloc::boxed::Box<M> {
     }
     fn wants_transmit(&self) -> bool {
         (**self).wants_transmit()
+    }
+    fn wants_input(&self) -> bool {
+        (**self).wants_input()
     }
     fn is_closed(&self) -> bool {
         (**self).is_closed()
