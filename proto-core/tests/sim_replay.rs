@@ -383,3 +383,55 @@ fn read_data_of_the_wrong_length_fails_the_replay() {
         "{what}"
     );
 }
+
+#[test]
+fn a_mux_config_the_mux_cannot_run_with_is_refused() {
+    use driver::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
+    // `Config::validate` accepts these, but the mux then overflows (a
+    // window past the bytes read, a head's fixed part plus the reason) or
+    // announces a limit no varint carries: replaying such a recording
+    // panicked in the mux.
+    for item in [
+        "conn_recv_budget=18446744073709551615",
+        "max_concurrent_flows=4611686018427387904",
+        "max_close_reason=18446744073709551615",
+        "max_transmit=2305843009213693952",
+    ] {
+        assert_eq!(
+            dec(&format!("{P} {item}")).err(),
+            Some(E::OutOfRange(item.into())),
+            "{item}"
+        );
+    }
+    let top = driver::MAX_RECORDED_LIMIT;
+    let ok = dec(&format!(
+        "{P} conn_recv_budget={top} max_concurrent_flows={top}"
+    ))
+    .unwrap();
+    assert_eq!(ok.conn_recv_budget, top);
+    let msg = dec(&format!("{P} conn_recv_budget={}", top + 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("conn_recv_budget") && msg.contains(&top.to_string()),
+        "{msg}"
+    );
+    // In a recording: the CLI's path refuses it before replaying.
+    let (bytes, _) = recorded_reads(ReadLog::Data);
+    let recs = parse(&bytes).unwrap();
+    let mut t = proto_core::sim::trace::Trace::new(true);
+    for r in &recs {
+        let big = format!("{P} conn_recv_budget=18446744073709551615");
+        let payload = if r.tag == tag::NOTE {
+            big.as_bytes()
+        } else {
+            r.payload
+        };
+        t.record(r.tag, r.time, &r.fields, payload);
+    }
+    let bytes = t.into_bytes().unwrap();
+    assert!(matches!(
+        driver::recorded_mux_config(&parse(&bytes).unwrap()),
+        Some(Err(E::OutOfRange(_)))
+    ));
+}

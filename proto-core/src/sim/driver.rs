@@ -810,7 +810,18 @@ pub enum MuxConfigError {
     BadValue(String),
     /// The values parse but make a config [`validate`](crate::mux::Config::validate) rejects.
     Invalid(crate::mux::ConfigError),
+    /// A size or count above [`MAX_RECORDED_LIMIT`]: the mux adds to its
+    /// limits and announces some of them as varints, so it cannot run with
+    /// such a value (`validate` does not say so).
+    OutOfRange(String),
 }
+
+/// The largest size or count a recorded mux config may hold (2^61 - 1):
+/// half the largest varint, so that the mux's own arithmetic on its limits
+/// (a receive window past the bytes read, one more flow as one closes, a
+/// frame head's fixed part before a close reason) stays representable and
+/// encodable for any run a file can describe.
+pub const MAX_RECORDED_LIMIT: u64 = crate::wire::VARINT_MAX / 2;
 
 impl core::fmt::Display for MuxConfigError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -823,6 +834,10 @@ impl core::fmt::Display for MuxConfigError {
             MuxConfigError::DuplicateKey(k) => write!(f, "mux config key {k:?} given twice"),
             MuxConfigError::BadValue(kv) => write!(f, "bad mux config value in {kv:?}"),
             MuxConfigError::Invalid(e) => write!(f, "recorded mux config is invalid: {e}"),
+            MuxConfigError::OutOfRange(kv) => write!(
+                f,
+                "mux config value in {kv:?} is above {MAX_RECORDED_LIMIT}, more than the mux can run with"
+            ),
         }
     }
 }
@@ -905,6 +920,14 @@ pub fn decode_mux_config(text: &str) -> Result<crate::mux::Config, MuxConfigErro
         v.parse()
             .map_err(|_| MuxConfigError::BadValue(String::from(item)))
     }
+    /// A size or count: at most [`MAX_RECORDED_LIMIT`].
+    fn size<T: TryFrom<u64>>(item: &str, v: &str) -> Result<T, MuxConfigError> {
+        let n: u64 = num(item, v)?;
+        if n > MAX_RECORDED_LIMIT {
+            return Err(MuxConfigError::OutOfRange(String::from(item)));
+        }
+        T::try_from(n).map_err(|_| MuxConfigError::BadValue(String::from(item)))
+    }
     fn dur(item: &str, v: &str) -> Result<Duration, MuxConfigError> {
         let n = v
             .strip_suffix("ns")
@@ -939,25 +962,25 @@ pub fn decode_mux_config(text: &str) -> Result<crate::mux::Config, MuxConfigErro
                     _ => return Err(MuxConfigError::BadValue(String::from(item))),
                 }
             }
-            "max_unacked_opens" => cfg.max_unacked_opens = num(item, v)?,
-            "max_concurrent_flows" => cfg.max_concurrent_flows = num(item, v)?,
-            "max_flow_window" => cfg.max_flow_window = num(item, v)?,
-            "conn_recv_budget" => cfg.conn_recv_budget = num(item, v)?,
-            "flow_send_buffer" => cfg.flow_send_buffer = num(item, v)?,
-            "conn_send_buffer" => cfg.conn_send_buffer = num(item, v)?,
-            "max_frame_payload" => cfg.max_frame_payload = num(item, v)?,
-            "send_chunk" => cfg.send_chunk = num(item, v)?,
-            "max_transmit" => cfg.max_transmit = num(item, v)?,
-            "max_close_reason" => cfg.max_close_reason = num(item, v)?,
-            "max_queued_control" => cfg.max_queued_control = num(item, v)?,
+            "max_unacked_opens" => cfg.max_unacked_opens = size(item, v)?,
+            "max_concurrent_flows" => cfg.max_concurrent_flows = size(item, v)?,
+            "max_flow_window" => cfg.max_flow_window = size(item, v)?,
+            "conn_recv_budget" => cfg.conn_recv_budget = size(item, v)?,
+            "flow_send_buffer" => cfg.flow_send_buffer = size(item, v)?,
+            "conn_send_buffer" => cfg.conn_send_buffer = size(item, v)?,
+            "max_frame_payload" => cfg.max_frame_payload = size(item, v)?,
+            "send_chunk" => cfg.send_chunk = size(item, v)?,
+            "max_transmit" => cfg.max_transmit = size(item, v)?,
+            "max_close_reason" => cfg.max_close_reason = size(item, v)?,
+            "max_queued_control" => cfg.max_queued_control = size(item, v)?,
             "max_resets_per_sec" => cfg.max_resets_per_sec = num(item, v)?,
             "max_pings_per_sec" => cfg.max_pings_per_sec = num(item, v)?,
             "keepalive_interval" => cfg.keepalive_interval = opt(item, v)?,
             "channel_timeout" => cfg.channel_timeout = opt(item, v)?,
             "idle_timeout" => cfg.idle_timeout = opt(item, v)?,
             "drain_timeout" => cfg.drain_timeout = dur(item, v)?,
-            "max_outstanding_pings" => cfg.max_outstanding_pings = num(item, v)?,
-            "spare_buffers" => cfg.spare_buffers = num(item, v)?,
+            "max_outstanding_pings" => cfg.max_outstanding_pings = size(item, v)?,
+            "spare_buffers" => cfg.spare_buffers = size(item, v)?,
             _ => return Err(MuxConfigError::UnknownKey(String::from(k))),
         }
     }
