@@ -900,6 +900,7 @@ fn main() {
     input_seeds();
     pair_seeds();
     secure_seeds();
+    sim_trace_seeds();
     println!("seeds written under {}/corpus", env!("CARGO_MANIFEST_DIR"));
 }
 
@@ -953,5 +954,155 @@ fn secure_seeds() {
             seed.extend_from_slice(part);
         }
         write_seed(t, name, &seed);
+    }
+}
+
+// ----------------------------------------------------------- sim trace seeds
+
+/// `sim_trace_replay`: an adapter-style recording (config note, reads that
+/// carry their data) and crafted malformed traces. The simulator's own
+/// traces beside them come from the `sim` example (see the README).
+fn sim_trace_seeds() {
+    use proto_core::mux::sim_core::extra;
+    use proto_core::mux::Event;
+    use proto_core::sim::driver::{self, CallLog, Command};
+    use proto_core::sim::trace::{tag, Trace};
+    use proto_core::sim::{CoreEvent, Role};
+
+    const T: &str = "sim_trace_replay";
+    for (name, profile) in [
+        ("adapter-reads", proto_core::mux::Profile::Native),
+        ("adapter-reads-yamux", proto_core::mux::Profile::Yamux),
+    ] {
+        let mut cfg = Config::default();
+        cfg.profile = profile;
+        cfg.send_chunk = 1000;
+        let now = Instant::from_nanos(5_000);
+        let mut t = Trace::new(true);
+        t.record(
+            tag::NOTE,
+            now.as_nanos(),
+            &[driver::ADAPTER_CONFIG_NOTE],
+            driver::encode_mux_config(&cfg).as_bytes(),
+        );
+        let rec = CallLog { id: 0 };
+        rec.created(&mut t, now, 0, Role::Acceptor);
+        let mut acc = Connection::new(cfg.clone(), Side::Acceptor, now).unwrap();
+        let mut dial = Connection::new(cfg, Side::Dialer, now).unwrap();
+        let f = dial.open_flow().unwrap();
+        dial.flow(f).write(&[0x5a; 3000]).unwrap();
+        dial.flow(f).finish().unwrap();
+        let mut wire = Vec::new();
+        while dial.poll_transmit(&mut wire).is_some() {}
+        rec.input(&mut t, now, &wire);
+        acc.handle_input(now, &wire).unwrap();
+        let drain = |acc: &mut Connection, t: &mut Trace| {
+            let mut opened = None;
+            loop {
+                let mut out = Vec::new();
+                if acc.poll_transmit(&mut out).is_some() {
+                    rec.transmit(t, now, &out);
+                    continue;
+                }
+                let Some(ev) = acc.poll_event() else {
+                    return opened;
+                };
+                if let Event::FlowOpened { id, .. } = ev {
+                    opened = Some(id);
+                }
+                rec.event(t, now, CoreEvent::from(&ev));
+            }
+        };
+        let id = drain(&mut acc, &mut t).unwrap();
+        loop {
+            let mut buf = [0u8; 700];
+            let n = acc.flow(id).read(&mut buf).unwrap();
+            let c = Command::Extra {
+                op: extra::READ,
+                stream: id.0,
+                arg: n.max(1) as u64,
+                data: &buf[..n],
+            };
+            rec.command(&mut t, now, &c, &Ok((n as u64, None)), b"");
+            drain(&mut acc, &mut t);
+            if n == 0 {
+                break;
+            }
+        }
+        let c = Command::Extra {
+            op: extra::CLOSE,
+            stream: 0,
+            arg: 7,
+            data: b"bye",
+        };
+        acc.close(7, b"bye");
+        rec.command(&mut t, now, &c, &Ok((0, None)), b"");
+        drain(&mut acc, &mut t);
+        rec.transport_closed(&mut t, now);
+        acc.handle_transport_closed(now);
+        drain(&mut acc, &mut t);
+        write_seed(T, name, &t.into_bytes().unwrap());
+    }
+
+    let crafted: &[(&str, &[(u8, &[u64], &[u8])])] = &[
+        (
+            "core-id-above-32-bits",
+            &[
+                (tag::CORE_NEW, &[1 << 32, 0, 0], b""),
+                (tag::CORE_TIMEOUT, &[1 << 32], b""),
+            ],
+        ),
+        (
+            "record-before-creation",
+            &[
+                (tag::CORE_TIMEOUT, &[0], b""),
+                (tag::CORE_NEW, &[0, 0, 0], b""),
+            ],
+        ),
+        (
+            "created-twice",
+            &[
+                (tag::CORE_NEW, &[0, 0, 0], b""),
+                (tag::CORE_NEW, &[0, 0, 1], b""),
+            ],
+        ),
+        (
+            "unknown-command-and-role",
+            &[
+                (tag::CORE_NEW, &[0, 0, 2], b""),
+                (tag::CORE_NEW, &[1, 0, 1], b""),
+                (tag::CORE_COMMAND, &[1, 99, 0, 0], b""),
+                (tag::CORE_RESULT, &[1, 0, 0], b""),
+            ],
+        ),
+        (
+            "huge-read-count-without-result",
+            &[
+                (tag::CORE_NEW, &[0, 0, 0], b""),
+                (tag::CORE_COMMAND, &[0, 8, 1, u64::MAX, 6], b""),
+                (tag::CORE_COMMAND, &[0, 5, 1, u64::MAX], b""),
+                (tag::CORE_RESULT, &[0, 4, 0], b""),
+                (tag::CORE_EVENT, &[0, 1, 1], b""),
+            ],
+        ),
+        (
+            "bad-config-note",
+            &[
+                (
+                    tag::NOTE,
+                    &[3],
+                    b"mux config v1: max_transmit=18446744073709551615 send_chunk=0",
+                ),
+                (tag::CORE_NEW, &[0, 0, 1], b""),
+                (tag::CORE_INPUT, &[0], b"garbage"),
+            ],
+        ),
+    ];
+    for (name, recs) in crafted {
+        let mut t = Trace::new(true);
+        for (i, (tg, f, p)) in recs.iter().enumerate() {
+            t.record(*tg, i as u64 * 1_000_000, f, p);
+        }
+        write_seed(T, name, &t.into_bytes().unwrap());
     }
 }

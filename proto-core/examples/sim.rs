@@ -55,15 +55,23 @@ fn main() -> ExitCode {
         return replay(&file);
     }
     if let Some(file) = get("--dump") {
-        let core = get("--core").and_then(|c| c.parse::<u64>().ok());
+        let core = match get("--core").map(|c| c.parse::<u32>().map_err(|e| (c, e))) {
+            None => None,
+            Some(Ok(c)) => Some(u64::from(c)),
+            Some(Err((c, e))) => {
+                eprintln!("sim --dump: --core {c:?} is not a core id: {e}");
+                return ExitCode::from(2);
+            }
+        };
         return dump(&file, core);
     }
     if let Some(range) = get("--sweep") {
-        let Some((a, b)) = range.split_once("..") else {
-            return usage();
-        };
-        let (Ok(a), Ok(b)) = (a.parse::<u64>(), b.parse::<u64>()) else {
-            return usage();
+        let (a, b) = match parse_sweep(&range) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("sim --sweep {range:?}: {e}");
+                return ExitCode::from(2);
+            }
         };
         let t0 = std::time::Instant::now();
         for seed in a..b {
@@ -121,6 +129,25 @@ fn main() -> ExitCode {
         );
         ExitCode::FAILURE
     }
+}
+
+/// `A..B`: the seeds `A` to `B - 1`. Both decimal `u64`s, `A < B` (an
+/// empty or reversed range runs nothing, which would read as a pass).
+fn parse_sweep(range: &str) -> Result<(u64, u64), String> {
+    let (a, b) = range
+        .split_once("..")
+        .ok_or_else(|| String::from("expected A..B (seeds A to B-1)"))?;
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|e| format!("{s:?} is not a seed (0 to {}): {e}", u64::MAX))
+    };
+    let (a, b) = (num(a)?, num(b)?);
+    if a >= b {
+        return Err(format!(
+            "the range {a}..{b} has no seeds: A..B runs seeds A to B-1, so A must be below B"
+        ));
+    }
+    Ok((a, b))
 }
 
 /// Prints records one per line (all, or one core's): time, tag, fields,
@@ -209,14 +236,27 @@ fn replay(file: &str) -> ExitCode {
         }
     };
     let make = |role: Role, now: Instant| match &adapter {
+        // `recorded_mux_config` validated it, as `Connection::new` does.
         Some(cfg) => Connection::new(cfg.clone(), side(role), now).expect("validated config"),
         None => mux(role, now),
     };
-    let cores = driver::cores_in(&records);
+    let cores = match driver::try_cores_in(&records) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{file}: cannot replay: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut bad = 0;
     let mut checked = 0;
     for (id, host, _) in &cores {
-        let rep = driver::replay(&records, *id, make).expect("core listed by cores_in");
+        let rep = match driver::replay(&records, *id, make) {
+            Ok(rep) => rep,
+            Err(e) => {
+                eprintln!("{file}: cannot replay core {id}: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         checked += rep.records;
         if let Some((at, what)) = &rep.mismatch {
             bad += 1;

@@ -197,3 +197,241 @@ fn a_recording_names_its_config() {
     let plain = recorded(3);
     assert!(driver::recorded_mux_config(&parse(&plain).unwrap()).is_none());
 }
+
+// ------------------------------------------------------------ reads that carry their data
+
+/// What the recorded side's reads delivered, as the recorder logs them.
+#[derive(Clone, Copy)]
+enum ReadLog {
+    /// The bytes the read took, in the command's `data` (the check applies).
+    Data,
+    /// The count only, `data` empty (recordings from before the check).
+    CountOnly,
+}
+
+/// A recording made by hand the way `adapter-core`'s recorder makes one:
+/// a config note, the core's creation, then every input, transmit, event
+/// and command through `CallLog`. The recorded core is the acceptor; the
+/// dialer (not recorded) opens one flow and sends `PAYLOAD`, which the
+/// acceptor reads in 8-byte reads until end of data, each logged as an
+/// `extra::READ` command: stream = the flow, arg = bytes taken (at least
+/// 1), data = per `log`, result `Ok(bytes taken)`. Returns the trace and
+/// the flow's id.
+fn recorded_reads(log: ReadLog) -> (Vec<u8>, u64) {
+    use driver::{CallLog, Command};
+    use proto_core::mux::sim_core::extra;
+    use proto_core::mux::{Event, Side};
+    use proto_core::sim::trace::Trace;
+
+    let cfg = mux_config();
+    let now = Instant::from_nanos(1_000);
+    let mut t = Trace::new(true);
+    t.record(
+        tag::NOTE,
+        now.as_nanos(),
+        &[driver::ADAPTER_CONFIG_NOTE],
+        driver::encode_mux_config(&cfg).as_bytes(),
+    );
+    let rec = CallLog { id: 0 };
+    rec.created(&mut t, now, 0, Role::Acceptor);
+    let mut acc = Connection::new(cfg.clone(), Side::Acceptor, now).unwrap();
+    let mut dial = Connection::new(cfg, Side::Dialer, now).unwrap();
+    let f = dial.open_flow().unwrap();
+    assert_eq!(dial.flow(f).write(PAYLOAD).unwrap(), PAYLOAD.len());
+    dial.flow(f).finish().unwrap();
+
+    let mut wire = Vec::new();
+    while dial.poll_transmit(&mut wire).is_some() {}
+    rec.input(&mut t, now, &wire);
+    acc.handle_input(now, &wire).unwrap();
+    // The adapter's drain: transmits and events, each logged; returns the
+    // flow the peer opened, if one was announced.
+    let drain = |acc: &mut Connection, t: &mut Trace| {
+        let mut opened = None;
+        loop {
+            let mut out = Vec::new();
+            if acc.poll_transmit(&mut out).is_some() {
+                rec.transmit(t, now, &out);
+                continue;
+            }
+            let Some(ev) = acc.poll_event() else {
+                return opened;
+            };
+            if let Event::FlowOpened { id, .. } = ev {
+                opened = Some(id);
+            }
+            rec.event(t, now, proto_core::sim::CoreEvent::from(&ev));
+        }
+    };
+    let id = drain(&mut acc, &mut t).expect("the dialer's flow arrived");
+    let mut got = Vec::new();
+    loop {
+        let mut buf = [0u8; 8];
+        let n = acc.flow(id).read(&mut buf).unwrap();
+        let data = match log {
+            ReadLog::Data => &buf[..n],
+            ReadLog::CountOnly => &[][..],
+        };
+        let c = Command::Extra {
+            op: extra::READ,
+            stream: id.0,
+            arg: n.max(1) as u64,
+            data,
+        };
+        rec.command(&mut t, now, &c, &Ok((n as u64, None)), b"");
+        drain(&mut acc, &mut t);
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert_eq!(got, PAYLOAD);
+    (t.into_bytes().unwrap(), id.0)
+}
+
+const PAYLOAD: &[u8] = b"bytes the recorded side read, 8 at a time";
+
+/// Replays core 0 the way the CLI does: with the recording's config.
+fn replay_recording(bytes: &[u8]) -> driver::ReplayReport {
+    let recs = parse(bytes).unwrap();
+    let cfg = driver::recorded_mux_config(&recs).unwrap().unwrap();
+    assert_eq!(driver::try_cores_in(&recs).unwrap().len(), 1);
+    driver::replay(&recs, 0, |role, now| {
+        Connection::new(cfg.clone(), side(role), now).unwrap()
+    })
+    .unwrap()
+}
+
+/// The `data` of the `k`th READ command: its offset in the trace bytes.
+fn read_data_offset(bytes: &[u8], k: usize) -> (usize, usize) {
+    let recs = parse(bytes).unwrap();
+    let r = recs
+        .iter()
+        .filter(|r| r.tag == tag::CORE_COMMAND && r.field(1) == 8 && !r.payload.is_empty())
+        .nth(k)
+        .expect("enough reads with data");
+    (
+        r.payload.as_ptr() as usize - bytes.as_ptr() as usize,
+        r.payload.len(),
+    )
+}
+
+#[test]
+fn a_read_that_carries_its_data_replays() {
+    let (bytes, _) = recorded_reads(ReadLog::Data);
+    let rep = replay_recording(&bytes);
+    assert_eq!(rep.mismatch, None);
+    // Every read was replayed: 6 with data, 1 at end of data.
+    let reads = PAYLOAD.len().div_ceil(8) as u64 + 1;
+    assert!(rep.inputs > reads, "{rep:?}");
+    // A count-only recording (before reads carried data) still replays.
+    let (old, _) = recorded_reads(ReadLog::CountOnly);
+    assert_eq!(replay_recording(&old).mismatch, None);
+}
+
+#[test]
+fn a_flipped_byte_in_read_data_fails_the_replay() {
+    let (bytes, stream) = recorded_reads(ReadLog::Data);
+    // The second read took stream bytes 8..16; flip its fourth byte.
+    let (off, len) = read_data_offset(&bytes, 1);
+    assert_eq!(len, 8);
+    let mut bad = bytes.clone();
+    bad[off + 3] ^= 0x20;
+    let rep = replay_recording(&bad);
+    let (_, what) = rep.mismatch.expect("the flipped byte is caught");
+    let want = format!(
+        "stream {stream} delivered other bytes than recorded: first difference at stream \
+         offset 11 (byte 3 of this read): replay 0x{:02x}, recorded 0x{:02x}",
+        PAYLOAD[11],
+        PAYLOAD[11] ^ 0x20
+    );
+    assert!(what.starts_with(&want), "{what}\nwanted {want}");
+    // The same flip in a count-only recording is not visible (nothing to
+    // compare): the check applies exactly when the recorder logs the data.
+    let (old, _) = recorded_reads(ReadLog::CountOnly);
+    assert!(parse(&old)
+        .unwrap()
+        .iter()
+        .all(|r| r.tag != tag::CORE_COMMAND || r.payload.is_empty()));
+}
+
+#[test]
+fn read_data_of_the_wrong_length_fails_the_replay() {
+    // A recording whose last data-carrying read claims one byte more than
+    // the stream held: the replay delivers fewer bytes.
+    let (bytes, stream) = recorded_reads(ReadLog::Data);
+    let recs = parse(&bytes).unwrap();
+    let mut t = proto_core::sim::trace::Trace::new(true);
+    let last = recs
+        .iter()
+        .rposition(|r| r.tag == tag::CORE_COMMAND && !r.payload.is_empty())
+        .unwrap();
+    for (i, r) in recs.iter().enumerate() {
+        let mut payload = r.payload.to_vec();
+        if i == last {
+            payload.push(b'!');
+        }
+        t.record(r.tag, r.time, &r.fields, &payload);
+    }
+    let rep = replay_recording(&t.into_bytes().unwrap());
+    let (_, what) = rep.mismatch.expect("the extra byte is caught");
+    let at = PAYLOAD.len();
+    assert!(
+        what.contains(&format!("stream {stream} "))
+            && what.contains(&format!("stream offset {at} "))
+            && what.contains("replay nothing, recorded 0x21"),
+        "{what}"
+    );
+}
+
+#[test]
+fn a_mux_config_the_mux_cannot_run_with_is_refused() {
+    use driver::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
+    // `Config::validate` accepts these, but the mux then overflows (a
+    // window past the bytes read, a head's fixed part plus the reason) or
+    // announces a limit no varint carries: replaying such a recording
+    // panicked in the mux.
+    for item in [
+        "conn_recv_budget=18446744073709551615",
+        "max_concurrent_flows=4611686018427387904",
+        "max_close_reason=18446744073709551615",
+        "max_transmit=2305843009213693952",
+    ] {
+        assert_eq!(
+            dec(&format!("{P} {item}")).err(),
+            Some(E::OutOfRange(item.into())),
+            "{item}"
+        );
+    }
+    let top = driver::MAX_RECORDED_LIMIT;
+    let ok = dec(&format!(
+        "{P} conn_recv_budget={top} max_concurrent_flows={top}"
+    ))
+    .unwrap();
+    assert_eq!(ok.conn_recv_budget, top);
+    let msg = dec(&format!("{P} conn_recv_budget={}", top + 1))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains("conn_recv_budget") && msg.contains(&top.to_string()),
+        "{msg}"
+    );
+    // In a recording: the CLI's path refuses it before replaying.
+    let (bytes, _) = recorded_reads(ReadLog::Data);
+    let recs = parse(&bytes).unwrap();
+    let mut t = proto_core::sim::trace::Trace::new(true);
+    for r in &recs {
+        let big = format!("{P} conn_recv_budget=18446744073709551615");
+        let payload = if r.tag == tag::NOTE {
+            big.as_bytes()
+        } else {
+            r.payload
+        };
+        t.record(r.tag, r.time, &r.fields, payload);
+    }
+    let bytes = t.into_bytes().unwrap();
+    assert!(matches!(
+        driver::recorded_mux_config(&parse(&bytes).unwrap()),
+        Some(Err(E::OutOfRange(_)))
+    ));
+}

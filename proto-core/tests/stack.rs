@@ -125,6 +125,27 @@ fn the_shipped_stack_runs_handshake_then_mux_and_its_recording_replays() {
 }
 
 #[test]
+fn a_flipped_byte_in_a_recording_fails_its_replay() {
+    let f = Fixture::new();
+    let rb = Shared::default();
+    let mut a = stack(&f, Side::Dialer, None);
+    let mut b = stack(&f, Side::Acceptor, Some((rb.clone(), true)));
+    talk(&mut a, &mut b);
+    let mut bytes = rb.0.lock().unwrap().clone();
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"hello")
+        .expect("the plaintext is in the recording");
+    bytes[at] ^= 1;
+    let records = parse(&bytes).unwrap();
+    let rep = replay(&records, 0, |_, now| {
+        mux::Connection::new(mux::Config::default(), Side::Acceptor, now).unwrap()
+    })
+    .unwrap();
+    assert!(rep.mismatch.is_some(), "{rep:?}");
+}
+
+#[test]
 fn a_redacted_recording_keeps_sizes_not_payloads() {
     let f = Fixture::new();
     let rb = Shared::default();

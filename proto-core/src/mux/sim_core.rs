@@ -6,7 +6,7 @@
 //! latest input, as its contract says.
 
 use super::{CloseReason, Connection, ErrorCode, Event, FlowId, OpenError, ReadError, WriteError};
-use crate::sim::{CmdError, CoreEvent, ReadOutcome, SimCore, StreamId};
+use crate::sim::{CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, SimCore, StreamId};
 use crate::time::Instant;
 use alloc::vec::Vec;
 
@@ -86,14 +86,58 @@ impl SimCore for Connection {
                 Ok(n) => Ok(n as u64),
                 Err(e) => Err(write_err(e)),
             },
-            extra::READ => {
-                let mut buf = alloc::vec![0u8; arg.min(1 << 24) as usize];
-                match self.flow(FlowId(s)).read(&mut buf) {
-                    Ok(n) => Ok(n as u64),
-                    Err(e) => Err(read_err(e)),
-                }
-            }
+            extra::READ => copying_read(self, s, arg, &mut Vec::new()),
             _ => Err(CmdError::Gone),
+        }
+    }
+
+    /// [`extra::READ`] with a non-empty `data` is a read whose recording
+    /// holds the bytes it delivered: the replay reads and compares them.
+    fn replay_extra(
+        &mut self,
+        now: Instant,
+        op: u64,
+        s: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<Result<u64, CmdError>, DeliveryMismatch> {
+        if op != extra::READ || data.is_empty() {
+            return Ok(SimCore::extra(self, now, op, s, arg, data));
+        }
+        let offset = self.flow_stats(FlowId(s)).map_or(0, |st| st.bytes_read);
+        let mut got = Vec::new();
+        let r = copying_read(self, s, arg, &mut got);
+        match DeliveryMismatch::find(s, offset, &got, data) {
+            None => Ok(r),
+            Some(m) => Err(m),
+        }
+    }
+}
+
+/// `flow(s).read(&mut [0; arg])`; `got` receives the bytes read. The
+/// buffer is no larger than what the flow holds (at least one byte, so
+/// an empty flow still reports end of data, a reset or "blocked" as the
+/// recorded read did): the same read, whatever `arg` a trace claims.
+fn copying_read(
+    c: &mut Connection,
+    s: StreamId,
+    arg: u64,
+    got: &mut Vec<u8>,
+) -> Result<u64, CmdError> {
+    let buffered = c
+        .flow_stats(FlowId(s))
+        .map_or(0, |st| st.bytes_received.saturating_sub(st.bytes_read));
+    let len = usize::try_from(arg.min(buffered.max(1))).unwrap_or(usize::MAX);
+    got.clear();
+    got.resize(len, 0);
+    match c.flow(FlowId(s)).read(got) {
+        Ok(n) => {
+            got.truncate(n);
+            Ok(n as u64)
+        }
+        Err(e) => {
+            got.clear();
+            Err(read_err(e))
         }
     }
 }
@@ -112,7 +156,9 @@ pub mod extra {
     /// `close(arg, data)`.
     pub const CLOSE: u64 = 5;
     /// `flow(stream).read(&mut [0; arg])`, copying; the result is the count
-    /// (0 = end of data).
+    /// (0 = end of data). The byte argument, if not empty, is what the read
+    /// delivered: replay ([`SimCore::replay_extra`]) reads and compares it
+    /// byte for byte. Empty, only the count is checked (older recordings).
     pub const READ: u64 = 6;
     /// `flow(stream).write_chunk(data)` (queues differently from `write`);
     /// the result is the count taken.

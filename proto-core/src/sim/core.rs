@@ -131,7 +131,106 @@ pub trait SimCore: Machine {
     ) -> Result<u64, CmdError> {
         Err(CmdError::Gone)
     }
+
+    /// Replays a recorded [`extra`](Self::extra) call. `data` is the byte
+    /// argument as recorded: an input for most ops, but an op that
+    /// *delivers* bytes (a read) may have recorded what it delivered there.
+    /// Then the core performs the op and compares what it delivers with
+    /// `data`; a difference is `Err`. Otherwise the result is `extra`'s.
+    /// The default runs `extra` (no op of a core that does not override
+    /// this is checked that way).
+    fn replay_extra(
+        &mut self,
+        now: Instant,
+        op: u64,
+        stream: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<Result<u64, CmdError>, DeliveryMismatch> {
+        Ok(self.extra(now, op, stream, arg, data))
+    }
 }
+
+/// A replayed op delivered other bytes than the recording says it did
+/// (found by [`SimCore::replay_extra`]: only the core knows which of its
+/// ops deliver bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DeliveryMismatch {
+    /// The stream read.
+    pub stream: StreamId,
+    /// Stream offset of the first byte that differs (bytes the stream had
+    /// delivered before this op, plus `index`).
+    pub offset: u64,
+    /// Index of that byte in this op's delivery.
+    pub index: usize,
+    /// The byte the replay delivered there; `None` if it delivered fewer.
+    pub replayed: Option<u8>,
+    /// The byte the recording has there; `None` if it has fewer.
+    pub recorded: Option<u8>,
+    /// Bytes the replay delivered.
+    pub replayed_len: usize,
+    /// Bytes the recording has.
+    pub recorded_len: usize,
+}
+
+impl DeliveryMismatch {
+    /// Compares what a replayed op on `stream` delivered with what was
+    /// recorded; `offset` is where in the stream the delivery started.
+    /// `None` if they are equal.
+    pub fn find(
+        stream: StreamId,
+        offset: u64,
+        replayed: &[u8],
+        recorded: &[u8],
+    ) -> Option<DeliveryMismatch> {
+        if replayed == recorded {
+            return None;
+        }
+        let index = replayed
+            .iter()
+            .zip(recorded)
+            .position(|(a, b)| a != b)
+            .unwrap_or(replayed.len().min(recorded.len()));
+        Some(DeliveryMismatch {
+            stream,
+            offset: offset.saturating_add(index as u64),
+            index,
+            replayed: replayed.get(index).copied(),
+            recorded: recorded.get(index).copied(),
+            replayed_len: replayed.len(),
+            recorded_len: recorded.len(),
+        })
+    }
+}
+
+impl fmt::Display for DeliveryMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        struct Byte(Option<u8>);
+        impl fmt::Display for Byte {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                match self.0 {
+                    Some(b) => write!(f, "0x{b:02x}"),
+                    None => f.write_str("nothing"),
+                }
+            }
+        }
+        write!(
+            f,
+            "stream {} delivered other bytes than recorded: first difference at stream offset {} \
+             (byte {} of this read): replay {}, recorded {} (replay delivered {} bytes, recorded {})",
+            self.stream,
+            self.offset,
+            self.index,
+            Byte(self.replayed),
+            Byte(self.recorded),
+            self.replayed_len,
+            self.recorded_len
+        )
+    }
+}
+
+impl core::error::Error for DeliveryMismatch {}
 
 impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
     fn poll_event(&mut self) -> Option<CoreEvent> {
@@ -170,5 +269,15 @@ impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
         data: &[u8],
     ) -> Result<u64, CmdError> {
         (**self).extra(now, op, stream, arg, data)
+    }
+    fn replay_extra(
+        &mut self,
+        now: Instant,
+        op: u64,
+        stream: StreamId,
+        arg: u64,
+        data: &[u8],
+    ) -> Result<Result<u64, CmdError>, DeliveryMismatch> {
+        (**self).replay_extra(now, op, stream, arg, data)
     }
 }

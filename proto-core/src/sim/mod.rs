@@ -63,7 +63,9 @@ pub mod rng;
 pub mod trace;
 pub mod world;
 
-pub use self::core::{CmdError, CoreEvent, ReadOutcome, Rejected, Role, SimCore, StreamId};
+pub use self::core::{
+    CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, Rejected, Role, SimCore, StreamId,
+};
 pub use error::NetError;
 pub use net::{
     Accept, Addr, ConnId, FaultKind, HostId, LinkConfig, ListenerId, Net, NetConfig, NetEvent,
