@@ -120,7 +120,7 @@ pub(crate) fn record_to(
     options.payloads = payloads;
     options.note = Some((
         proto_core::sim::driver::ADAPTER_CONFIG_NOTE,
-        proto_core::sim::driver::encode_mux_config(conn.config()).into_bytes(),
+        proto_core::mux::config_text::encode_mux_config(conn.config()).into_bytes(),
     ));
     Recorded::new(conn, sink, role, now, options)
 }

@@ -2,7 +2,7 @@
 //! fresh core with byte-identical outputs (feature `record`).
 
 use adapter_core::proto_core::mux::Side;
-use adapter_core::proto_core::mux::{Config, Connection as Core};
+use adapter_core::proto_core::mux::{config_text, sim_core, Config, Connection as Core};
 use adapter_core::proto_core::sim::{driver, trace, Role};
 use adapter_core::secure::{test_credentials, Addresses};
 use adapter_tokio::Connection;
@@ -31,7 +31,7 @@ async fn recorded_connections_replay_byte_for_byte() {
 /// Replays core `id` the way the CLI's `--replay` does: with the config the
 /// recording names.
 fn replay_as_cli(recs: &[trace::Record<'_>], id: u32) -> driver::ReplayReport {
-    let cfg = driver::recorded_mux_config(recs)
+    let cfg = sim_core::recorded_mux_config(recs)
         .expect("an adapter recording names its config")
         .expect("the recorded config decodes");
     driver::replay(recs, id, |role, now| {
@@ -48,8 +48,8 @@ fn side(role: Role) -> Side {
 }
 
 async fn record_and_replay(secure: bool, config: Config) {
-    let default = driver::encode_mux_config(&Config::default());
-    let custom = driver::encode_mux_config(&config) != default;
+    let default = config_text::encode_mux_config(&Config::default());
+    let custom = config_text::encode_mux_config(&config) != default;
     let dir =
         std::env::temp_dir().join(format!("weft-record-test-{}-{secure}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -121,10 +121,10 @@ async fn record_and_replay(secure: bool, config: Config) {
         let recs = trace::parse(&bytes).unwrap();
         let cores = driver::cores_in(&recs);
         assert_eq!(cores.len(), 1);
-        let recorded = driver::recorded_mux_config(&recs).unwrap().unwrap();
+        let recorded = sim_core::recorded_mux_config(&recs).unwrap().unwrap();
         assert_eq!(
-            driver::encode_mux_config(&recorded),
-            driver::encode_mux_config(&config),
+            config_text::encode_mux_config(&recorded),
+            config_text::encode_mux_config(&config),
             "the recording names the connection's own config"
         );
         let rep = replay_as_cli(&recs, cores[0].0);

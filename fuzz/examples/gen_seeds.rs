@@ -963,6 +963,7 @@ fn secure_seeds() {
 /// carry their data) and crafted malformed traces. The simulator's own
 /// traces beside them come from the `sim` example (see the README).
 fn sim_trace_seeds() {
+    use proto_core::mux::config_text;
     use proto_core::mux::sim_core::extra;
     use proto_core::mux::Event;
     use proto_core::sim::driver::{self, CallLog, Command};
@@ -983,7 +984,7 @@ fn sim_trace_seeds() {
             tag::NOTE,
             now.as_nanos(),
             &[driver::ADAPTER_CONFIG_NOTE],
-            driver::encode_mux_config(&cfg).as_bytes(),
+            config_text::encode_mux_config(&cfg).as_bytes(),
         );
         let rec = CallLog { id: 0 };
         rec.created(&mut t, now, 0, Role::Acceptor);

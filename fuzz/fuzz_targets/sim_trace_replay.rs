@@ -11,7 +11,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use proto_core::mux::{Config, Connection, Side};
+use proto_core::mux::{config_text, sim_core, Config, Connection, Side};
 use proto_core::sim::trace::{self, tag, MAGIC};
 use proto_core::sim::{driver, Role};
 use proto_core::time::{Duration, Instant};
@@ -49,13 +49,13 @@ fn check(bytes: &[u8]) {
             let _ = String::from_utf8_lossy(r.payload);
         }
     }
-    let cfg = match driver::recorded_mux_config(&records) {
+    let cfg = match sim_core::recorded_mux_config(&records) {
         None => example_config(),
         Some(Ok(cfg)) => {
             // What the CLI prints, and it decodes to the same config.
-            let text = driver::encode_mux_config(&cfg);
-            let back = driver::decode_mux_config(&text).expect("an encoded config decodes");
-            assert_eq!(driver::encode_mux_config(&back), text);
+            let text = config_text::encode_mux_config(&cfg);
+            let back = config_text::decode_mux_config(&text).expect("an encoded config decodes");
+            assert_eq!(config_text::encode_mux_config(&back), text);
             cfg
         }
         Some(Err(e)) => {

@@ -16,7 +16,7 @@
 //! (build with feature `record`, run with `WEFT_RECORD_DIR=dir`). `--hour` runs the benchmark scenario (10 hosts, one
 //! simulated hour, every fault on); `--hosts N` and `--secs S` resize a run.
 
-use proto_core::mux::{Config, Connection, Side};
+use proto_core::mux::{config_text, sim_core, Config, Connection, Side};
 use proto_core::sim::{driver, trace, world, Role, Swarm};
 use proto_core::time::{Duration, Instant};
 use std::process::ExitCode;
@@ -224,10 +224,13 @@ fn replay(file: &str) -> ExitCode {
     }
     // An adapter's recording (`WEFT_RECORD_DIR`) carries the config its
     // connection ran with; replay rebuilds exactly that one.
-    let adapter = match driver::recorded_mux_config(&records) {
+    let adapter = match sim_core::recorded_mux_config(&records) {
         None => None,
         Some(Ok(cfg)) => {
-            println!("adapter recording: {}", driver::encode_mux_config(&cfg));
+            println!(
+                "adapter recording: {}",
+                config_text::encode_mux_config(&cfg)
+            );
             Some(cfg)
         }
         Some(Err(e)) => {

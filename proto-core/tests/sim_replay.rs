@@ -3,7 +3,7 @@
 
 mod sim_support;
 
-use proto_core::mux::Connection;
+use proto_core::mux::{config_text, sim_core, Connection};
 use proto_core::sim::trace::{parse, tag, MAGIC};
 use proto_core::sim::{driver, world, Role, Swarm};
 use proto_core::time::{Duration, Instant};
@@ -108,19 +108,19 @@ fn every_field_changed() -> proto_core::mux::Config {
 #[test]
 fn the_mux_config_round_trips_through_its_note() {
     let c = every_field_changed();
-    let text = driver::encode_mux_config(&c);
-    assert!(text.starts_with(driver::MUX_CONFIG_PREFIX), "{text}");
-    let back = driver::decode_mux_config(&text).unwrap();
+    let text = config_text::encode_mux_config(&c);
+    assert!(text.starts_with(config_text::MUX_CONFIG_PREFIX), "{text}");
+    let back = config_text::decode_mux_config(&text).unwrap();
     // Debug shows every field, so equal Debug means equal configs.
     assert_eq!(format!("{back:?}"), format!("{c:?}"));
     let def = proto_core::mux::Config::default();
     assert_ne!(format!("{back:?}"), format!("{def:?}"), "every field moved");
     // Each field on its own: the decoded value is the one that was encoded.
-    for item in text[driver::MUX_CONFIG_PREFIX.len()..].split_whitespace() {
-        let one = format!("{} {item}", driver::MUX_CONFIG_PREFIX);
-        let got = driver::decode_mux_config(&one).unwrap();
+    for item in text[config_text::MUX_CONFIG_PREFIX.len()..].split_whitespace() {
+        let one = format!("{} {item}", config_text::MUX_CONFIG_PREFIX);
+        let got = config_text::decode_mux_config(&one).unwrap();
         assert!(
-            driver::encode_mux_config(&got).contains(item),
+            config_text::encode_mux_config(&got).contains(item),
             "{item} did not survive on its own"
         );
     }
@@ -128,7 +128,7 @@ fn the_mux_config_round_trips_through_its_note() {
 
 #[test]
 fn a_bad_mux_config_note_is_a_clear_error() {
-    use driver::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
+    use config_text::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
     // Missing keys keep the default (a recording from a build with fewer fields).
     let d = dec(&format!("{P} send_chunk=2000")).unwrap();
     assert_eq!(d.send_chunk, 2000);
@@ -183,7 +183,7 @@ fn a_bad_mux_config_note_is_a_clear_error() {
 fn a_recording_names_its_config() {
     let c = every_field_changed();
     let mut t = proto_core::sim::trace::Trace::new(true);
-    let note = driver::encode_mux_config(&c);
+    let note = config_text::encode_mux_config(&c);
     t.record(
         tag::NOTE,
         0,
@@ -192,10 +192,10 @@ fn a_recording_names_its_config() {
     );
     let bytes = t.into_bytes().unwrap();
     let recs = parse(&bytes).unwrap();
-    let got = driver::recorded_mux_config(&recs).unwrap().unwrap();
+    let got = sim_core::recorded_mux_config(&recs).unwrap().unwrap();
     assert_eq!(format!("{got:?}"), format!("{c:?}"));
     let plain = recorded(3);
-    assert!(driver::recorded_mux_config(&parse(&plain).unwrap()).is_none());
+    assert!(sim_core::recorded_mux_config(&parse(&plain).unwrap()).is_none());
 }
 
 // ------------------------------------------------------------ reads that carry their data
@@ -230,7 +230,7 @@ fn recorded_reads(log: ReadLog) -> (Vec<u8>, u64) {
         tag::NOTE,
         now.as_nanos(),
         &[driver::ADAPTER_CONFIG_NOTE],
-        driver::encode_mux_config(&cfg).as_bytes(),
+        config_text::encode_mux_config(&cfg).as_bytes(),
     );
     let rec = CallLog { id: 0 };
     rec.created(&mut t, now, 0, Role::Acceptor);
@@ -294,7 +294,7 @@ const PAYLOAD: &[u8] = b"bytes the recorded side read, 8 at a time";
 /// Replays core 0 the way the CLI does: with the recording's config.
 fn replay_recording(bytes: &[u8]) -> driver::ReplayReport {
     let recs = parse(bytes).unwrap();
-    let cfg = driver::recorded_mux_config(&recs).unwrap().unwrap();
+    let cfg = sim_core::recorded_mux_config(&recs).unwrap().unwrap();
     assert_eq!(driver::try_cores_in(&recs).unwrap().len(), 1);
     driver::replay(&recs, 0, |role, now| {
         Connection::new(cfg.clone(), side(role), now).unwrap()
@@ -386,7 +386,7 @@ fn read_data_of_the_wrong_length_fails_the_replay() {
 
 #[test]
 fn a_mux_config_the_mux_cannot_run_with_is_refused() {
-    use driver::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
+    use config_text::{decode_mux_config as dec, MuxConfigError as E, MUX_CONFIG_PREFIX as P};
     // `Config::validate` accepts these, but the mux then overflows (a
     // window past the bytes read, a head's fixed part plus the reason) or
     // announces a limit no varint carries: replaying such a recording
@@ -403,7 +403,7 @@ fn a_mux_config_the_mux_cannot_run_with_is_refused() {
             "{item}"
         );
     }
-    let top = driver::MAX_RECORDED_LIMIT;
+    let top = config_text::MAX_RECORDED_LIMIT;
     let ok = dec(&format!(
         "{P} conn_recv_budget={top} max_concurrent_flows={top}"
     ))
@@ -431,7 +431,7 @@ fn a_mux_config_the_mux_cannot_run_with_is_refused() {
     }
     let bytes = t.into_bytes().unwrap();
     assert!(matches!(
-        driver::recorded_mux_config(&parse(&bytes).unwrap()),
+        sim_core::recorded_mux_config(&parse(&bytes).unwrap()),
         Some(Err(E::OutOfRange(_)))
     ));
 }

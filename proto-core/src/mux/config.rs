@@ -177,6 +177,11 @@ impl Default for Config {
     }
 }
 
+/// The largest size or count a [`Config`] may hold (2^61 - 1): half the
+/// largest varint, so the mux's own arithmetic on its limits stays
+/// representable and encodable.
+pub const MAX_LIMIT: u64 = crate::wire::VARINT_MAX / 2;
+
 /// A [`Config`] value that cannot work.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -196,7 +201,8 @@ pub enum ConfigError {
     /// `flow_send_buffer`, `conn_send_buffer`, `max_queued_control`,
     /// `max_outstanding_pings` or `max_unacked_opens` is zero.
     ZeroLimit,
-    /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1.
+    /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1, or
+    /// another size or count above [`MAX_LIMIT`].
     TooLarge,
 }
 
@@ -218,7 +224,9 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::TransmitTooSmall => "max_transmit cannot hold one full DATA frame",
             ConfigError::ZeroLimit => "a buffer or queue limit is zero",
-            ConfigError::TooLarge => "flow_send_buffer and max_flow_window must fit in 32 bits",
+            ConfigError::TooLarge => {
+                "flow_send_buffer and max_flow_window must fit in 32 bits, other limits in 2^61 - 1"
+            }
         })
     }
 }
@@ -257,6 +265,24 @@ impl Config {
         if self.flow_send_buffer > u32::MAX as usize || self.max_flow_window > u32::MAX as u64 {
             return Err(ConfigError::TooLarge);
         }
+        // The mux adds to its limits (a window past the bytes read, one
+        // more flow as one closes) and announces some as varints: half the
+        // largest varint leaves room for both.
+        let sizes = [
+            self.max_unacked_opens,
+            self.max_concurrent_flows,
+            self.conn_recv_budget,
+            self.conn_send_buffer as u64,
+            self.max_frame_payload,
+            self.max_transmit as u64,
+            self.max_close_reason as u64,
+            self.max_queued_control as u64,
+            self.max_outstanding_pings as u64,
+            self.spare_buffers as u64,
+        ];
+        if sizes.iter().any(|&v| v > MAX_LIMIT) {
+            return Err(ConfigError::TooLarge);
+        }
         Ok(())
     }
 }
@@ -276,5 +302,29 @@ impl From<&Config> for crate::secure::MuxSettings {
 impl Default for crate::secure::MuxSettings {
     fn default() -> Self {
         Self::from(&Config::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_beyond_what_the_wire_can_carry_are_refused() {
+        let at = |budget, flows| Config {
+            conn_recv_budget: budget,
+            max_concurrent_flows: flows,
+            ..Config::default()
+        };
+        let d = Config::default();
+        assert_eq!(
+            at(u64::MAX, d.max_concurrent_flows).validate(),
+            Err(ConfigError::TooLarge)
+        );
+        assert_eq!(
+            at(d.conn_recv_budget, MAX_LIMIT + 1).validate(),
+            Err(ConfigError::TooLarge)
+        );
+        assert_eq!(at(MAX_LIMIT, MAX_LIMIT).validate(), Ok(()));
     }
 }

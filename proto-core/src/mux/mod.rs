@@ -42,6 +42,7 @@
 
 mod codec;
 mod config;
+pub mod config_text;
 mod connection;
 mod drain;
 mod error;
@@ -63,7 +64,7 @@ pub mod sim_core;
 pub mod yamux;
 
 pub use crate::wire::{IoChunks, TransmitBuf};
-pub use config::{initial, Config, ConfigError, Profile};
+pub use config::{initial, Config, ConfigError, Profile, MAX_LIMIT};
 pub use connection::{Connection, FlowMut};
 pub use error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,

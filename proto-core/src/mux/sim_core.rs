@@ -5,6 +5,7 @@
 //! Commands ignore the `now` they are given: the mux takes the time of its
 //! latest input, as its contract says.
 
+use super::config_text::MuxConfigError;
 use super::{CloseReason, Connection, ErrorCode, Event, FlowId, OpenError, ReadError, WriteError};
 use crate::sim::{CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, SimCore, StreamId};
 use crate::time::Instant;
@@ -217,4 +218,21 @@ pub fn write_err(e: WriteError) -> CmdError {
         WriteError::Closed => CmdError::Closed,
         _ => CmdError::Gone,
     }
+}
+
+/// The mux config an adapter recording was made with: `None` if the
+/// trace is not an adapter recording (no [`ADAPTER_CONFIG_NOTE`](crate::sim::driver::ADAPTER_CONFIG_NOTE)), else the
+/// decoded config or why it cannot be rebuilt.
+pub fn recorded_mux_config(
+    records: &[crate::sim::trace::Record<'_>],
+) -> Option<Result<super::Config, MuxConfigError>> {
+    let note = records.iter().find(|r| {
+        r.tag == crate::sim::trace::tag::NOTE
+            && r.field(0) == crate::sim::driver::ADAPTER_CONFIG_NOTE
+    })?;
+    Some(
+        core::str::from_utf8(note.payload)
+            .map_err(|_| MuxConfigError::NotEncoded)
+            .and_then(super::config_text::decode_mux_config),
+    )
 }
