@@ -15,6 +15,12 @@
 //! make real assertions, bound every wait with a timeout, and never assert
 //! on timing.
 
+pub mod echo;
+mod links;
+
+pub use echo::{EchoHandle, EchoLayer};
+pub use links::link_cases;
+
 use crate::{reset_code, stop_code, CloseReason, Config, Connection, Flow};
 use bytes::Bytes;
 use proto_core::mux::{ErrorCode, FlowStats};
@@ -46,6 +52,71 @@ pub struct Pair {
     pub cut: Option<Box<dyn FnOnce() + Send>>,
 }
 
+/// A raw connected stream the adapter makes for [`Harness::link`], before
+/// any connection runs on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Link {
+    /// Loopback TCP; each end's addresses come from its socket.
+    Tcp,
+    /// A Unix socket bound to a fresh path: the listener's end is
+    /// `unix:<path>`, the dialer's `unix:` (unnamed).
+    Unix,
+    /// A stream that cannot name its ends (an in-memory pipe, or a socket
+    /// handed over as a plain stream): secure ends start with
+    /// `connect_with` / `accept_with`, stating [`MEM_CLIENT`] and
+    /// [`MEM_SERVER`].
+    Unaddressed,
+    /// A stream whose peer never reads and whose buffers are already full
+    /// (or one byte long): the client's first write blocks. Only with an
+    /// [`Start::Idle`] server.
+    Stalled,
+    /// Loopback TCP where the client dials the listener's address itself
+    /// (the adapter's `dial` when secure, `connect_tcp` in plaintext).
+    Dial,
+}
+
+/// The client's address on a [`Link::Unaddressed`] stream.
+pub const MEM_CLIENT: &str = "mem:c";
+/// The server's address on a [`Link::Unaddressed`] stream.
+pub const MEM_SERVER: &str = "mem:s";
+
+/// How one end of a [`Link`] starts.
+#[derive(Clone)]
+#[allow(clippy::large_enum_variant)] // a few per test
+pub enum Start {
+    /// A plaintext connection (`client` / `server`, or `connect_tcp`).
+    Plain(Config),
+    /// A secure one: `connect` (dialer) / `accept` (acceptor) with these
+    /// credentials (`connect_with` / `accept_with` on an unaddressed link,
+    /// `dial` on [`Link::Dial`]).
+    Secure(Config, crate::Credentials),
+    /// Holds its end open and never reads nor writes.
+    Idle,
+}
+
+/// What [`Harness::link`] made: each end's result (`None` for an idle
+/// end), the addresses of the two ends, and whatever must stay alive.
+pub struct Ends {
+    /// The client's (dialer's) connection.
+    pub client: Option<io::Result<Connection>>,
+    /// The server's (acceptor's) connection.
+    pub server: Option<io::Result<Connection>>,
+    /// The client end's own address as its socket names it (empty where
+    /// the harness cannot know it before dialing).
+    pub client_addr: String,
+    /// The server end's own address.
+    pub server_addr: String,
+    /// Idle ends and temporary paths, kept until this is dropped.
+    pub keep: Vec<Box<dyn Any + Send>>,
+}
+
+fn unsupported<T>() -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "not provided by this harness",
+    ))
+}
+
 /// What an adapter provides to run the suite.
 pub trait Harness: Send + Sync + 'static {
     /// A connected client (dialer) and server (acceptor) with these configs.
@@ -56,6 +127,30 @@ pub trait Harness: Send + Sync + 'static {
     fn sleep(&self, duration: Duration) -> BoxFuture<()>;
     /// Runs `task` to completion on the runtime; a panic in it propagates.
     fn block_on(&self, task: BoxFuture<()>);
+    /// Runs `client` and `server` on the two ends of a fresh connected
+    /// stream of the harness's transport, each through the adapter's own
+    /// `spawn_layer` (for the [`echo`] cases).
+    fn echo_sockets(
+        &self,
+        client: EchoLayer,
+        server: EchoLayer,
+    ) -> BoxFuture<io::Result<(EchoHandle, EchoHandle)>> {
+        let _ = (client, server);
+        Box::pin(async { unsupported() })
+    }
+    /// Runs `layer` on `flow` (a [`Transport`](crate::Transport)) on the
+    /// adapter's runtime, through [`spawn_layer`](crate::spawn_layer).
+    fn echo_flow(&self, flow: Flow, layer: EchoLayer) -> io::Result<EchoHandle> {
+        let _ = (flow, layer);
+        unsupported()
+    }
+    /// Makes a fresh `link` and starts its ends as `client` and `server`
+    /// say, concurrently (for [`link_conformance_tests!`](crate::link_conformance_tests)).
+    /// `Unsupported` for a link this harness cannot make.
+    fn link(&self, link: Link, client: Start, server: Start) -> BoxFuture<io::Result<Ends>> {
+        let _ = (link, client, server);
+        Box::pin(async { unsupported() })
+    }
 }
 
 /// A case of the suite.
@@ -97,18 +192,52 @@ macro_rules! conformance_tests {
             close_with_reason,
             transport_eof,
             idle_timeout,
+            bad_config_is_invalid_input,
+            echo_layer_on_sockets,
+            echo_layer_on_flows,
+            echo_layer_refuses_an_overlong_message_on_a_socket,
+            echo_layer_refuses_an_overlong_message_on_a_flow,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {
+        $crate::conformance_tests!(@in cases, $harness; $($case),*);
+    };
+    (@in $module:ident, $harness:expr; $($case:ident),* $(,)?) => {
         $(
             #[test]
             fn $case() {
                 $crate::conformance::run(
                     ::std::sync::Arc::new($harness),
-                    $crate::conformance::cases::$case,
+                    $crate::conformance::$module::$case,
                 );
             }
         )*
+    };
+}
+
+/// Expands to one `#[test]` per case of [`link_cases`]: the secure
+/// handshake (authorizers, refusals, addresses, timeouts) and plaintext
+/// starts over the adapter's own streams ([`Harness::link`]). Expand it
+/// once per adapter; the cases do not depend on [`Harness::pair`].
+#[macro_export]
+macro_rules! link_conformance_tests {
+    ($harness:expr) => {
+        $crate::conformance_tests!(@in link_cases, $harness;
+            secure_hundred_flows,
+            secure_client_refuses_an_untrusted_server,
+            secure_server_refuses_an_unblessed_client,
+            secure_silent_server_times_out,
+            secure_silent_client_times_out,
+            secure_silent_peer_on_an_unaddressed_stream_times_out,
+            secure_peer_that_never_reads_times_out,
+            authorizers_see_the_tcp_addresses,
+            authorizer_refuses_a_peer_at_another_address,
+            authorizers_see_the_unix_socket_path,
+            unaddressed_streams_take_the_callers_addresses,
+            dial_connects_encrypted,
+            dial_connects_plaintext,
+            plaintext_over_a_unix_socket,
+        );
     };
 }
 
@@ -221,6 +350,30 @@ pub async fn wait_until(h: &Shared, what: &str, mut cond: impl FnMut() -> bool) 
         }
     })
     .await
+}
+
+/// Writes to `s` (made non-blocking, and left so) until the kernel takes
+/// no more for a while: a socket whose peer never reads, its buffers full,
+/// for [`Link::Stalled`].
+pub fn fill_send_buffer(s: &std::net::TcpStream) -> io::Result<()> {
+    use std::io::Write;
+    s.set_nonblocking(true)?;
+    let chunk = vec![0u8; 64 * 1024];
+    let mut w = s;
+    let mut refused = 0;
+    // Queued bytes keep moving into the peer's receive buffer for a
+    // moment: stop only once writes have been refused a few times running.
+    while refused < 5 {
+        match w.write(&chunk) {
+            Ok(_) => refused = 0,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                refused += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Deterministic pseudo-random bytes (xorshift64*).
@@ -890,6 +1043,193 @@ pub mod cases {
             // The peer sees the transport end too.
             assert_eq!(p.server.closed().await, CloseReason::TransportEnded);
             assert!(acc.read(&mut buf).await.is_err());
+        })
+    }
+
+    /// Each invalid config is refused with `InvalidInput` before anything
+    /// is sent (both ends have it: a harness reports the first error).
+    pub fn bad_config_is_invalid_input(h: Shared) -> BoxFuture<()> {
+        Box::pin(async move {
+            let mut below_initial = Config::default();
+            below_initial.max_concurrent_flows = 1;
+            let mut no_chunk = Config::default();
+            no_chunk.send_chunk = 0;
+            let mut no_buffer = Config::default();
+            no_buffer.flow_send_buffer = 0;
+            for (i, bad) in [below_initial, no_chunk, no_buffer].into_iter().enumerate() {
+                let what = "a pair with a bad config";
+                let r = timeout(&h, Duration::from_secs(20), what, h.pair(bad.clone(), bad)).await;
+                match r {
+                    Ok(_) => panic!("bad config {i} accepted"),
+                    Err(e) => assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{i}: {e}"),
+                }
+            }
+        })
+    }
+
+    /// The largest echo message in the echo cases.
+    const ECHO_MAX: usize = 64 * 1024;
+
+    /// Empty, one byte and 64 KiB one at a time, then 300 small ones
+    /// pipelined: each comes back whole and in order.
+    async fn echo_exchange(client: &EchoHandle, seed: u64) {
+        for (i, len) in [0, 1, ECHO_MAX].into_iter().enumerate() {
+            let msg = payload(seed + i as u64, len);
+            client.send(&msg).unwrap();
+            let got = client.reply().await.expect("a reply");
+            assert_eq!(got.len(), len, "reply {i}: length");
+            assert_eq!(&got[..], &msg[..], "reply {i}");
+        }
+        let msgs: Vec<Vec<u8>> = (0..300u64)
+            .map(|i| payload(seed * 1000 + i, ((i * 37) % 300) as usize))
+            .collect();
+        for m in &msgs {
+            client.send(m).unwrap();
+        }
+        for (i, m) in msgs.iter().enumerate() {
+            let got = client.reply().await.expect("a reply");
+            assert_eq!(&got[..], &m[..], "pipelined reply {i}");
+        }
+        assert_eq!(client.outstanding(), 0);
+    }
+
+    /// The client closes; each side's driver then ends the transport and
+    /// finishes (no hang); the server saw a clean end.
+    async fn echo_close(h: &Shared, client: EchoHandle, server: EchoHandle) {
+        client.close(7);
+        assert_eq!(
+            client.closed().await,
+            Some(proto_core::sim::echo::EchoError::Closed(7))
+        );
+        assert_eq!(server.closed().await, None, "the server saw a clean end");
+        wait_until(h, "both drivers end", || {
+            client.driver_ended() && server.driver_ended()
+        })
+        .await;
+    }
+
+    /// The echo machine on each end of a socket (the harness's transport),
+    /// through the adapter's `spawn_layer`: messages of every size come
+    /// back whole and in order; closing ends both drivers.
+    pub fn echo_layer_on_sockets(h: Shared) -> BoxFuture<()> {
+        use proto_core::sim::echo::EchoRole;
+        Box::pin(async move {
+            let (client, server) = h
+                .echo_sockets(
+                    EchoLayer::new(EchoRole::Client, ECHO_MAX),
+                    EchoLayer::new(EchoRole::Server, ECHO_MAX),
+                )
+                .await
+                .expect("echo over the harness's sockets");
+            echo_exchange(&client, 1).await;
+            echo_close(&h, client, server).await;
+        })
+    }
+
+    /// The same echo machine, unchanged, on four flows of one connection at
+    /// once (the pair's: plaintext or encrypted), through the same driver;
+    /// the connection carries on after the echoes end.
+    pub fn echo_layer_on_flows(h: Shared) -> BoxFuture<()> {
+        use proto_core::sim::echo::EchoRole;
+        const FLOWS: u64 = 4;
+        Box::pin(async move {
+            let p = pair(&h).await;
+            let (h2, server_conn) = (h.clone(), p.server.clone());
+            let servers = spawn(&h, async move {
+                let mut servers = Vec::new();
+                for _ in 0..FLOWS {
+                    let flow = server_conn.accept_flow().await.unwrap();
+                    let layer = EchoLayer::new(EchoRole::Server, ECHO_MAX);
+                    servers.push(h2.echo_flow(flow, layer).expect("echo on a flow"));
+                }
+                servers
+            });
+            let mut clients = Vec::new();
+            for i in 0..FLOWS {
+                let flow = p.client.open_flow().await.unwrap();
+                let layer = EchoLayer::new(EchoRole::Client, ECHO_MAX);
+                let client = h.echo_flow(flow, layer).expect("echo on a flow");
+                clients.push(spawn(&h, async move {
+                    echo_exchange(&client, 10 + i).await;
+                    client
+                }));
+            }
+            let servers = servers.await;
+            let mut done = Vec::new();
+            for c in clients {
+                done.push(c.await);
+            }
+            for (client, server) in done.into_iter().zip(servers) {
+                echo_close(&h, client, server).await;
+            }
+            assert_eq!(p.client.stats().flows_opened, FLOWS);
+            assert_eq!(p.server.stats().flows_accepted, FLOWS);
+            p.client
+                .ping()
+                .await
+                .expect("the connection outlives its echoes");
+        })
+    }
+
+    /// A peer announcing a message longer than the server's maximum: the
+    /// server's echo closes with `TooLong`, its driver ends the socket,
+    /// and the client sees the end without a reply.
+    pub fn echo_layer_refuses_an_overlong_message_on_a_socket(h: Shared) -> BoxFuture<()> {
+        use proto_core::sim::echo::{EchoError, EchoRole};
+        Box::pin(async move {
+            let (client, server) = h
+                .echo_sockets(
+                    // The client may send more than the server accepts.
+                    EchoLayer::new(EchoRole::Client, 1 << 20),
+                    EchoLayer::new(EchoRole::Server, 1024),
+                )
+                .await
+                .expect("echo over the harness's sockets");
+            client.send(b"fine").unwrap();
+            assert_eq!(client.reply().await.as_deref(), Some(&b"fine"[..]));
+            client.send(&[7u8; 2000]).unwrap();
+            assert_eq!(
+                server.closed().await,
+                Some(EchoError::TooLong { len: 2000 })
+            );
+            assert_eq!(
+                client.reply().await,
+                None,
+                "no reply to an overlong message"
+            );
+            assert_eq!(client.closed().await, None);
+            assert_eq!(client.outstanding(), 1);
+            wait_until(&h, "both drivers end", || {
+                client.driver_ended() && server.driver_ended()
+            })
+            .await;
+        })
+    }
+
+    /// The same on a flow, with raw bytes from the peer: the echo closes
+    /// with `TooLong`, its driver finishes the flow and ends, and the
+    /// connection is unaffected.
+    pub fn echo_layer_refuses_an_overlong_message_on_a_flow(h: Shared) -> BoxFuture<()> {
+        use proto_core::sim::echo::{EchoError, EchoRole};
+        Box::pin(async move {
+            let p = pair(&h).await;
+            let mut raw = p.client.open_flow().await.unwrap();
+            let mut hostile = (4096u32).to_be_bytes().to_vec();
+            hostile.extend_from_slice(&[1u8; 100]);
+            raw.write_all(&hostile).await.unwrap();
+            let flow = p.server.accept_flow().await.unwrap();
+            let server = h
+                .echo_flow(flow, EchoLayer::new(EchoRole::Server, 1024))
+                .expect("echo on a flow");
+            assert_eq!(
+                server.closed().await,
+                Some(EchoError::TooLong { len: 4096 })
+            );
+            // The driver finished the flow: nothing was echoed.
+            assert_eq!(raw.read_to_end(1 << 16).await.unwrap(), b"");
+            raw.finish().unwrap();
+            wait_until(&h, "the echo's driver ends", || server.driver_ended()).await;
+            p.client.ping().await.expect("the connection is unaffected");
         })
     }
 }

@@ -402,9 +402,12 @@ pub struct TempSocketPath {
 
 #[cfg(feature = "conformance")]
 impl TempSocketPath {
-    /// A path unique to this process and `tag`.
+    /// A path unique to this process, `tag` and this call (tests running
+    /// in parallel each get their own).
     pub fn new(tag: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("weft-{tag}-{}", std::process::id()));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("weft-{tag}-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("a temporary directory");
         let path = dir.join("sock");
         let _ = std::fs::remove_file(&path);

@@ -191,6 +191,17 @@ impl adapter_core::Runtime for SmolRuntime {
     }
 }
 
+/// Runs `layer`'s machine over a futures-io stream through the one
+/// driver, spawned with `smol::spawn`; returns the state its handles
+/// share. On a [`Flow`]: `adapter_core::spawn_layer(&SmolRuntime, flow.into_core(), layer)`.
+pub fn spawn_layer<T, L>(io: T, layer: L) -> std::sync::Arc<adapter_core::Shared<L>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    L: adapter_core::Layer,
+{
+    adapter_core::spawn_layer(&SmolRuntime, SmolIo(io), layer)
+}
+
 /// The driver future of a connection over `T`, for [`Connection::new`].
 pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, SmolIo<T>, SmolTimer>;
 

@@ -1,5 +1,6 @@
-//! smol-specific behaviour: flows through futures-io's traits, Unix
-//! sockets through `Async`, config errors.
+//! smol-specific behaviour: flows through futures-io's traits. Unix
+//! sockets (through `Async` and smol's own) and config errors are
+//! conformance cases.
 
 use adapter_smol::{Config, Connection};
 use smol::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,28 +55,4 @@ fn io_traits_over_tcp() {
             io::ErrorKind::BrokenPipe
         );
     });
-}
-
-#[cfg(unix)]
-#[test]
-fn unix_socket_through_async() {
-    smol::block_on(async {
-        let (a, b) = smol::Async::<std::os::unix::net::UnixStream>::pair().unwrap();
-        let client = Connection::client(a, Config::default()).unwrap();
-        smol::spawn(serve(Connection::server(b, Config::default()).unwrap())).detach();
-        let data = vec![3u8; 100_000];
-        assert_eq!(roundtrip(&client, &data).await, data);
-        assert!(client.ping().await.is_ok());
-    });
-}
-
-#[cfg(unix)]
-#[test]
-fn bad_config_is_invalid_input() {
-    let mut config = Config::default();
-    config.send_chunk = 0;
-    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-    let a = smol::Async::new(a).unwrap();
-    let e = Connection::client(a, config).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 }

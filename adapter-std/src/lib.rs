@@ -155,6 +155,25 @@ impl Addressed for std::os::unix::net::UnixStream {
     }
 }
 
+/// Runs `layer`'s machine over `stream` through the one driver, on its
+/// own thread with reader and writer threads (as a connection runs);
+/// returns the state its handles share.
+pub fn spawn_layer<S: Stream, L: adapter_core::Layer>(
+    stream: S,
+    layer: L,
+) -> io::Result<Arc<adapter_core::Shared<L>>> {
+    Ok(spawn_layer_on(ThreadedIo::start(stream)?, layer))
+}
+
+/// Runs `layer`'s machine over any [`adapter_core::Transport`] (a mux
+/// flow: `adapter_core::Flow`) through the one driver, on its own thread.
+pub fn spawn_layer_on<T: adapter_core::Transport, L: adapter_core::Layer>(
+    io: T,
+    layer: L,
+) -> Arc<adapter_core::Shared<L>> {
+    adapter_core::spawn_layer(&Threads, io, layer)
+}
+
 /// Starts a plaintext connection over `stream`: the driver on its thread,
 /// with reader and writer threads.
 fn start<S: Stream>(stream: S, config: Config, side: Side) -> io::Result<Connection> {

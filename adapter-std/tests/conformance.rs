@@ -2,10 +2,14 @@
 //! and the in-memory pipe. Tasks are threads blocking on the poll-based
 //! handles.
 
-use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::secure::{assert_test_pair, test_credentials};
-use adapter_core::{Config, Side};
-use adapter_std::{Connection, Stream};
+use adapter_core::conformance::{
+    fill_send_buffer, BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start,
+    MEM_CLIENT, MEM_SERVER,
+};
+use adapter_core::secure::{assert_test_pair, test_credentials, TempSocketPath};
+use adapter_core::{Config, Credentials, Side};
+use adapter_std::{Addressed, Addresses, Connection, Stream};
+use std::any::Any;
 use std::future::Future;
 use std::io;
 use std::net::{Shutdown, TcpListener, TcpStream};
@@ -136,10 +140,179 @@ impl Harness for StdHarness {
     fn block_on(&self, task: BoxFuture<()>) {
         adapter_core::block_on(task)
     }
+
+    fn echo_sockets(
+        &self,
+        client: EchoLayer,
+        server: EchoLayer,
+    ) -> BoxFuture<io::Result<(EchoHandle, EchoHandle)>> {
+        let transport = self.0;
+        Box::pin(async move {
+            use adapter_std::spawn_layer as run;
+            Ok(match transport {
+                Transport::Pipe => {
+                    let (a, b) = adapter_std::pipe();
+                    (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
+                }
+                Transport::Tcp | Transport::SecureTcp => {
+                    let (a, b) = tcp()?;
+                    (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
+                }
+            })
+        })
+    }
+
+    fn echo_flow(&self, flow: adapter_core::Flow, layer: EchoLayer) -> io::Result<EchoHandle> {
+        Ok(EchoHandle(adapter_std::spawn_layer_on(flow, layer)))
+    }
+
+    fn link(&self, link: Link, client: Start, server: Start) -> BoxFuture<io::Result<Ends>> {
+        Box::pin(async move { std_link(link, client, server) })
+    }
+}
+
+fn tcp() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0")?;
+    let a = TcpStream::connect(listener.local_addr()?)?;
+    let (b, _) = listener.accept()?;
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    Ok((a, b))
+}
+
+type Conn = io::Result<adapter_core::Connection>;
+type Started = Box<dyn FnOnce() -> Conn + Send>;
+
+/// `connect` / `accept`: the addresses come from the socket.
+fn secure<S: Stream + Addressed>(io: S, side: Side, config: Config, creds: Credentials) -> Conn {
+    match side {
+        Side::Dialer => Connection::connect(io, config, &creds),
+        Side::Acceptor => Connection::accept(io, config, &creds),
+    }
+    .map(Connection::into_core)
+}
+
+/// `connect_with` / `accept_with`, stating the in-memory addresses.
+fn secure_with<S: Stream>(io: S, side: Side, config: Config, creds: Credentials) -> Conn {
+    match side {
+        Side::Dialer => {
+            let mem = Addresses::new(MEM_CLIENT, MEM_SERVER);
+            Connection::connect_with(io, mem, config, &creds)
+        }
+        Side::Acceptor => {
+            let mem = Addresses::new(MEM_SERVER, MEM_CLIENT);
+            Connection::accept_with(io, mem, config, &creds)
+        }
+    }
+    .map(Connection::into_core)
+}
+
+/// One end, started as `start` says (`secure` for a secure start), to
+/// run on a thread of its own.
+fn start<S: Stream>(
+    io: S,
+    side: Side,
+    start: Start,
+    keep: &mut Vec<Box<dyn Any + Send>>,
+    secure: fn(S, Side, Config, Credentials) -> Conn,
+) -> Option<Started> {
+    match start {
+        Start::Idle => {
+            keep.push(Box::new(io));
+            None
+        }
+        Start::Plain(config) => Some(Box::new(move || {
+            match side {
+                Side::Dialer => Connection::client(io, config),
+                Side::Acceptor => Connection::server(io, config),
+            }
+            .map(Connection::into_core)
+        })),
+        Start::Secure(config, creds) => Some(Box::new(move || secure(io, side, config, creds))),
+    }
+}
+
+fn std_link(link: Link, client: Start, server: Start) -> io::Result<Ends> {
+    let mut keep: Vec<Box<dyn Any + Send>> = Vec::new();
+    let (cf, sf, client_addr, server_addr) = match link {
+        Link::Tcp => {
+            let (a, b) = tcp()?;
+            let (ca, sa) = (a.local_addr()?.to_string(), b.local_addr()?.to_string());
+            let cf = start(a, Side::Dialer, client, &mut keep, secure);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure);
+            (cf, sf, ca, sa)
+        }
+        #[cfg(unix)]
+        Link::Unix => {
+            use std::os::unix::net::{UnixListener, UnixStream};
+            let sock = TempSocketPath::new("std");
+            let listener = UnixListener::bind(&sock.path)?;
+            let a = UnixStream::connect(&sock.path)?;
+            let (b, _) = listener.accept()?;
+            let server_addr = sock.address();
+            keep.push(Box::new(sock));
+            let cf = start(a, Side::Dialer, client, &mut keep, secure);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure);
+            (cf, sf, "unix:".to_owned(), server_addr)
+        }
+        Link::Unaddressed => {
+            let (a, b) = adapter_std::pipe();
+            let cf = start(a, Side::Dialer, client, &mut keep, secure_with);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure_with);
+            (cf, sf, MEM_CLIENT.to_owned(), MEM_SERVER.to_owned())
+        }
+        // TCP whose send buffer is full: the writer thread blocks in `write`.
+        Link::Stalled => {
+            let (a, b) = tcp()?;
+            fill_send_buffer(&a)?;
+            a.set_nonblocking(false)?;
+            let (ca, sa) = (a.local_addr()?.to_string(), b.local_addr()?.to_string());
+            let cf = start(a, Side::Dialer, client, &mut keep, secure);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure);
+            (cf, sf, ca, sa)
+        }
+        Link::Dial => {
+            let listener = TcpListener::bind("127.0.0.1:0")?;
+            let addr = listener.local_addr()?;
+            let cf: Started = Box::new(move || {
+                match client {
+                    Start::Secure(config, creds) => Connection::dial(addr, config, &creds),
+                    Start::Plain(config) => Connection::connect_tcp(addr, config),
+                    Start::Idle => Err(io::ErrorKind::Unsupported.into()),
+                }
+                .map(Connection::into_core)
+            });
+            let sf: Started = Box::new(move || {
+                let (b, _) = listener.accept()?;
+                match start(b, Side::Acceptor, server, &mut Vec::new(), secure) {
+                    Some(f) => f(),
+                    None => Err(io::ErrorKind::Unsupported.into()),
+                }
+            });
+            (Some(cf), Some(sf), String::new(), addr.to_string())
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(io::ErrorKind::Unsupported.into()),
+    };
+    // Both handshakes block: the server's runs on its own thread.
+    let server = sf.map(thread::spawn);
+    let client = cf.map(|f| f());
+    let server = server.map(|t| t.join().expect("server thread"));
+    Ok(Ends {
+        client,
+        server,
+        client_addr,
+        server_addr,
+        keep,
+    })
 }
 
 mod tcp {
     adapter_core::conformance_tests!(super::StdHarness(super::Transport::Tcp));
+}
+
+mod links {
+    adapter_core::link_conformance_tests!(super::StdHarness(super::Transport::Tcp));
 }
 
 mod pipe {

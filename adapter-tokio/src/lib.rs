@@ -204,6 +204,18 @@ impl adapter_core::Runtime for TokioRuntime {
     }
 }
 
+/// Runs `layer`'s machine over a tokio stream through the one driver,
+/// spawned with `tokio::spawn` (call inside a runtime); returns the state
+/// its handles share. Any byte-stream machine runs this way on a socket,
+/// or on a [`Flow`] with `adapter_core::spawn_layer(&TokioRuntime, flow.into_core(), layer)`.
+pub fn spawn_layer<T, L>(io: T, layer: L) -> std::sync::Arc<adapter_core::Shared<L>>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    L: adapter_core::Layer,
+{
+    adapter_core::spawn_layer(&TokioRuntime, TokioIo(io), layer)
+}
+
 /// The driver future of a connection over `T`, for [`Connection::new`]:
 /// spawn it (on a `LocalSet`, a current-thread runtime, anywhere).
 pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, TokioIo<T>, TokioTimer>;

@@ -1,13 +1,18 @@
 //! The adapter conformance suite over tokio: real loopback TCP, and the
-//! in-memory `tokio::io::duplex` pipe.
+//! in-memory `tokio::io::duplex` pipe; the link cases (secure handshakes,
+//! plaintext starts) over tokio's own streams.
 
-use adapter_core::conformance::{BoxFuture, Harness, Pair};
-use adapter_core::secure::{assert_test_pair, test_credentials};
-use adapter_core::{Config, Side};
-use adapter_tokio::Connection;
+use adapter_core::conformance::{
+    BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start, MEM_CLIENT, MEM_SERVER,
+};
+use adapter_core::secure::{assert_test_pair, test_credentials, TempSocketPath};
+use adapter_core::{Config, Credentials, Side};
+use adapter_tokio::{Addressed, Addresses, Connection, TokioRuntime};
+use std::any::Any;
 use std::io;
 use std::net::Shutdown;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::runtime::Runtime;
 
@@ -119,10 +124,194 @@ impl Harness for TokioHarness {
     fn block_on(&self, task: BoxFuture<()>) {
         self.rt.block_on(task)
     }
+
+    fn echo_sockets(
+        &self,
+        client: EchoLayer,
+        server: EchoLayer,
+    ) -> BoxFuture<io::Result<(EchoHandle, EchoHandle)>> {
+        let transport = self.transport;
+        Box::pin(async move {
+            use adapter_tokio::spawn_layer as run;
+            Ok(match transport {
+                Transport::Duplex => {
+                    let (a, b) = tokio::io::duplex(64 * 1024);
+                    (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
+                }
+                Transport::Tcp | Transport::SecureTcp => {
+                    let (a, b) = tcp().await?;
+                    (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
+                }
+            })
+        })
+    }
+
+    fn echo_flow(&self, flow: adapter_core::Flow, layer: EchoLayer) -> io::Result<EchoHandle> {
+        let _rt = self.rt.enter();
+        let shared = adapter_core::spawn_layer(&TokioRuntime, flow, layer);
+        Ok(EchoHandle(shared))
+    }
+
+    fn link(&self, link: Link, client: Start, server: Start) -> BoxFuture<io::Result<Ends>> {
+        Box::pin(tokio_link(link, client, server))
+    }
+}
+
+async fn tcp() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let (a, b) = tokio::join!(
+        TcpStream::connect(listener.local_addr()?),
+        listener.accept()
+    );
+    let (a, (b, _)) = (a?, b?);
+    a.set_nodelay(true)?;
+    b.set_nodelay(true)?;
+    Ok((a, b))
+}
+
+type Started = BoxFuture<io::Result<adapter_core::Connection>>;
+
+/// `connect` / `accept`: the addresses come from the socket.
+fn secure<T>(io: T, side: Side, config: Config, creds: Credentials) -> Started
+where
+    T: Addressed + AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        match side {
+            Side::Dialer => Connection::connect(io, config, &creds).await,
+            Side::Acceptor => Connection::accept(io, config, &creds).await,
+        }
+        .map(Connection::into_core)
+    })
+}
+
+/// `connect_with` / `accept_with`, stating the in-memory addresses.
+fn secure_with<T>(io: T, side: Side, config: Config, creds: Credentials) -> Started
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(async move {
+        match side {
+            Side::Dialer => {
+                let mem = Addresses::new(MEM_CLIENT, MEM_SERVER);
+                Connection::connect_with(io, mem, config, &creds).await
+            }
+            Side::Acceptor => {
+                let mem = Addresses::new(MEM_SERVER, MEM_CLIENT);
+                Connection::accept_with(io, mem, config, &creds).await
+            }
+        }
+        .map(Connection::into_core)
+    })
+}
+
+/// Starts one end as `start` says (`secure` for a secure start).
+fn start<T>(
+    io: T,
+    side: Side,
+    start: Start,
+    keep: &mut Vec<Box<dyn Any + Send>>,
+    secure: fn(T, Side, Config, Credentials) -> Started,
+) -> Option<Started>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match start {
+        Start::Idle => {
+            keep.push(Box::new(io));
+            None
+        }
+        Start::Plain(config) => Some(Box::pin(async move {
+            match side {
+                Side::Dialer => Connection::client(io, config),
+                Side::Acceptor => Connection::server(io, config),
+            }
+            .map(Connection::into_core)
+        })),
+        Start::Secure(config, creds) => Some(secure(io, side, config, creds)),
+    }
+}
+
+async fn run(f: Option<Started>) -> Option<io::Result<adapter_core::Connection>> {
+    match f {
+        Some(f) => Some(f.await),
+        None => None,
+    }
+}
+
+async fn tokio_link(link: Link, client: Start, server: Start) -> io::Result<Ends> {
+    let mut keep: Vec<Box<dyn Any + Send>> = Vec::new();
+    let (cf, sf, client_addr, server_addr) = match link {
+        Link::Tcp => {
+            let (a, b) = tcp().await?;
+            let (ca, sa) = (a.local_addr()?.to_string(), b.local_addr()?.to_string());
+            let cf = start(a, Side::Dialer, client, &mut keep, secure);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure);
+            (cf, sf, ca, sa)
+        }
+        #[cfg(unix)]
+        Link::Unix => {
+            let sock = TempSocketPath::new("tokio");
+            let listener = tokio::net::UnixListener::bind(&sock.path)?;
+            let (a, b) = tokio::join!(
+                tokio::net::UnixStream::connect(&sock.path),
+                listener.accept()
+            );
+            let (a, (b, _)) = (a?, b?);
+            let server_addr = sock.address();
+            keep.push(Box::new(sock));
+            let cf = start(a, Side::Dialer, client, &mut keep, secure);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure);
+            (cf, sf, "unix:".to_owned(), server_addr)
+        }
+        // A one-byte buffer: the first handshake write blocks.
+        Link::Unaddressed | Link::Stalled => {
+            let size = if link == Link::Stalled { 1 } else { 64 * 1024 };
+            let (a, b) = tokio::io::duplex(size);
+            let cf = start(a, Side::Dialer, client, &mut keep, secure_with);
+            let sf = start(b, Side::Acceptor, server, &mut keep, secure_with);
+            (cf, sf, MEM_CLIENT.to_owned(), MEM_SERVER.to_owned())
+        }
+        Link::Dial => {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let addr = listener.local_addr()?;
+            let cf: Started = Box::pin(async move {
+                match client {
+                    Start::Secure(config, creds) => Connection::dial(addr, config, &creds).await,
+                    Start::Plain(config) => Connection::connect_tcp(addr, config).await,
+                    Start::Idle => Err(io::ErrorKind::Unsupported.into()),
+                }
+                .map(Connection::into_core)
+            });
+            let sf: Started = Box::pin(async move {
+                let (b, _) = listener.accept().await?;
+                let mut keep = Vec::new();
+                match start(b, Side::Acceptor, server, &mut keep, secure) {
+                    Some(f) => f.await,
+                    None => Err(io::ErrorKind::Unsupported.into()),
+                }
+            });
+            (Some(cf), Some(sf), String::new(), addr.to_string())
+        }
+        #[allow(unreachable_patterns)]
+        _ => return Err(io::ErrorKind::Unsupported.into()),
+    };
+    let (client, server) = tokio::join!(run(cf), run(sf));
+    Ok(Ends {
+        client,
+        server,
+        client_addr,
+        server_addr,
+        keep,
+    })
 }
 
 mod tcp {
     adapter_core::conformance_tests!(super::TokioHarness::tcp());
+}
+
+mod links {
+    adapter_core::link_conformance_tests!(super::TokioHarness::tcp());
 }
 
 mod duplex {

@@ -1,6 +1,6 @@
 //! tokio-specific behaviour: flows through tokio's IO traits, a driver
-//! spawned by the caller on a current-thread runtime, Unix sockets, config
-//! errors.
+//! spawned by the caller on a current-thread runtime. Unix sockets,
+//! `connect_tcp` and config errors are conformance cases.
 
 use adapter_tokio::{CloseReason, Config, Connection, Side};
 use std::io;
@@ -84,40 +84,4 @@ fn driver_spawned_by_the_caller_on_a_current_thread_runtime() {
         // The driver finishes once the close is written and the peer is gone.
         client_driver.await.unwrap().unwrap();
     });
-}
-
-#[cfg(unix)]
-#[tokio::test]
-async fn unix_socket() {
-    let (a, b) = tokio::net::UnixStream::pair().unwrap();
-    let client = Connection::client(a, Config::default()).unwrap();
-    let server = Connection::server(b, Config::default()).unwrap();
-    tokio::spawn(serve(server));
-    let data = vec![9u8; 100_000];
-    assert_eq!(roundtrip(&client, &data).await, data);
-}
-
-#[tokio::test]
-async fn tcp_connect_helper() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let accept = tokio::spawn(async move {
-        let (s, _) = listener.accept().await.unwrap();
-        Connection::server(s, Config::default()).unwrap()
-    });
-    let client = Connection::connect_tcp(addr, Config::default())
-        .await
-        .unwrap();
-    let server = accept.await.unwrap();
-    tokio::spawn(serve(server));
-    assert_eq!(roundtrip(&client, b"tcp").await, b"tcp");
-}
-
-#[tokio::test]
-async fn bad_config_is_invalid_input() {
-    let mut config = Config::default();
-    config.max_concurrent_flows = 1;
-    let (a, _b) = tokio::io::duplex(1024);
-    let e = Connection::client(a, config).unwrap_err();
-    assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 }
