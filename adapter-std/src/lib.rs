@@ -61,6 +61,7 @@ use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
+
 use threads::{ThreadedIo, Threads};
 
 /// A blocking byte stream the adapter can run a connection over: readable
@@ -79,22 +80,6 @@ pub trait Stream: Read + Write + Send + Sized + 'static {
     /// Shuts down one or both directions; a blocked `read` must return
     /// after `Shutdown::Read`.
     fn shutdown(&self, how: Shutdown) -> io::Result<()>;
-    /// Bounds how long a blocked `write` waits (it then fails with
-    /// `WouldBlock` or `TimedOut`). Streams that support it let a closed
-    /// connection give up on a peer that never reads; the default does
-    /// nothing.
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let _ = timeout;
-        Ok(())
-    }
-    /// Bounds how long a blocked `read` waits (it then fails with
-    /// `WouldBlock` or `TimedOut`); the secure handshake uses it for its
-    /// timeout. The default does nothing: the handshake's timeout then
-    /// holds through a watchdog that shuts the stream down at the deadline.
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        let _ = timeout;
-        Ok(())
-    }
 }
 
 impl Stream for TcpStream {
@@ -104,14 +89,6 @@ impl Stream for TcpStream {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         TcpStream::shutdown(self, how)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_write_timeout(self, timeout)
-    }
-
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        TcpStream::set_read_timeout(self, timeout)
     }
 }
 
@@ -123,14 +100,6 @@ impl Stream for std::os::unix::net::UnixStream {
 
     fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         std::os::unix::net::UnixStream::shutdown(self, how)
-    }
-
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_write_timeout(self, timeout)
-    }
-
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
-        std::os::unix::net::UnixStream::set_read_timeout(self, timeout)
     }
 }
 

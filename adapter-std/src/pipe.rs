@@ -214,8 +214,12 @@ impl Stream for PipeStream {
         }
         Ok(())
     }
+}
 
-    fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+impl PipeStream {
+    /// Bounds how long a blocked `write` waits (it then fails with
+    /// `TimedOut`); `None` waits forever.
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         *self
             .end
             .write_timeout
@@ -223,7 +227,9 @@ impl Stream for PipeStream {
             .unwrap_or_else(|e| e.into_inner()) = timeout;
         Ok(())
     }
-    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+    /// Bounds how long a blocked `read` waits (it then fails with
+    /// `TimedOut`); `None` waits forever.
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         *self
             .end
             .read_timeout
