@@ -41,14 +41,6 @@ struct PassStatus {
 /// The driver's calls into the shared layer: each takes the lock once,
 /// feeds the machine, and dispatches its events into wake-ups.
 impl<L: Layer> Shared<L> {
-    fn input(&self, data: Bytes) {
-        let now = self.now();
-        self.with_driver(|st| {
-            // A refused input closes the machine; its events say why.
-            let _ = st.layer.machine().handle_input(now, data);
-        });
-    }
-
     fn transport_closed(&self, error: Option<&io::Error>) {
         let now = self.now();
         self.with_driver(|st| {
@@ -59,14 +51,24 @@ impl<L: Layer> Shared<L> {
         });
     }
 
-    /// Registers the driver's waker, fires the machine's timer if due, and
-    /// appends output to `out` until it holds `limit` bytes or there is no
-    /// more.
-    fn pass(&self, out: &mut IoChunks, limit: usize, waker: &Waker) -> PassStatus {
+    /// Under one lock: feeds `input` (bytes just read), registers the
+    /// driver's waker, fires the machine's timer if due, and appends output
+    /// to `out` until it holds `limit` bytes or there is no more.
+    fn pass(
+        &self,
+        input: Option<Bytes>,
+        out: &mut IoChunks,
+        limit: usize,
+        waker: &Waker,
+    ) -> PassStatus {
         let now = self.now();
         self.with_driver(|st| {
             set_waker(&mut st.driver_waker, waker);
             let m = st.layer.machine();
+            if let Some(data) = input {
+                // A refused input closes the machine; its events say why.
+                let _ = m.handle_input(now, data);
+            }
             if m.poll_timeout().is_some_and(|d| now >= d) {
                 m.handle_timeout(now);
             }
@@ -189,6 +191,7 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
     /// anything moved.
     fn step(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
+        let mut input = None;
 
         // Read whatever has arrived, whatever the write side's state, as
         // long as the machine takes input (else the transport's flow
@@ -202,7 +205,7 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
                 }
                 Poll::Ready(Ok(data)) => {
                     if self.phase == Phase::Running {
-                        self.shared.input(data);
+                        input = Some(data);
                     }
                     progress = true;
                 }
@@ -218,7 +221,7 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
 
         let status = self
             .shared
-            .pass(&mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
+            .pass(input, &mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
         if status.wants_input != self.wants_input {
             self.wants_input = status.wants_input;
             progress |= status.wants_input;

@@ -1,5 +1,6 @@
 //! A real connection recorded with `WEFT_RECORD_DIR` replays offline into a
-//! fresh core with byte-identical outputs (feature `record`).
+//! fresh core with byte-identical outputs and the same bytes delivered to
+//! every read.
 
 use adapter_core::proto_core::mux::Side;
 use adapter_core::proto_core::mux::{config_text, sim_core, Config, Connection as Core};

@@ -13,7 +13,7 @@
 //! core's inputs into a fresh mux and reports whether every output matched
 //! byte for byte (`--dump FILE [--core N]` prints the records to step
 //! through); it also replays a live connection an adapter recorded
-//! (build with feature `record`, run with `WEFT_RECORD_DIR=dir`). `--hour` runs the benchmark scenario (10 hosts, one
+//! (run it with `WEFT_RECORD_DIR=dir`). `--hour` runs the benchmark scenario (10 hosts, one
 //! simulated hour, every fault on); `--hosts N` and `--secs S` resize a run.
 
 use proto_core::mux::{config_text, sim_core, Config, Connection, Side};

@@ -22,9 +22,12 @@
 //! - [`rng`]: xoshiro256** seeded by SplitMix64, with independent named
 //!   streams (network, workload, each link and host).
 //!
-//! Outside this crate: `adapter-core`'s `record` feature logs a live
-//! connection's core calls in the same trace format (`WEFT_RECORD_DIR`), so
-//! [`driver::replay`] reproduces a production run offline; and
+//! - [`Recorded`]: any machine with every call logged in the same trace
+//!   format; the adapters wrap every connection in it (turned on by
+//!   `WEFT_RECORD_DIR`), so [`driver::replay`] reproduces a production run
+//!   offline. [`echo`]: the reference byte-stream machine.
+//!
+//! Outside this crate:
 //! `adapter_tokio::lonet` offers the same named-host API over loopback TCP
 //! with the registry in a file.
 //!
