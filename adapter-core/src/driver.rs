@@ -321,10 +321,12 @@ impl<L: Layer, M: Timer> Driver<L, M> {
                 self.phase = Phase::Lingering(now + LINGER);
                 progress = true;
             } else if pass.drained {
-                let shut = self.shared.with_driver(|st| match st.io.transport.as_mut() {
-                    Some(t) => t.poll_shutdown(cx).is_ready(),
-                    None => true,
-                });
+                let shut = self
+                    .shared
+                    .with_driver(|st| match st.io.transport.as_mut() {
+                        Some(t) => t.poll_shutdown(cx).is_ready(),
+                        None => true,
+                    });
                 if shut {
                     self.shared.with_driver(|st| st.io.write_done = true);
                     self.phase = Phase::Lingering(now + LINGER);

@@ -158,3 +158,36 @@ fn a_redacted_recording_keeps_sizes_not_payloads() {
     assert_eq!(records[0].field(0), REDACTED_NOTE);
     assert!(records.len() > 5);
 }
+
+#[test]
+fn the_carried_mux_measures_its_first_rtt_from_the_records_not_from_its_creation() {
+    let f = Fixture::new();
+    let mut a = stack(&f, Side::Dialer, None);
+    let mut b = stack(&f, Side::Acceptor, None);
+    // A slow handshake: five seconds pass before anything is delivered,
+    // then every exchange takes a millisecond.
+    let mut now = Instant::ZERO + Duration::from_secs(5);
+    for _ in 0..8 {
+        let mut w = Vec::new();
+        while a.poll_transmit(&mut w).is_some() {}
+        if !w.is_empty() {
+            now += Duration::from_millis(1);
+            let _ = b.handle_input(now, Bytes::from(w));
+        }
+        let mut w = Vec::new();
+        while b.poll_transmit(&mut w).is_some() {}
+        if !w.is_empty() {
+            now += Duration::from_millis(1);
+            let _ = a.handle_input(now, Bytes::from(w));
+        }
+    }
+    assert!(a.is_established() && b.is_established());
+    for s in [&a, &b] {
+        let rtt = s
+            .inner()
+            .inner()
+            .smoothed_rtt()
+            .expect("the first PING was answered");
+        assert!(rtt < Duration::from_millis(100), "{rtt:?}");
+    }
+}

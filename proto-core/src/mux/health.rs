@@ -70,6 +70,15 @@ impl Health {
         Ok(v)
     }
 
+    /// The PING `v` is going on the wire at `now`: its RTT counts from
+    /// here, not from when it was queued (a mux carried by a handshake
+    /// queues its first PING long before it can send it).
+    pub fn stamp_ping(&mut self, v: u64, now: Instant) {
+        if let Some(p) = self.pings.iter_mut().find(|p| p.0 == v) {
+            p.1 = p.1.max(now);
+        }
+    }
+
     /// A PONG with `v`: the RTT sample, or `None` for a value we are not
     /// waiting for (dropped: it costs nothing).
     pub fn on_pong(&mut self, v: u64, now: Instant) -> Option<Duration> {

@@ -69,6 +69,8 @@ pub struct Secured<M> {
     phase: Phase,
     inner: M,
     peer: Option<PeerInfo>,
+    /// The latest time an input brought (commands have none).
+    now: Instant,
 }
 
 #[derive(Debug)]
@@ -86,6 +88,7 @@ impl<M: Machine> Secured<M> {
             phase: Phase::Handshake(Box::new(handshake)),
             inner,
             peer: None,
+            now: Instant::ZERO,
         }
     }
 
@@ -101,6 +104,7 @@ impl<M: Machine> Secured<M> {
             phase: Phase::Failed(HandshakeError::NotFinished),
             inner,
             peer: None,
+            now,
         };
         let r = s.enter_records(now, established);
         (s, r)
@@ -144,6 +148,7 @@ impl<M: Machine> Secured<M> {
 
     /// Bytes from the transport, any chunking, with the precise error.
     pub fn handle_input(&mut self, now: Instant, data: Bytes) -> Result<(), InputError> {
+        self.now = self.now.max(now);
         match &mut self.phase {
             Phase::Handshake(hs) => {
                 let r = hs.handle_input(now, &data);
@@ -217,6 +222,9 @@ impl<M: Machine> Secured<M> {
         } = est;
         self.peer = Some(peer);
         self.phase = Phase::Records(Box::new(records));
+        // `M`'s clock starts with the records: it learns the time (its
+        // first PING, sent now, measures from here, not from its creation).
+        self.inner.handle_timeout(now);
         if leftover.is_empty() {
             return Ok(());
         }
@@ -230,6 +238,7 @@ impl<M: Machine> Machine for Secured<M> {
     }
 
     fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         match &mut self.phase {
             Phase::Handshake(hs) => {
                 hs.handle_timeout(now);
@@ -241,6 +250,7 @@ impl<M: Machine> Machine for Secured<M> {
     }
 
     fn handle_transport_closed(&mut self, now: Instant) {
+        self.now = self.now.max(now);
         match &mut self.phase {
             Phase::Handshake(hs) => {
                 hs.handle_transport_closed();
@@ -255,8 +265,8 @@ impl<M: Machine> Machine for Secured<M> {
         if let Phase::Handshake(hs) = &mut self.phase {
             let n = hs.poll_transmit(&mut out);
             // The initiator's last message is out: records may follow it
-            // in the same pass. The clock does not matter here: no input.
-            let _ = self.advance(Instant::ZERO);
+            // in the same pass.
+            let _ = self.advance(self.now);
             if n.is_some() {
                 return n;
             }

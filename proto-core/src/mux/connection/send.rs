@@ -19,6 +19,9 @@ impl Connection {
     pub(super) fn transmit_connection_control(&mut self, out: &mut impl TransmitBuf) -> usize {
         let mut n = 0;
         while let Some(q) = self.sched.pop_queued() {
+            if let Queued::Ping(v) = q {
+                self.health.stamp_ping(v, self.now);
+            }
             if let Some(len) = codec::put_queued(out, self.policy, q) {
                 n += len;
                 self.stats.frames_sent += 1;
