@@ -91,7 +91,7 @@ impl Connection {
         timer: M,
         config: mux::Config,
         side: Side,
-    ) -> Result<(Connection, Driver<MuxLayer, M>), ConfigError> {
+    ) -> Result<(Connection, Driver<MuxLayer, T, M>), ConfigError> {
         let origin = std::time::Instant::now();
         let t0 = crate::shared::to_core(origin, origin);
         let conn = mux::Connection::new(config, side, t0)?;

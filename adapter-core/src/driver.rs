@@ -2,26 +2,20 @@
 //! machine, fires its timer, and never lets a blocked direction stall the
 //! other. Every runtime, every layer (the mux, encrypted or not, recorded
 //! or not; a byte-stream machine on a socket or on a flow) runs through it.
-//!
-//! The transport and the queue of bytes waiting for it live in the shared
-//! state, beside the machine: a handle whose command leaves output with
-//! nothing queued ahead of it writes that output itself (the direct write
-//! path, registered with the driver's waker), so a message does not wait
-//! for the driver task to be scheduled. Everything else (reading, timers,
-//! writes the transport pushed back on, closing) is the driver's.
 
 use crate::runtime::{RecvBuffer, Timer, Transport};
-use crate::shared::{set_waker, Layer, Shared, State};
+use crate::shared::{set_waker, Layer, Shared};
+use bytes::Bytes;
 use proto_core::wire::{IoChunks, Machine};
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-/// Output collected from `poll_transmit` before writing.
+/// Output the driver collects from `poll_transmit` before writing.
 pub const TRANSMIT_HIGH_WATER: usize = 256 * 1024;
 /// How long a closed connection keeps reading (and discarding) after its
 /// FIN, so that closing does not turn into a TCP reset that could destroy
@@ -31,119 +25,77 @@ pub const LINGER: Duration = Duration::from_secs(2);
 /// Loop iterations with progress before the driver yields to its executor.
 const BUDGET: usize = 32;
 
-/// The transport and what waits to be written to it.
-#[derive(Default)]
-pub(crate) struct Io {
-    transport: Option<Box<dyn Transport>>,
-    out: IoChunks,
-    write_done: bool,
-    need_flush: bool,
-    error: Option<io::Error>,
+/// What one pass of moving output reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PassStatus {
+    /// When to run again even if nothing else happens (the machine's timer).
+    deadline: Option<Instant>,
+    /// The machine has closed.
+    closed: bool,
+    /// More output is ready than fit under the limit.
+    more: bool,
+    /// The machine takes more input.
+    wants_input: bool,
 }
 
-impl fmt::Debug for Io {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Io")
-            .field("attached", &self.transport.is_some())
-            .field("queued", &self.out.len())
-            .field("write_done", &self.write_done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Io {
-    /// Output is queued (or unflushed): the driver has writing to do.
-    pub(crate) fn busy(&self) -> bool {
-        !self.write_done && (!self.out.is_empty() || self.need_flush)
-    }
-}
-
-impl<L: Layer> State<L> {
-    /// The transport failed: the layer hears why, the machine that its
-    /// transport closed.
-    fn fail(&mut self, now: proto_core::time::Instant, e: io::Error) {
-        self.layer.transport_failed(&e);
-        self.layer.machine().handle_transport_closed(now);
-        self.io.error.get_or_insert(e);
-    }
-
-    /// Appends the machine's output to the queue up to the high-water
-    /// mark; true if there was more than fit.
-    fn collect(&mut self) -> bool {
-        let m = self.layer.machine();
-        while self.io.out.len() < TRANSMIT_HIGH_WATER {
-            if m.poll_transmit(&mut self.io.out).is_none() {
-                return false;
+/// The driver's calls into the shared layer: each takes the lock once,
+/// feeds the machine, and dispatches its events into wake-ups.
+impl<L: Layer> Shared<L> {
+    fn transport_closed(&self, error: Option<&io::Error>) {
+        let now = self.now();
+        self.with_driver(|st| {
+            if let Some(e) = error {
+                st.layer.transport_failed(e);
             }
-        }
-        true
+            st.layer.machine().handle_transport_closed(now);
+        });
     }
 
-    /// Writes the queue as far as the transport takes it, then flushes;
-    /// true if anything moved. A `Pending` wakes `cx`'s task when the
-    /// transport can take more: always the driver's.
-    fn write_out(&mut self, cx: &mut Context<'_>, now: proto_core::time::Instant) -> bool {
-        let mut progress = false;
-        let Some(t) = self.io.transport.as_mut() else {
-            return false;
-        };
-        if self.io.write_done {
-            self.io.out = IoChunks::default();
-        }
-        let mut failed = None;
-        while !self.io.out.is_empty() && !self.io.write_done {
-            match t.poll_write_chunks(cx, &mut self.io.out) {
-                Poll::Ready(Ok(0)) => {
-                    self.io.write_done = true;
-                    failed = Some(io::ErrorKind::WriteZero.into());
-                    progress = true;
-                }
-                Poll::Ready(Ok(_)) => {
-                    self.io.need_flush = true;
-                    progress = true;
-                }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(Err(e)) => {
-                    self.io.write_done = true;
-                    failed = Some(e);
-                    progress = true;
-                }
-                Poll::Pending => break,
+    /// Under one lock: feeds `input` (bytes just read), registers the
+    /// driver's waker, fires the machine's timer if due, and appends output
+    /// to `out` until it holds `limit` bytes or there is no more.
+    fn pass(
+        &self,
+        input: Option<Bytes>,
+        out: &mut IoChunks,
+        limit: usize,
+        waker: &Waker,
+    ) -> PassStatus {
+        let now = self.now();
+        self.with_driver(|st| {
+            set_waker(&mut st.driver_waker, waker);
+            let m = st.layer.machine();
+            if let Some(data) = input {
+                // A refused input closes the machine; its events say why.
+                let _ = m.handle_input(now, data);
             }
-        }
-        if failed.is_none() && self.io.out.is_empty() && self.io.need_flush && !self.io.write_done {
-            match t.poll_flush(cx) {
-                Poll::Ready(Ok(())) => self.io.need_flush = false,
-                Poll::Ready(Err(e)) => {
-                    self.io.write_done = true;
-                    failed = Some(e);
-                    progress = true;
-                }
-                Poll::Pending => {}
+            if m.poll_timeout().is_some_and(|d| now >= d) {
+                m.handle_timeout(now);
             }
-        }
-        if let Some(e) = failed {
-            self.fail(now, e);
-        }
-        progress
+            let mut more = false;
+            while out.len() < limit {
+                more = m.poll_transmit(out).is_some();
+                if !more {
+                    break;
+                }
+            }
+            let armed = m.poll_timeout();
+            let closed = m.is_closed();
+            let wants_input = m.wants_input();
+            st.armed = armed;
+            st.input_paused = !wants_input;
+            st.layer.end_of_pass();
+            PassStatus {
+                deadline: armed.map(|d| self.to_std(d)),
+                closed,
+                more,
+                wants_input,
+            }
+        })
     }
 
-    /// The direct write path, after a handle's command: with nothing
-    /// queued ahead, the handle's task collects the machine's output and
-    /// writes it, on the driver's behalf (its waker is the one registered).
-    pub(crate) fn write_directly(&mut self, now: proto_core::time::Instant) {
-        if self.io.transport.is_none() || self.io.busy() || self.io.write_done {
-            return;
-        }
-        let Some(w) = self.driver_waker.clone() else {
-            return;
-        };
-        if !self.layer.machine_ref().wants_transmit() {
-            return;
-        }
-        let mut cx = Context::from_waker(&w);
-        self.collect();
-        self.write_out(&mut cx, now);
+    fn is_closed(&self) -> bool {
+        self.with_driver(|st| st.layer.machine_ref().is_closed())
     }
 }
 
@@ -160,10 +112,9 @@ enum Phase {
 ///
 /// It reads into a [`RecvBuffer`] and feeds the machine `Bytes` (no copy),
 /// drains `poll_transmit` into [`IoChunks`] and writes them vectored, and
-/// re-arms the timer from `poll_timeout`, as the machine contract says.
-/// Reads and writes are polled independently in one loop, so a write
-/// blocked by a peer that does not read never stops this side from reading
-/// (and the reverse).
+/// re-arms the timer from `poll_timeout`, as the machine contract says. Reads and writes are polled
+/// independently in one loop, so a write blocked by a peer that does not
+/// read never stops this side from reading (and the reverse).
 ///
 /// Its output is the transport's error, if it failed.
 ///
@@ -176,161 +127,163 @@ enum Phase {
 /// # }
 /// ```
 #[must_use = "the driver does nothing unless polled"]
-pub struct Driver<L: Layer, M: Timer> {
+pub struct Driver<L: Layer, T: Transport, M: Timer> {
     shared: Arc<Shared<L>>,
+    io: T,
     timer: M,
     recv: RecvBuffer,
+    out: IoChunks,
     armed: Option<Instant>,
     read_done: bool,
     /// The machine took more input at the last pass.
     wants_input: bool,
+    write_done: bool,
+    need_flush: bool,
     phase: Phase,
     /// When a closed connection gives up flushing its last bytes.
     close_deadline: Option<Instant>,
+    error: Option<io::Error>,
 }
 
 // The driver never pins its fields: `Transport` and `Timer` take `&mut self`.
-impl<L: Layer, M: Timer> Unpin for Driver<L, M> {}
+impl<L: Layer, T: Transport, M: Timer> Unpin for Driver<L, T, M> {}
 
-impl<L: Layer, M: Timer> fmt::Debug for Driver<L, M> {
+impl<L: Layer, T: Transport, M: Timer> fmt::Debug for Driver<L, T, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Driver")
             .field("phase", &self.phase)
             .field("read_done", &self.read_done)
+            .field("write_done", &self.write_done)
+            .field("queued", &self.out.len())
             .finish_non_exhaustive()
     }
 }
 
-/// What one pass under the lock reported.
-struct Pass {
-    progress: bool,
-    /// When to run again even if nothing else happens (the machine's timer).
-    deadline: Option<Instant>,
-    closed: bool,
-    /// Everything the machine had is written and flushed (or cannot be).
-    drained: bool,
-    write_done: bool,
-}
-
-impl<L: Layer, M: Timer> Driver<L, M> {
+impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
     /// The driver of `shared`'s layer over `io`, with `timer` for its
     /// deadlines.
-    pub fn new<T: Transport>(shared: Arc<Shared<L>>, io: T, timer: M) -> Self {
-        shared.with_driver(|st| st.io.transport = Some(Box::new(io)));
+    pub fn new(shared: Arc<Shared<L>>, io: T, timer: M) -> Self {
         Driver {
             shared,
+            io,
             timer,
             recv: RecvBuffer::new(),
+            out: IoChunks::default(),
             armed: None,
             read_done: false,
             wants_input: true,
+            write_done: false,
+            need_flush: false,
             phase: Phase::Running,
             close_deadline: None,
+            error: None,
         }
     }
 
-    /// Reading, feeding, transmitting and writing, under one lock.
-    fn pass(&mut self, cx: &mut Context<'_>) -> Pass {
-        let shared = &self.shared;
-        let now = shared.now();
-        let (recv, read_done, wants_input, phase) = (
-            &mut self.recv,
-            &mut self.read_done,
-            &mut self.wants_input,
-            self.phase,
-        );
-        shared.with_driver(|st| {
-            set_waker(&mut st.driver_waker, cx.waker());
-            let mut progress = false;
-            // Read whatever has arrived, whatever the write side's state,
-            // as long as the machine takes input (else the transport's flow
-            // control holds the peer); after the close, read to discard.
-            if !*read_done && (*wants_input || phase != Phase::Running) {
-                let got = match st.io.transport.as_mut() {
-                    Some(t) => t.poll_recv(cx, recv),
-                    None => Poll::Ready(Ok(bytes::Bytes::new())),
-                };
-                match got {
-                    Poll::Ready(Ok(data)) if data.is_empty() => {
-                        *read_done = true;
-                        st.layer.machine().handle_transport_closed(now);
-                        progress = true;
-                    }
-                    Poll::Ready(Ok(data)) => {
-                        if phase == Phase::Running {
-                            // A refused input closes the machine; its
-                            // events say why.
-                            let _ = st.layer.machine().handle_input(now, data);
-                        }
-                        progress = true;
-                    }
-                    Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {
-                        progress = true
-                    }
-                    Poll::Ready(Err(e)) => {
-                        *read_done = true;
-                        st.fail(now, e);
-                        progress = true;
-                    }
-                    Poll::Pending => {}
-                }
-            }
-            let m = st.layer.machine();
-            if m.poll_timeout().is_some_and(|d| now >= d) {
-                m.handle_timeout(now);
-            }
-            let more = st.collect();
-            progress |= st.write_out(cx, now);
-            let m = st.layer.machine();
-            let armed = m.poll_timeout();
-            let closed = m.is_closed();
-            let wants = m.wants_input();
-            st.armed = armed;
-            st.input_paused = !wants;
-            if wants != *wants_input {
-                *wants_input = wants;
-                progress |= wants;
-            }
-            st.layer.end_of_pass();
-            Pass {
-                progress,
-                deadline: armed.map(|d| shared.to_std(d)),
-                closed,
-                drained: !more && !st.io.busy(),
-                write_done: st.io.write_done,
-            }
-        })
+    fn fail(&mut self, e: io::Error) {
+        self.shared.transport_closed(Some(&e));
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
     }
 
     /// One pass over reading, transmitting, writing and the timer; true if
     /// anything moved.
     fn step(&mut self, cx: &mut Context<'_>) -> bool {
-        let pass = self.pass(cx);
-        let mut progress = pass.progress;
+        let mut progress = false;
+        let mut input = None;
+
+        // Read whatever has arrived, whatever the write side's state, as
+        // long as the machine takes input (else the transport's flow
+        // control holds the peer).
+        if !self.read_done && (self.wants_input || self.phase != Phase::Running) {
+            match self.io.poll_recv(cx, &mut self.recv) {
+                Poll::Ready(Ok(data)) if data.is_empty() => {
+                    self.read_done = true;
+                    self.shared.transport_closed(None);
+                    progress = true;
+                }
+                Poll::Ready(Ok(data)) => {
+                    if self.phase == Phase::Running {
+                        input = Some(data);
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => progress = true,
+                Poll::Ready(Err(e)) => {
+                    self.read_done = true;
+                    self.fail(e);
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
+
+        let status = self
+            .shared
+            .pass(input, &mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
+        if status.wants_input != self.wants_input {
+            self.wants_input = status.wants_input;
+            progress |= status.wants_input;
+        }
+
+        // Write what is queued, as far as the transport takes it.
+        if self.write_done {
+            self.out = IoChunks::default();
+        }
+        while !self.out.is_empty() && !self.write_done {
+            match self.io.poll_write_chunks(cx, &mut self.out) {
+                Poll::Ready(Ok(0)) => {
+                    self.write_done = true;
+                    self.fail(io::ErrorKind::WriteZero.into());
+                    progress = true;
+                }
+                Poll::Ready(Ok(_)) => {
+                    self.need_flush = true;
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => {
+                    self.write_done = true;
+                    self.fail(e);
+                    progress = true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.out.is_empty() && self.need_flush && !self.write_done {
+            match self.io.poll_flush(cx) {
+                Poll::Ready(Ok(())) => self.need_flush = false,
+                Poll::Ready(Err(e)) => {
+                    self.write_done = true;
+                    self.fail(e);
+                    progress = true;
+                }
+                Poll::Pending => {}
+            }
+        }
 
         // Closed and everything written: FIN, then linger for the peer's.
         // A peer that never reads cannot hold us longer than LINGER.
-        if pass.closed && self.phase == Phase::Running {
+        if status.closed && self.phase == Phase::Running {
             let now = Instant::now();
             let give_up = *self.close_deadline.get_or_insert(now + LINGER);
-            if now >= give_up && !pass.drained {
+            let drained = !status.more && self.out.is_empty() && !self.need_flush;
+            if now >= give_up && !drained {
                 self.phase = Phase::Done;
                 return true;
             }
-            if pass.write_done {
-                self.phase = Phase::Lingering(now + LINGER);
+            if self.write_done {
+                self.phase = Phase::Lingering(Instant::now() + LINGER);
                 progress = true;
-            } else if pass.drained {
-                let shut = self
-                    .shared
-                    .with_driver(|st| match st.io.transport.as_mut() {
-                        Some(t) => t.poll_shutdown(cx).is_ready(),
-                        None => true,
-                    });
-                if shut {
-                    self.shared.with_driver(|st| st.io.write_done = true);
-                    self.phase = Phase::Lingering(now + LINGER);
-                    progress = true;
+            } else if drained {
+                match self.io.poll_shutdown(cx) {
+                    Poll::Ready(_) => {
+                        self.write_done = true;
+                        self.phase = Phase::Lingering(Instant::now() + LINGER);
+                        progress = true;
+                    }
+                    Poll::Pending => {}
                 }
             }
         }
@@ -341,11 +294,11 @@ impl<L: Layer, M: Timer> Driver<L, M> {
             }
         }
 
-        // The timer: the machine's deadline, or the end of lingering.
+        // The timer: the core's deadline, or the end of lingering.
         let deadline = match self.phase {
             Phase::Lingering(until) => Some(until),
-            _ if pass.closed => self.close_deadline,
-            _ => pass.deadline,
+            _ if status.closed => self.close_deadline,
+            _ => status.deadline,
         };
         if let Some(d) = deadline {
             // Keepalive deadlines slide later with every byte received:
@@ -362,29 +315,23 @@ impl<L: Layer, M: Timer> Driver<L, M> {
         }
         progress
     }
-
-    fn finish(&mut self) -> io::Result<()> {
-        self.shared
-            .with_driver(|st| st.io.error.take())
-            .map_or(Ok(()), Err)
-    }
 }
 
-impl<L: Layer, M: Timer> Future for Driver<L, M> {
+impl<L: Layer, T: Transport, M: Timer> Future for Driver<L, T, M> {
     type Output = io::Result<()>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         for _ in 0..BUDGET {
             if this.phase == Phase::Done {
-                return Poll::Ready(this.finish());
+                return Poll::Ready(this.error.take().map_or(Ok(()), Err));
             }
             if !this.step(cx) {
                 return Poll::Pending;
             }
         }
         if this.phase == Phase::Done {
-            return Poll::Ready(this.finish());
+            return Poll::Ready(this.error.take().map_or(Ok(()), Err));
         }
         // Plenty to do: let other tasks run, then continue.
         cx.waker().wake_by_ref();
@@ -392,20 +339,14 @@ impl<L: Layer, M: Timer> Future for Driver<L, M> {
     }
 }
 
-impl<L: Layer, M: Timer> Drop for Driver<L, M> {
+impl<L: Layer, T: Transport, M: Timer> Drop for Driver<L, T, M> {
     fn drop(&mut self) {
         // Dropped before the end (runtime shutdown, task aborted): the
-        // handles must not wait for a driver that is gone. The transport
-        // goes with it (closing the socket).
-        let now = self.shared.now();
-        let transport = self.shared.with_driver(|st| {
-            if !st.layer.machine_ref().is_closed() {
-                st.layer.machine().handle_transport_closed(now);
-            }
-            st.driver_waker = None;
-            st.io.transport.take()
-        });
-        drop(transport);
+        // handles must not wait for a driver that is gone.
+        if !self.shared.is_closed() {
+            self.shared.transport_closed(None);
+        }
+        self.shared.with_driver(|st| st.driver_waker = None);
     }
 }
 

@@ -96,8 +96,6 @@ pub(crate) struct State<L> {
     pub armed: Option<CoreInstant>,
     /// The driver stopped reading because the machine took no more input.
     pub input_paused: bool,
-    /// The transport and its queued output.
-    pub io: crate::driver::Io,
     wake: Wakeups,
 }
 
@@ -134,7 +132,6 @@ impl<L: Layer> Shared<L> {
                 driver_waker: None,
                 armed: None,
                 input_paused: false,
-                io: crate::driver::Io::default(),
                 wake: Wakeups::default(),
             }),
             origin,
@@ -172,9 +169,6 @@ impl<L: Layer> Shared<L> {
         let mut guard = self.lock();
         let r = f(&mut guard);
         let st = &mut *guard;
-        if wake_driver {
-            st.write_directly(self.now());
-        }
         st.layer.dispatch(&mut st.wake);
         let wakers = std::mem::take(&mut st.wake);
         if wake_driver && st.driver_needed() {

@@ -203,7 +203,7 @@ where
 }
 
 /// The driver future of a connection over `T`, for [`Connection::new`].
-pub type Driver = adapter_core::Driver<adapter_core::MuxLayer, SmolTimer>;
+pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, SmolIo<T>, SmolTimer>;
 
 /// A multiplexed connection over a futures-io stream; clones share it.
 ///
@@ -356,7 +356,7 @@ impl Connection {
     /// })
     /// .unwrap();
     /// ```
-    pub fn new<T>(io: T, config: Config, side: Side) -> io::Result<(Self, Driver)>
+    pub fn new<T>(io: T, config: Config, side: Side) -> io::Result<(Self, Driver<T>)>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {

@@ -218,7 +218,7 @@ where
 
 /// The driver future of a connection over `T`, for [`Connection::new`]:
 /// spawn it (on a `LocalSet`, a current-thread runtime, anywhere).
-pub type Driver = adapter_core::Driver<adapter_core::MuxLayer, TokioTimer>;
+pub type Driver<T> = adapter_core::Driver<adapter_core::MuxLayer, TokioIo<T>, TokioTimer>;
 
 /// A multiplexed connection over a tokio stream; clones share it.
 ///
@@ -384,7 +384,7 @@ impl Connection {
     /// assert!(client.ping().await?.as_secs() < 10);
     /// # drop(server); Ok(()) }
     /// ```
-    pub fn new<T>(io: T, config: Config, side: Side) -> io::Result<(Self, Driver)>
+    pub fn new<T>(io: T, config: Config, side: Side) -> io::Result<(Self, Driver<T>)>
     where
         T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
