@@ -57,6 +57,7 @@ mod flow_transport;
 mod mux_layer;
 mod runtime;
 pub mod secure;
+mod security;
 mod shared;
 mod stack;
 

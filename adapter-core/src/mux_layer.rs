@@ -1,7 +1,7 @@
 //! The mux's [`Layer`]: its stack, and the wakers of the tasks waiting on
 //! its flows, accepts, opens, pings, handshake and close.
 
-use crate::secure::Security;
+use crate::security::Security;
 pub(crate) use crate::shared::set_waker;
 use crate::shared::{Layer, Wakeups};
 use crate::stack::MuxStack;

@@ -11,6 +11,7 @@
 
 use crate::mux_layer::{Handshake as HandshakeState, MuxLayer};
 use crate::runtime::{Runtime, Transport};
+pub use crate::security::Security;
 use crate::shared::Shared;
 use crate::stack::{recorded_mux, MuxStack};
 use crate::{Config, Connection, Flow, Side};
@@ -116,49 +117,6 @@ impl Addresses {
             None => "unix:".to_owned(),
         };
         Addresses::new(show(local), show(remote))
-    }
-}
-
-/// What the handshake established, as a connection's handles show it.
-#[derive(Debug, Clone)]
-pub struct Security {
-    local_key: PublicKey,
-    peer: PeerInfo,
-}
-
-impl Security {
-    pub(crate) fn new(local_key: PublicKey, peer: PeerInfo) -> Self {
-        Security { local_key, peer }
-    }
-
-    /// Our static key.
-    pub fn local_key(&self) -> PublicKey {
-        self.local_key
-    }
-
-    /// The names of the blessings we presented to the peer.
-    pub fn local_blessings(&self) -> &[String] {
-        &self.peer.presented
-    }
-
-    /// The peer's static key, proven in the handshake.
-    pub fn remote_key(&self) -> PublicKey {
-        self.peer.key
-    }
-
-    /// The names of the peer's blessings that verified.
-    pub fn remote_blessings(&self) -> &[String] {
-        &self.peer.blessings.names
-    }
-
-    /// The names our authorizer granted the peer.
-    pub fn granted(&self) -> &[String] {
-        &self.peer.granted
-    }
-
-    /// Everything the handshake learnt about the peer.
-    pub fn peer(&self) -> &PeerInfo {
-        &self.peer
     }
 }
 
