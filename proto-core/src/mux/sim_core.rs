@@ -236,3 +236,30 @@ pub fn recorded_mux_config(
             .and_then(super::config_text::decode_mux_config),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mux::{Config, Side};
+
+    #[test]
+    fn a_recorded_read_count_never_sizes_the_buffer_beyond_what_the_flow_holds() {
+        let now = Instant::ZERO;
+        let mut a = Connection::new(Config::default(), Side::Dialer, now).unwrap();
+        let mut b = Connection::new(Config::default(), Side::Acceptor, now).unwrap();
+        let id = a.open_flow().unwrap();
+        a.flow(id).write(&[7; 100]).unwrap();
+        let mut w = Vec::new();
+        while a.poll_transmit(&mut w).is_some() {}
+        b.handle_input(now, &w).unwrap();
+        let mut got = Vec::new();
+        // A flow that does not exist: one byte at most.
+        let _ = copying_read(&mut b, 999, 1 << 40, &mut got);
+        assert!(got.capacity() <= 8, "{}", got.capacity());
+        // A flow holding 100 bytes: a 2^40 count reads those 100.
+        let mut got = Vec::new();
+        assert_eq!(copying_read(&mut b, id.0, 1 << 40, &mut got), Ok(100));
+        assert!(got.capacity() <= 128, "{}", got.capacity());
+        assert_eq!(got, [7; 100]);
+    }
+}

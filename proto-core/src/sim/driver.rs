@@ -1011,11 +1011,11 @@ mod tests {
         }
         let bytes = trace(&recs);
         let recs = parse(&bytes).unwrap();
-        let t0 = std::time::Instant::now();
+        // The buffer bound itself is checked where it is computed
+        // (`mux::sim_core`'s `copying_read` tests); here, that such a trace
+        // replays at all.
         let rep = replay(&recs, 0, mux).unwrap();
         assert_eq!(rep.mismatch, None);
         assert_eq!(rep.inputs, 4000);
-        let took = t0.elapsed();
-        assert!(took < std::time::Duration::from_secs(5), "{took:?}");
     }
 }
