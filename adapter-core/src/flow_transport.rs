@@ -20,12 +20,9 @@ impl Transport for Flow {
         _recv: &mut crate::RecvBuffer,
     ) -> Poll<io::Result<Bytes>> {
         // The flow already holds received bytes as `Bytes`: no copy.
-        match self.poll_read_chunk(cx, usize::MAX) {
-            Poll::Ready(Ok(Some(chunk))) => Poll::Ready(Ok(chunk)),
-            Poll::Ready(Ok(None)) => Poll::Ready(Ok(Bytes::new())),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        // End of data is the empty chunk.
+        self.poll_read_chunk(cx, usize::MAX)
+            .map_ok(Option::unwrap_or_default)
     }
 
     fn poll_write_vectored(

@@ -61,11 +61,7 @@ pub trait Transport: Send + 'static {
         cx: &mut Context<'_>,
         recv: &mut RecvBuffer,
     ) -> Poll<io::Result<Bytes>> {
-        match self.poll_read_recv(cx, recv) {
-            Poll::Ready(Ok(n)) => Poll::Ready(Ok(recv.take(n))),
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => Poll::Pending,
-        }
+        self.poll_read_recv(cx, recv).map_ok(|n| recv.take(n))
     }
     /// Writes a prefix of `bufs` (gathered); returns how many bytes.
     fn poll_write_vectored(

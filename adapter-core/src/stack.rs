@@ -8,7 +8,7 @@ use proto_core::sim::{RecordOptions, Recorded, Role, TraceSink};
 use proto_core::time::Instant;
 use proto_core::wire::{Machine, Rejected, TransmitBuf};
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// A mux connection as the adapters run it: the machine of a
@@ -154,7 +154,7 @@ impl FileSink {
 /// Creates `path` new (an existing file or symbolic link there is an
 /// error: `create_new` is `O_CREAT | O_EXCL`, which never follows a link),
 /// readable and writable by the owner only.
-pub(crate) fn create_private(path: &PathBuf) -> std::io::Result<std::fs::File> {
+pub(crate) fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut o = std::fs::OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]

@@ -1,7 +1,7 @@
 //! The secure layer as one machine: the handshake, then records, then the
 //! layer it carries.
 
-use super::error::{HandshakeError, InputError, RecordError};
+use super::error::{HandshakeError, InputError};
 use super::handshake::{Established, Handshake, HandshakeEvent, PeerInfo};
 use super::record::Records;
 use super::RECORD_FAILURE;
@@ -166,7 +166,7 @@ impl<M: Machine> Secured<M> {
                     !refused
                 });
                 if let Err(e) = r {
-                    self.fail_records(now, e);
+                    self.fail_records(now);
                     return Err(InputError::Record(e));
                 }
                 if refused {
@@ -178,7 +178,7 @@ impl<M: Machine> Secured<M> {
         }
     }
 
-    fn fail_records(&mut self, now: Instant, _e: RecordError) {
+    fn fail_records(&mut self, now: Instant) {
         if !self.inner.is_closed() {
             self.inner
                 .close(now, RECORD_FAILURE, b"record authentication failed");
