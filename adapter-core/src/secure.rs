@@ -16,11 +16,12 @@ use crate::shared::Shared;
 use crate::stack::{recorded_mux, MuxStack};
 use crate::{Config, Connection, Flow, Side};
 pub use proto_core::secure::{
-    AllowAny, AllowKey, AllowNames, Blesser, Blessing, BlessingError, Config as SecureConfig,
-    Endpoint, HandshakeError as SecureHandshakeError, Identity, PeerAuthorizer, PeerBlessings,
-    PeerInfo, PublicKey, RejectReason, Rejection, TrustedRoots,
+    default_backend, AllowAny, AllowKey, AllowNames, Blesser, Blessing, BlessingError,
+    Config as SecureConfig, CryptoBackend, Endpoint, HandshakeError as SecureHandshakeError,
+    Identity, PeerAuthorizer, PeerBlessings, PeerInfo, PublicKey, RejectReason, Rejection, Suite,
+    SuiteList, TrustedRoots,
 };
-use proto_core::secure::{Handshake, HandshakeError, Params, Secured};
+use proto_core::secure::{Handshake, HandshakeError, Params, Secured, Seed};
 use proto_core::time::Instant as MuxInstant;
 use std::fmt;
 use std::future::poll_fn;
@@ -42,6 +43,10 @@ pub struct Credentials {
     pub authorizer: Arc<dyn PeerAuthorizer>,
     /// Handshake and record settings.
     pub config: SecureConfig,
+    /// Where the primitives come from. Default: the native backend (ring
+    /// and aws-lc) with the `native-crypto` feature (on by default), the
+    /// portable one (RustCrypto) otherwise.
+    pub backend: &'static dyn CryptoBackend,
 }
 
 impl fmt::Debug for Credentials {
@@ -49,6 +54,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("identity", &self.identity)
             .field("roots", &self.roots)
+            .field("backend", &self.backend.name())
             .finish_non_exhaustive()
     }
 }
@@ -65,6 +71,7 @@ impl Credentials {
             roots,
             authorizer,
             config: SecureConfig::default(),
+            backend: default_backend(),
         }
     }
 }
@@ -156,8 +163,11 @@ fn start(
     addresses: &Addresses,
     now: MuxInstant,
 ) -> io::Result<Handshake> {
-    let mut rng_seed = [0u8; 32];
-    getrandom::fill(&mut rng_seed).map_err(|e| io::Error::other(e.to_string()))?;
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    let seed = Seed::new(seed);
+    // A clock before the epoch reads 0, "unknown": certificates with
+    // validity times then fail (closed), not pass.
     let wall_clock_secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
@@ -166,13 +176,13 @@ fn start(
         roots: creds.roots.clone(),
         authorizer: creds.authorizer.clone(),
         wall_clock_secs,
-        rng_seed,
+        backend: creds.backend,
         local_address: addresses.local.clone(),
         remote_address: addresses.remote.clone(),
     };
     match side {
-        Side::Dialer => Handshake::initiator(creds.config.clone(), params, now),
-        Side::Acceptor => Handshake::responder(creds.config.clone(), params, now),
+        Side::Dialer => Handshake::initiator(creds.config.clone(), params, seed, now),
+        Side::Acceptor => Handshake::responder(creds.config.clone(), params, seed, now),
     }
     .map_err(handshake_error)
 }

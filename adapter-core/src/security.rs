@@ -2,7 +2,7 @@
 //! it (its own module so that the mux layer, which records it, and the
 //! secure entry points, which build that layer, do not import each other).
 
-use proto_core::secure::{PeerInfo, PublicKey};
+use proto_core::secure::{PeerInfo, PublicKey, Suite};
 
 /// What the handshake established, as a connection's handles show it.
 #[derive(Debug, Clone)]
@@ -39,6 +39,23 @@ impl Security {
     /// The names our authorizer granted the peer.
     pub fn granted(&self) -> &[String] {
         &self.peer.granted
+    }
+
+    /// The cipher suite the handshake negotiated.
+    pub fn suite(&self) -> Suite {
+        self.peer.suite
+    }
+
+    /// The Noise handshake hash: the same on both ends and unique to this
+    /// connection, for channel binding (sign it, or mix it into a token,
+    /// to prove the token was made for this connection).
+    pub fn handshake_hash(&self) -> &[u8; 32] {
+        &self.peer.handshake_hash
+    }
+
+    /// The protocol version in use.
+    pub fn version(&self) -> u16 {
+        self.peer.version
     }
 
     /// Everything the handshake learnt about the peer.

@@ -1,38 +1,51 @@
-//! The secure layer on one core: complete Noise XX handshakes (both sides
-//! in one thread), and one flow's throughput over encrypted records next
-//! to the same flow in plaintext and to the cipher's own bound (a plain
-//! ChaCha20-Poly1305 seal + open of the same bytes).
+//! The secure layer on one core, under each cipher suite and crypto
+//! backend: complete Noise XX handshakes (both sides in one thread), the
+//! backend's own seal + open of one record, the record layer doing the
+//! same, and one flow's throughput over encrypted records next to the
+//! same flow in plaintext.
 
 use std::hint::black_box;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use chacha20poly1305::aead::{AeadInPlace, KeyInit};
-use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use proto_core::mux::{self, FlowId, IoChunks, Side};
+use proto_core::secure::crypto::{CryptoBackend, Native, Portable};
 use proto_core::secure::{
     AllowNames, Blesser, Config, Established, Handshake, Identity, Params, PeerAuthorizer, Secured,
-    TrustedRoots,
+    Seed, Suite, SuiteList, TrustedRoots, MAX_RECORD_PLAINTEXT,
 };
 use proto_core::time::Instant;
 use proto_core::wire::Machine;
 
 const SIZE: usize = 64 * 1024;
 
+const BACKENDS: [(&str, &dyn CryptoBackend); 2] = [("native", &Native), ("portable", &Portable)];
+const SUITES: [(&str, Suite); 2] = [
+    ("aes256gcm", Suite::AesGcmSha256),
+    ("chacha20poly1305", Suite::ChaChaPolyBlake2s),
+];
+
 struct Fixture {
     client: Params,
     server: Params,
+    config: Config,
+}
+
+fn config(suite: Suite) -> Config {
+    let mut c = Config::default();
+    c.suites = SuiteList::Only(vec![suite]);
+    c
 }
 
 /// A root, a blessed client and server, each admitting only the other's
 /// name: the full verification work of a real deployment.
-fn fixture() -> Fixture {
+fn fixture(backend: &'static dyn CryptoBackend, suite: Suite) -> Fixture {
     let root = Blesser::root("acme", [1; 32]).unwrap();
     let mut roots = TrustedRoots::new();
     let (n, k) = root.trusted_root();
     roots.add(&n, k);
-    let mk = |secret: u8, name: &str, peer: &str, seed: u8| {
+    let mk = |secret: u8, name: &str, peer: &str| {
         let mut id = Identity::from_secret([secret; 32]);
         id.add_blessing(root.bless(name, id.public_key(), None).unwrap())
             .unwrap();
@@ -42,22 +55,25 @@ fn fixture() -> Fixture {
             roots: roots.clone(),
             authorizer: auth,
             wall_clock_secs: 1_700_000_000,
-            rng_seed: [seed; 32],
+            backend,
             local_address: String::new(),
             remote_address: String::new(),
         }
     };
     Fixture {
-        client: mk(10, "client", "acme:server", 1),
-        server: mk(11, "server", "acme:client", 2),
+        client: mk(10, "client", "acme:server"),
+        server: mk(11, "server", "acme:client"),
+        config: config(suite),
     }
 }
 
 /// One complete handshake, both sides, messages passed in memory.
 fn handshake(f: &Fixture) -> (Established, Established) {
     let now = Instant::ZERO;
-    let mut c = Handshake::initiator(Config::default(), f.client.clone(), now).unwrap();
-    let mut s = Handshake::responder(Config::default(), f.server.clone(), now).unwrap();
+    // Constant seeds: a benchmark, not a deployment.
+    let (cs, ss) = (Seed::new([1; 32]), Seed::new([2; 32]));
+    let mut c = Handshake::initiator(f.config.clone(), f.client.clone(), cs, now).unwrap();
+    let mut s = Handshake::responder(f.config.clone(), f.server.clone(), ss, now).unwrap();
     let mut wire = Vec::with_capacity(1024);
     while c.poll_transmit(&mut wire).is_some() {}
     s.handle_input(now, &wire).unwrap();
@@ -71,34 +87,74 @@ fn handshake(f: &Fixture) -> (Established, Established) {
 }
 
 fn handshakes(c: &mut Criterion) {
-    let f = fixture();
     let mut g = c.benchmark_group("secure");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("handshake", |b| b.iter(|| black_box(handshake(&f))));
+    for (bname, backend) in BACKENDS {
+        for (sname, suite) in SUITES {
+            let f = fixture(backend, suite);
+            g.bench_function(format!("handshake/{bname}/{sname}"), |b| {
+                b.iter(|| black_box(handshake(&f)))
+            });
+        }
+    }
     g.finish();
 }
 
-/// The cipher's bound: seal then open 64 KiB with ChaCha20-Poly1305.
-fn cipher_bound(c: &mut Criterion) {
-    let aead = ChaCha20Poly1305::new(Key::from_slice(&[7; 32]));
-    let mut buf = vec![0x5Au8; SIZE];
-    let mut n = 0u64;
+/// The backend's own bound, and the record layer's cost over it: seal
+/// then open one record of each size, through the `Aead` trait directly
+/// and through `Records` (length prefix, nonce counter, in-place buffers).
+fn record_layer(c: &mut Criterion) {
     let mut g = c.benchmark_group("secure");
-    g.throughput(Throughput::Bytes(SIZE as u64));
-    g.bench_function("chacha20poly1305_seal_open", |b| {
-        b.iter(|| {
-            n += 1;
-            let mut nonce = [0u8; 12];
-            nonce[4..].copy_from_slice(&n.to_le_bytes());
-            let nonce = Nonce::from_slice(&nonce);
-            let tag = aead
-                .encrypt_in_place_detached(nonce, b"", &mut buf)
-                .unwrap();
-            aead.decrypt_in_place_detached(nonce, b"", &mut buf, &tag)
-                .unwrap();
-            black_box(&mut buf);
-        })
-    });
+    for size in [16 * 1024, MAX_RECORD_PLAINTEXT] {
+        g.throughput(Throughput::Bytes(size as u64));
+        for (bname, backend) in BACKENDS {
+            for (sname, suite) in SUITES {
+                let aead = backend.aead(suite, &[7; 32]);
+                let mut buf = vec![0x5Au8; size];
+                let mut n = 0u64;
+                g.bench_function(format!("seal_open/{bname}/{sname}/{size}"), |b| {
+                    b.iter(|| {
+                        n += 1;
+                        let tag = aead.seal_in_place(n, b"", &mut buf);
+                        aead.open_in_place(n, b"", &mut buf, &tag).unwrap();
+                        black_box(&mut buf);
+                    })
+                });
+                let mut f = fixture(backend, suite);
+                f.config.record.max_plaintext = size;
+                let (c, s) = handshake(&f);
+                let (mut tx, mut rx) = (c.records, s.records);
+                let src = vec![0x5Au8; size];
+                let mut out = IoChunks::default();
+                g.bench_function(format!("records/{bname}/{sname}/{size}"), |b| {
+                    b.iter(|| {
+                        tx.transmit_with(
+                            |buf: &mut BytesMut| {
+                                buf.extend_from_slice(&src);
+                                true
+                            },
+                            &mut out,
+                        )
+                        .unwrap();
+                        // As a driver hands input over: one owned buffer.
+                        let mut wire = BytesMut::with_capacity(out.len());
+                        for chunk in out.chunks() {
+                            wire.extend_from_slice(chunk);
+                        }
+                        let len = out.len();
+                        out.advance(len);
+                        let mut got = 0;
+                        rx.open_owned(wire.freeze(), |p| {
+                            got += p.len();
+                            true
+                        })
+                        .unwrap();
+                        assert_eq!(got, size);
+                    })
+                });
+            }
+        }
+    }
     g.finish();
 }
 
@@ -168,12 +224,12 @@ impl Ends {
     }
 }
 
-fn ends(secure: bool) -> (Ends, FlowId) {
+fn ends(suite: Option<Suite>) -> (Ends, FlowId) {
     let now = Instant::ZERO;
     let a = mux::Connection::new(mux::Config::default(), Side::Dialer, now).unwrap();
     let b = mux::Connection::new(mux::Config::default(), Side::Acceptor, now).unwrap();
-    let mut e = if secure {
-        let (c, s) = handshake(&fixture());
+    let mut e = if let Some(suite) = suite {
+        let (c, s) = handshake(&fixture(&Native, suite));
         let (a, r) = Secured::established(c, a, now);
         r.unwrap();
         let (b, r) = Secured::established(s, b, now);
@@ -193,8 +249,15 @@ fn ends(secure: bool) -> (Ends, FlowId) {
 fn one_flow(c: &mut Criterion) {
     let mut g = c.benchmark_group("secure");
     g.throughput(Throughput::Bytes(SIZE as u64));
-    for (name, secure) in [("one_flow_encrypted", true), ("one_flow_plaintext", false)] {
-        let (mut e, id) = ends(secure);
+    for (name, suite) in [
+        ("one_flow_encrypted/aes256gcm", Some(Suite::AesGcmSha256)),
+        (
+            "one_flow_encrypted/chacha20poly1305",
+            Some(Suite::ChaChaPolyBlake2s),
+        ),
+        ("one_flow_plaintext", None),
+    ] {
+        let (mut e, id) = ends(suite);
         let src = Bytes::from(vec![0x5Au8; SIZE]);
         let mut wire = Vec::with_capacity(2 * SIZE);
         let mut out = IoChunks::default();
@@ -230,14 +293,23 @@ fn loopback_one_flow(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(BULK_TOTAL as u64))
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(5));
-    for (name, secure) in [
-        ("st/one_flow_encrypted", true),
-        ("st/one_flow_plaintext", false),
+    for (name, suite) in [
+        ("st/one_flow_encrypted/aes256gcm", Some(Suite::AesGcmSha256)),
+        (
+            "st/one_flow_encrypted/chacha20poly1305",
+            Some(Suite::ChaChaPolyBlake2s),
+        ),
+        ("st/one_flow_plaintext", None),
     ] {
+        let secure = suite.is_some();
         let rt = build_runtime(RtMode::St);
-        let f = fixture();
-        let creds = |p: Params| Credentials::new(p.identity, p.roots, p.authorizer);
-        let (cc, sc) = (creds(f.client), creds(f.server));
+        let f = fixture(&Native, suite.unwrap_or(Suite::AesGcmSha256));
+        let creds = |p: Params| {
+            let mut c = Credentials::new(p.identity, p.roots, p.authorizer);
+            c.config = f.config.clone();
+            c
+        };
+        let (cc, sc) = (creds(f.client.clone()), creds(f.server.clone()));
         let client = rt.block_on(async move {
             let (a, b) = tcp_pair().await.unwrap();
             let (client, server) = if secure {
@@ -283,6 +355,6 @@ fn loopback_one_flow(c: &mut Criterion) {
 criterion_group! {
     name = secure;
     config = Criterion::default().sample_size(30).measurement_time(std::time::Duration::from_secs(3));
-    targets = handshakes, cipher_bound, one_flow, loopback_one_flow
+    targets = handshakes, record_layer, one_flow, loopback_one_flow
 }
 criterion_main!(secure);

@@ -21,7 +21,7 @@ use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
 use proto_core::mux::{self, frame::PREFACE, OnFlow, Side};
 use proto_core::secure::{
-    AllowAny, Config as SecureConfig, Handshake, Identity, Params, Secured, TrustedRoots,
+    AllowAny, Config as SecureConfig, Handshake, Identity, Params, Secured, Seed, TrustedRoots,
 };
 use proto_core::sim::echo::{Echo, EchoRole};
 use proto_core::time::{Duration, Instant};
@@ -40,11 +40,17 @@ fn responder() -> Handshake {
         roots: TrustedRoots::new(),
         authorizer: Arc::new(AllowAny),
         wall_clock_secs: 0,
-        rng_seed: [3; 32],
+        backend: &proto_core::secure::crypto::InsecureNullCipher,
         local_address: String::new(),
         remote_address: String::new(),
     };
-    Handshake::responder(SecureConfig::default(), params, Instant::ZERO).unwrap()
+    Handshake::responder(
+        SecureConfig::default(),
+        params,
+        Seed::new([3; 32]),
+        Instant::ZERO,
+    )
+    .unwrap()
 }
 
 /// Checks the bytes an echo server sent directly on the wire: whole

@@ -1,7 +1,7 @@
-//! Fixtures shared by the secure-layer fuzz targets (built with
-//! `cfg(fuzzing)`: the record cipher is proto-core's null cipher, so
-//! records are `len | plaintext | 16 zero bytes` and the fuzzer can forge
-//! them).
+//! Fixtures shared by the secure-layer fuzz targets: the backend is
+//! `InsecureNullCipher` (built only with `cfg(fuzzing)` and the
+//! `insecure-null-cipher` feature), so records are
+//! `len | plaintext | 16 zero bytes` and the fuzzer can forge them.
 #![allow(dead_code)]
 
 use proto_core::secure::*;
@@ -24,14 +24,13 @@ pub fn params(
     identity: Identity,
     roots: &TrustedRoots,
     authorizer: Arc<dyn PeerAuthorizer>,
-    seed: u8,
 ) -> Params {
     Params {
         identity,
         roots: roots.clone(),
         authorizer,
         wall_clock_secs: NOW_SECS,
-        rng_seed: [seed; 32],
+        backend: &crypto::InsecureNullCipher,
         local_address: String::new(),
         remote_address: String::new(),
     }
@@ -49,7 +48,13 @@ pub fn responder(strict: bool, config: Config) -> Handshake {
     } else {
         Arc::new(AllowAny)
     };
-    Handshake::responder(config, params(id, &roots, auth, 2), Instant::ZERO).unwrap()
+    Handshake::responder(
+        config,
+        params(id, &roots, auth),
+        Seed::new([2; 32]),
+        Instant::ZERO,
+    )
+    .unwrap()
 }
 
 /// An honest initiator, blessed `acme:client` when `blessed`.
@@ -62,7 +67,8 @@ pub fn initiator(blessed: bool, config: Config) -> Handshake {
     }
     Handshake::initiator(
         config,
-        params(id, &roots, Arc::new(AllowAny), 1),
+        params(id, &roots, Arc::new(AllowAny)),
+        Seed::new([1; 32]),
         Instant::ZERO,
     )
     .unwrap()

@@ -8,7 +8,9 @@ mod secure_common;
 
 use bytes::Bytes;
 use proto_core::mux::{self, OnFlow, Side};
-use proto_core::secure::{AllowAny, Config as SecureConfig, Handshake, PeerAuthorizer, Secured};
+use proto_core::secure::{
+    AllowAny, Config as SecureConfig, Handshake, PeerAuthorizer, Secured, Seed,
+};
 use proto_core::sim::echo::{Echo, EchoRole};
 use proto_core::sim::{LinkConfig, Net, NetConfig, NetEvent};
 use proto_core::time::{Duration, Instant};
@@ -173,13 +175,15 @@ fn echo_on_a_flow_of_a_secure_connection() {
         let any: Arc<dyn PeerAuthorizer> = Arc::new(AllowAny);
         let hc = Handshake::initiator(
             SecureConfig::default(),
-            f.params(f.identity(10, "alice"), any.clone(), seed as u8),
+            f.params(f.identity(10, "alice"), any.clone()),
+            Seed::new([seed as u8; 32]),
             Instant::ZERO,
         )
         .unwrap();
         let hs = Handshake::responder(
             SecureConfig::default(),
-            f.params(f.identity(11, "server"), any, 100 + seed as u8),
+            f.params(f.identity(11, "server"), any),
+            Seed::new([100 + seed as u8; 32]),
             Instant::ZERO,
         )
         .unwrap();

@@ -15,16 +15,17 @@ fn names(p: &[&str]) -> Arc<dyn PeerAuthorizer> {
     Arc::new(AllowNames::new(p.iter().copied()))
 }
 
-/// msg1 is the initiator's ephemeral key and nothing else.
-const MSG1_LEN: usize = 2 + 32;
+/// msg1 is the initiator's ephemeral key and its offer of two suites
+/// (offer version, count, two ids).
+const MSG1_LEN: usize = 2 + 32 + 4;
 
 #[test]
 fn same_keys_and_seeds_give_byte_identical_handshakes() {
     let f = Fixture::new();
     let go = |cs: u8, ss: u8| {
-        let c = f.params(f.identity(10, "alice"), any(), cs);
-        let s = f.params(f.identity(11, "server"), any(), ss);
-        handshake(&f, c, s, Config::default())
+        let c = f.params(f.identity(10, "alice"), any());
+        let s = f.params(f.identity(11, "server"), any());
+        handshake_seeded(&f, c, s, Config::default(), (cs, ss))
     };
     let a = go(3, 4);
     let b = go(3, 4);
@@ -62,8 +63,8 @@ fn both_sides_learn_the_peer_its_names_and_what_they_presented() {
     let (phone_key, server_key) = (phone.public_key(), server.public_key());
     let run = handshake(
         &f,
-        f.params(phone, names(&["acme:server"]), 1),
-        f.params(server, names(&["acme:alice:*"]), 2),
+        f.params(phone, names(&["acme:server"])),
+        f.params(server, names(&["acme:alice:*"])),
         Config::default(),
     );
     let c = run.initiator.unwrap();
@@ -107,8 +108,8 @@ fn a_client_rejects_a_server_blessed_by_an_unknown_root_and_sends_no_identity() 
     let client_key = client.public_key();
     let run = handshake(
         &f,
-        f.params(client, names(&["acme:server"]), 1),
-        f.params(server, any(), 2),
+        f.params(client, names(&["acme:server"])),
+        f.params(server, any()),
         Config::default(),
     );
     assert_eq!(
@@ -140,8 +141,8 @@ fn an_expired_certificate_anywhere_in_the_chain_is_rejected() {
         let client_key = client.public_key();
         let run = handshake(
             &f,
-            f.params(client, names(&["acme:ops:*"]), 1),
-            f.params(server, any(), 2),
+            f.params(client, names(&["acme:ops:*"])),
+            f.params(server, any()),
             Config::default(),
         );
         assert_eq!(
@@ -161,8 +162,8 @@ fn an_expired_certificate_anywhere_in_the_chain_is_rejected() {
         .unwrap();
     let run = handshake(
         &f,
-        f.params(f.identity(10, "alice"), names(&["acme:ops:*"]), 1),
-        f.params(server, any(), 2),
+        f.params(f.identity(10, "alice"), names(&["acme:ops:*"])),
+        f.params(server, any()),
         Config::default(),
     );
     assert_eq!(run.initiator.unwrap().peer.granted, ["acme:ops:server"]);
@@ -175,8 +176,8 @@ fn a_name_outside_the_patterns_is_rejected() {
     let client_key = client.public_key();
     let run = handshake(
         &f,
-        f.params(client, names(&["acme:server:*", "acme:db"]), 1),
-        f.params(f.identity(11, "server"), any(), 2),
+        f.params(client, names(&["acme:server:*", "acme:db"])),
+        f.params(f.identity(11, "server"), any()),
         Config::default(),
     );
     assert_eq!(
@@ -215,8 +216,8 @@ fn a_blessing_bound_to_another_key_is_rejected() {
     let client_key = client.public_key();
     let run = handshake(
         &f,
-        f.params(client, names(&["acme:server"]), 1),
-        f.params(mallory, Arc::new(Present(server.blessings()[0].clone())), 2),
+        f.params(client, names(&["acme:server"])),
+        f.params(mallory, Arc::new(Present(server.blessings()[0].clone()))),
         Config::default(),
     );
     assert_eq!(
@@ -239,9 +240,8 @@ fn exactly_this_key() {
         f.params(
             f.identity(10, "alice"),
             Arc::new(AllowKey(server.public_key())),
-            1,
         ),
-        f.params(other.clone(), any(), 2),
+        f.params(other.clone(), any()),
         Config::default(),
     );
     assert_eq!(
@@ -253,9 +253,8 @@ fn exactly_this_key() {
         f.params(
             f.identity(10, "alice"),
             Arc::new(AllowKey(server.public_key())),
-            1,
         ),
-        f.params(server, any(), 2),
+        f.params(server, any()),
         Config::default(),
     );
     assert_eq!(run.initiator.unwrap().peer.granted, ["acme:server"]);
@@ -284,8 +283,8 @@ fn a_man_in_the_middle_with_its_own_keys_is_detected() {
     }
     let run = handshake(
         &f,
-        f.params(f.identity(10, "alice"), names(&["acme:server"]), 1),
-        f.params(Identity::from_secret([99; 32]), Arc::new(Relay(stolen)), 2),
+        f.params(f.identity(10, "alice"), names(&["acme:server"])),
+        f.params(Identity::from_secret([99; 32]), Arc::new(Relay(stolen))),
         Config::default(),
     );
     assert!(
@@ -297,16 +296,28 @@ fn a_man_in_the_middle_with_its_own_keys_is_detected() {
 
     // Mallory instead passes the server's msg2 through but swaps in her
     // own ephemeral key: Noise authentication fails at once.
-    let c_params = f.params(f.identity(10, "alice"), names(&["acme:server"]), 1);
-    let mut c = Handshake::initiator(Config::default(), c_params, Instant::ZERO).unwrap();
-    let mut s =
-        Handshake::responder(Config::default(), f.params(server, any(), 2), Instant::ZERO).unwrap();
+    let c_params = f.params(f.identity(10, "alice"), names(&["acme:server"]));
+    let mut c = Handshake::initiator(
+        Config::default(),
+        c_params,
+        Seed::new([1; 32]),
+        Instant::ZERO,
+    )
+    .unwrap();
+    let mut s = Handshake::responder(
+        Config::default(),
+        f.params(server, any()),
+        Seed::new([2; 32]),
+        Instant::ZERO,
+    )
+    .unwrap();
     let mut wire = Vec::new();
     while c.poll_transmit(&mut wire).is_some() {}
     s.handle_input(Instant::ZERO, &wire).unwrap();
     let mut msg2 = Vec::new();
     while s.poll_transmit(&mut msg2).is_some() {}
-    msg2[2..34].copy_from_slice(&proto_core_x25519_public([42; 32]));
+    // After the length and the suite choice.
+    msg2[3..35].copy_from_slice(&proto_core_x25519_public([42; 32]));
     assert_eq!(
         c.handle_input(Instant::ZERO, &msg2),
         Err(HandshakeError::Noise)
@@ -329,8 +340,8 @@ fn a_server_rejects_a_client_without_an_acceptable_blessing() {
     let f = Fixture::new();
     let run = handshake(
         &f,
-        f.params(Identity::from_secret([10; 32]), any(), 1),
-        f.params(f.identity(11, "server"), names(&["acme:*"]), 2),
+        f.params(Identity::from_secret([10; 32]), any()),
+        f.params(f.identity(11, "server"), names(&["acme:*"])),
         Config::default(),
     );
     // XX: the client is done once it sent msg3; the server refuses.
@@ -345,7 +356,8 @@ fn oversized_handshake_messages_and_the_timeout() {
     config.max_handshake_message = 100;
     let mut s = Handshake::responder(
         config,
-        f.params(f.identity(11, "server"), any(), 2),
+        f.params(f.identity(11, "server"), any()),
+        Seed::new([2; 32]),
         Instant::ZERO,
     )
     .unwrap();
@@ -358,8 +370,9 @@ fn oversized_handshake_messages_and_the_timeout() {
         Err(HandshakeError::MessageTooLarge { len: 256 })
     );
 
-    let c = f.params(f.identity(10, "alice"), any(), 1);
-    let mut c = Handshake::initiator(Config::default(), c, Instant::ZERO).unwrap();
+    let c = f.params(f.identity(10, "alice"), any());
+    let mut c =
+        Handshake::initiator(Config::default(), c, Seed::new([1; 32]), Instant::ZERO).unwrap();
     let deadline = Instant::ZERO + Duration::from_secs(10);
     assert_eq!(c.poll_timeout(), Some(deadline));
     c.handle_timeout(Instant::from_nanos(deadline.as_nanos() - 1));
@@ -378,25 +391,46 @@ fn oversized_handshake_messages_and_the_timeout() {
 #[test]
 fn no_common_version() {
     let f = Fixture::new();
-    let mut old = Config::default();
-    old.versions = (7, 9);
+    let mut v1 = Config::default();
+    v1.versions = (1, 1);
+    let mut v2 = Config::default();
+    v2.versions = (2, 2);
+    // A version-2-only responder refuses a version 1 initiator's first message.
     let c = Handshake::initiator(
-        Config::default(),
-        f.params(f.identity(10, "a"), any(), 1),
+        v1,
+        f.params(f.identity(10, "a"), any()),
+        Seed::new([1; 32]),
         Instant::ZERO,
     )
     .unwrap();
-    let s =
-        Handshake::responder(old, f.params(f.identity(11, "s"), any(), 2), Instant::ZERO).unwrap();
+    let s = Handshake::responder(
+        v2,
+        f.params(f.identity(11, "s"), any()),
+        Seed::new([2; 32]),
+        Instant::ZERO,
+    )
+    .unwrap();
     let run = run(c, s);
     assert_eq!(
-        run.initiator.unwrap_err(),
+        run.responder.unwrap_err(),
         HandshakeError::VersionMismatch {
-            peer_min: 7,
-            peer_max: 9
+            peer_min: 1,
+            peer_max: 1
         }
     );
-    assert_eq!(run.from_initiator.len(), MSG1_LEN);
+    assert!(run.from_responder.is_empty());
+    // Versions out of range are a config error, not a handshake.
+    let mut bad = Config::default();
+    bad.versions = (7, 9);
+    assert!(matches!(
+        Handshake::responder(
+            bad,
+            f.params(f.identity(11, "s"), any()),
+            Seed::new([2; 32]),
+            Instant::ZERO
+        ),
+        Err(HandshakeError::Config(_))
+    ));
 }
 
 #[test]
@@ -404,26 +438,30 @@ fn any_chunking_gives_the_same_result() {
     let f = Fixture::new();
     let c = Handshake::initiator(
         Config::default(),
-        f.params(f.identity(10, "a"), any(), 1),
+        f.params(f.identity(10, "a"), any()),
+        Seed::new([1; 32]),
         Instant::ZERO,
     )
     .unwrap();
     let s = Handshake::responder(
         Config::default(),
-        f.params(f.identity(11, "s"), any(), 2),
+        f.params(f.identity(11, "s"), any()),
+        Seed::new([2; 32]),
         Instant::ZERO,
     )
     .unwrap();
     let whole = run(c, s);
     let mut c = Handshake::initiator(
         Config::default(),
-        f.params(f.identity(10, "a"), any(), 1),
+        f.params(f.identity(10, "a"), any()),
+        Seed::new([1; 32]),
         Instant::ZERO,
     )
     .unwrap();
     let mut s = Handshake::responder(
         Config::default(),
-        f.params(f.identity(11, "s"), any(), 2),
+        f.params(f.identity(11, "s"), any()),
+        Seed::new([2; 32]),
         Instant::ZERO,
     )
     .unwrap();

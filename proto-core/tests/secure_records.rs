@@ -16,8 +16,8 @@ fn pair_with(config: Config) -> (Established, Established) {
     let any: Arc<dyn PeerAuthorizer> = Arc::new(AllowAny);
     let run = handshake(
         &f,
-        f.params(f.identity(10, "alice"), any.clone(), 1),
-        f.params(f.identity(11, "server"), any, 2),
+        f.params(f.identity(10, "alice"), any.clone()),
+        f.params(f.identity(11, "server"), any),
         config,
     );
     (run.initiator.unwrap(), run.responder.unwrap())

@@ -190,13 +190,15 @@ fn run(seed: u64) {
     let now0 = Instant::ZERO;
     let c = Handshake::initiator(
         Config::default(),
-        f.params(f.identity(10, "client"), any.clone(), seed as u8),
+        f.params(f.identity(10, "client"), any.clone()),
+        Seed::new([seed as u8; 32]),
         now0,
     )
     .unwrap();
     let s = Handshake::responder(
         Config::default(),
-        f.params(f.identity(11, "server"), any, (seed >> 8) as u8),
+        f.params(f.identity(11, "server"), any),
+        Seed::new([(seed >> 8) as u8; 32]),
         now0,
     )
     .unwrap();

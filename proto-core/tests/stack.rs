@@ -33,12 +33,14 @@ fn stack(f: &Fixture, side: Side, sink: Option<(Shared, bool)>) -> Stack {
     let hs = match side {
         Side::Dialer => Handshake::initiator(
             Config::default(),
-            f.params(f.identity(10, "alice"), any, 1),
+            f.params(f.identity(10, "alice"), any),
+            Seed::new([1; 32]),
             now,
         ),
         Side::Acceptor => Handshake::responder(
             Config::default(),
-            f.params(f.identity(11, "server"), any, 2),
+            f.params(f.identity(11, "server"), any),
+            Seed::new([2; 32]),
             now,
         ),
     }

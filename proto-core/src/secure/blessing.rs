@@ -59,7 +59,10 @@ impl Identity {
     /// caller drew from a good RNG, or stored), with no blessings yet.
     pub fn from_secret(secret: [u8; 32]) -> Self {
         Identity {
-            public: PublicKey(super::crypto::x25519_public(&secret)),
+            public: PublicKey(super::crypto::CryptoBackend::x25519_public(
+                &super::crypto::Portable,
+                &secret,
+            )),
             secret,
             blessings: Vec::new(),
         }

@@ -97,6 +97,20 @@ pub enum HandshakeError {
     Config(&'static str),
     /// Closed locally before the handshake finished.
     Closed,
+    /// The initiator offered no suite we accept (its offer's suite ids inside).
+    NoCommonSuite {
+        /// The ids it offered (see [`Suite::id`](super::crypto::Suite::id)).
+        offered: alloc::vec::Vec<u8>,
+    },
+    /// The responder chose a suite we did not offer (an attempted downgrade,
+    /// or a broken peer).
+    UnofferedSuite(u8),
+    /// A Diffie-Hellman result was all zero: the peer sent a key of small
+    /// order.
+    WeakKey,
+    /// The peer proved our own static key (see
+    /// [`Config::allow_self_connection`](super::Config::allow_self_connection)).
+    SelfConnection,
 }
 
 impl fmt::Display for HandshakeError {
@@ -120,6 +134,14 @@ impl fmt::Display for HandshakeError {
             HandshakeError::NotFinished => f.write_str("handshake not finished"),
             HandshakeError::Config(what) => write!(f, "bad secure config: {what}"),
             HandshakeError::Closed => f.write_str("closed before the handshake finished"),
+            HandshakeError::NoCommonSuite { offered } => {
+                write!(f, "no common cipher suite (peer offered ids {offered:?})")
+            }
+            HandshakeError::UnofferedSuite(id) => {
+                write!(f, "peer chose cipher suite {id}, which we did not offer")
+            }
+            HandshakeError::WeakKey => f.write_str("peer sent a key of small order"),
+            HandshakeError::SelfConnection => f.write_str("peer holds our own static key"),
         }
     }
 }

@@ -13,12 +13,30 @@
 //! Each message travels as a 2-byte big-endian length and the Noise
 //! message. A payload holds the protocol version range, record and mux
 //! settings, and the blessings the sender chose to present.
+//!
+//! # Suite negotiation (protocol version 2)
+//!
+//! The initiator's first message carries its offer, the suites it accepts
+//! in its order of preference, as the Noise payload of `-> e`: sent in the
+//! clear but mixed into the handshake hash. The responder picks the first
+//! suite of its own preference that was offered and sends the choice as
+//! one byte in front of its Noise message. The initiator built one Noise
+//! state per offered suite, all with the same ephemeral key (so its first
+//! message is the same bytes under each), and carries on with the chosen
+//! one. A man in the middle who edits the offer or the choice changes one
+//! side's handshake hash, and the second message fails to decrypt.
+//!
+//! Version 1 (ChaCha20-Poly1305 only, no offer, the prologue
+//! `weft secure 1`) is still spoken: a responder answers a first message
+//! without an offer in version 1 when its `versions` include 1, and an
+//! initiator whose `versions` end at 1 speaks it.
 
 use super::authorizer::{Endpoint, PeerAuthorizer, PeerBlessings};
 use super::blessing::{
     decode_blessings, encode_blessings, BlessingLimits, Identity, PublicKey, TrustedRoots,
 };
-use super::crypto::{noise_params, Resolver};
+use super::crypto::noise::{noise_params, KeyPair, Resolver, Seed};
+use super::crypto::{CryptoBackend, Suite, SuiteList, HASH_LEN};
 use super::error::HandshakeError;
 use super::record::{RecordConfig, Records, MAX_RECORD, MAX_RECORD_PLAINTEXT};
 use crate::time::{Duration, Instant};
@@ -27,16 +45,25 @@ use crate::wire::{put_varint, DecodeError, Reader};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::fmt;
+use zeroize::Zeroizing;
 
-/// The protocol version this implementation speaks.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The newest protocol version this implementation speaks (2: suites
+/// negotiated; 1: ChaCha20-Poly1305 only).
+pub const PROTOCOL_VERSION: u16 = 2;
 const PAYLOAD_VERSION: u8 = 1;
 /// Mixed into the handshake hash: both sides must agree they speak weft's
-/// framing of Noise, or the handshake fails.
-const PROLOGUE: &[u8] = b"weft secure 1";
+/// framing of Noise, and which version of it, or the handshake fails.
+const PROLOGUE_V1: &[u8] = b"weft secure 1";
+const PROLOGUE_V2: &[u8] = b"weft secure 2";
+/// Layout version of the initiator's suite offer.
+const OFFER_VERSION: u8 = 1;
+/// An X25519 public key, the whole of a version 1 first message.
+const EPHEMERAL_LEN: usize = 32;
+/// Room for the Noise overhead of a message around its payload: two keys
+/// and two tags at most (XX's second message).
+const NOISE_OVERHEAD: usize = 2 * 32 + 2 * 16;
 
 /// Mux settings a peer announces in its handshake payload, for the other
 /// side to see (the mux itself starts from the protocol's fixed initial
@@ -60,8 +87,16 @@ pub struct Config {
     pub max_handshake_message: usize,
     /// Time from creation for the handshake to finish. Default 10 s.
     pub handshake_timeout: Duration,
-    /// Protocol versions spoken, lowest and highest. Default 1..=1.
+    /// Protocol versions spoken, lowest and highest. Default 1..=2: an
+    /// initiator speaks 2, a responder answers either.
     pub versions: (u16, u16),
+    /// The cipher suites accepted, in order of preference. Default
+    /// [`SuiteList::Auto`]: AES-256-GCM first where the CPU has AES
+    /// instructions, ChaCha20-Poly1305 first otherwise.
+    pub suites: SuiteList,
+    /// Accept a peer that proves the same static key as ours (a node
+    /// connected to itself, or its key stolen). Default `false`.
+    pub allow_self_connection: bool,
     /// Record layer settings.
     pub record: RecordConfig,
     /// Mux settings announced to the peer.
@@ -75,7 +110,9 @@ impl Default for Config {
         Config {
             max_handshake_message: 8 * 1024,
             handshake_timeout: Duration::from_secs(10),
-            versions: (PROTOCOL_VERSION, PROTOCOL_VERSION),
+            versions: (1, PROTOCOL_VERSION),
+            suites: SuiteList::Auto,
+            allow_self_connection: false,
             record: RecordConfig::default(),
             mux: MuxSettings::default(),
             blessing_limits: BlessingLimits::default(),
@@ -99,11 +136,20 @@ impl Config {
         if self.versions.0 > self.versions.1 {
             return Err(HandshakeError::Config("versions: lowest above highest"));
         }
+        if self.versions.0 == 0 || self.versions.1 > PROTOCOL_VERSION {
+            return Err(HandshakeError::Config("versions: only 1..=2 exist"));
+        }
+        if let SuiteList::Only(list) = &self.suites {
+            if list.is_empty() {
+                return Err(HandshakeError::Config("suites: the list is empty"));
+            }
+        }
         Ok(())
     }
 }
 
-/// Who we are and whom we trust, for one handshake.
+/// Who we are and whom we trust, for one handshake (the randomness comes
+/// separately, as a [`Seed`] that cannot be reused).
 #[derive(Clone)]
 pub struct Params {
     /// Our static key and blessings.
@@ -115,9 +161,9 @@ pub struct Params {
     /// Wall-clock time, seconds since the Unix epoch, for certificate
     /// expiry (an input: the core reads no clock).
     pub wall_clock_secs: u64,
-    /// Seed of the handshake's RNG (ephemeral keys): 32 fresh random bytes
-    /// per handshake from the driver.
-    pub rng_seed: [u8; 32],
+    /// Where the primitives come from; usually
+    /// [`default_backend()`](super::crypto::default_backend).
+    pub backend: &'static dyn CryptoBackend,
     /// Our transport address, for the authorizer (may be empty).
     pub local_address: String,
     /// The peer's transport address, for the authorizer (may be empty).
@@ -130,6 +176,7 @@ impl fmt::Debug for Params {
             .field("identity", &self.identity)
             .field("roots", &self.roots)
             .field("wall_clock_secs", &self.wall_clock_secs)
+            .field("backend", &self.backend.name())
             .field("local_address", &self.local_address)
             .field("remote_address", &self.remote_address)
             .finish_non_exhaustive()
@@ -151,6 +198,11 @@ pub struct PeerInfo {
     pub version: u16,
     /// The mux settings it announced.
     pub mux: MuxSettings,
+    /// The cipher suite in use.
+    pub suite: Suite,
+    /// The Noise handshake hash: equal on both ends, unique to this
+    /// connection, for channel binding.
+    pub handshake_hash: [u8; HASH_LEN],
 }
 
 /// What the handshake reports.
@@ -189,20 +241,35 @@ enum Step {
 /// (records to open next).
 pub struct Handshake {
     initiator: bool,
-    noise: Option<snow::HandshakeState>,
+    /// The initiator, before the answer: one state per offered suite.
+    offered: Vec<(Suite, snow::HandshakeState)>,
+    /// The state of the suite in use.
+    noise: Option<(Suite, snow::HandshakeState)>,
+    /// Version 1 on the wire (no offer, no choice byte).
+    legacy: bool,
     config: Config,
     params: Params,
+    /// Our ephemeral key pair, drawn once from the seed.
+    ephemeral: KeyPair,
     deadline: Instant,
     step: Step,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    scratch: Vec<u8>,
     events: VecDeque<HandshakeEvent>,
     /// The peer and the rekey interval it announced.
     peer: Option<(PeerInfo, u64)>,
     presented: Vec<String>,
-    transport: Option<snow::TransportState>,
+    /// The suite, both directions' keys (ours to send first) and the
+    /// handshake hash, once complete.
+    keys: Option<Keys>,
     error: Option<HandshakeError>,
+}
+
+struct Keys {
+    suite: Suite,
+    send: Zeroizing<[u8; 32]>,
+    recv: Zeroizing<[u8; 32]>,
+    hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for Handshake {
@@ -219,6 +286,8 @@ impl fmt::Debug for Handshake {
 pub struct Established {
     /// The record layer.
     pub records: Records,
+    /// The Noise handshake hash (also in [`PeerInfo::handshake_hash`]).
+    pub handshake_hash: [u8; HASH_LEN],
     /// The peer.
     pub peer: PeerInfo,
     /// Bytes received after the handshake's last message: the first
@@ -227,47 +296,85 @@ pub struct Established {
 }
 
 impl Handshake {
-    /// The dialer's side; queues the first message at once.
-    pub fn initiator(config: Config, params: Params, now: Instant) -> Result<Self, HandshakeError> {
-        let mut h = Self::new(true, config, params, now)?;
-        h.write_noise(&[])?;
+    /// The dialer's side; queues the first message at once. `seed` is 32
+    /// fresh random bytes, used for this handshake only.
+    pub fn initiator(
+        config: Config,
+        params: Params,
+        seed: Seed,
+        now: Instant,
+    ) -> Result<Self, HandshakeError> {
+        let mut h = Self::new(true, config, params, seed, now)?;
+        let suites = h.our_suites();
+        if h.config.versions.1 < 2 {
+            if !suites.contains(&Suite::ChaChaPolyBlake2s) {
+                return Err(HandshakeError::Config(
+                    "version 1 speaks only ChaCha20-Poly1305: add it to the suites",
+                ));
+            }
+            h.legacy = true;
+            let state = h.build(Suite::ChaChaPolyBlake2s)?;
+            h.noise = Some((Suite::ChaChaPolyBlake2s, state));
+            h.write_noise(&[], None)?;
+            return Ok(h);
+        }
+        let mut offer = Vec::with_capacity(2 + suites.len());
+        offer.push(OFFER_VERSION);
+        offer.push(suites.len() as u8);
+        offer.extend(suites.iter().map(|s| s.id()));
+        for &suite in &suites {
+            let state = h.build(suite)?;
+            h.offered.push((suite, state));
+        }
+        // The same ephemeral key and payload under every suite: the first
+        // message is the same bytes whichever is chosen.
+        let mut first = None;
+        for (_, state) in &mut h.offered {
+            let mut msg = alloc::vec![0u8; offer.len() + NOISE_OVERHEAD];
+            let n = state
+                .write_message(&offer, &mut msg)
+                .map_err(|_| HandshakeError::Config("noise parameters"))?;
+            msg.truncate(n);
+            first.get_or_insert(msg);
+        }
+        let first = first.ok_or(HandshakeError::Config("suites: the list is empty"))?;
+        h.frame(None, &first);
         Ok(h)
     }
 
-    /// The acceptor's side.
-    pub fn responder(config: Config, params: Params, now: Instant) -> Result<Self, HandshakeError> {
-        Self::new(false, config, params, now)
+    /// The acceptor's side. `seed` is 32 fresh random bytes, used for this
+    /// handshake only.
+    pub fn responder(
+        config: Config,
+        params: Params,
+        seed: Seed,
+        now: Instant,
+    ) -> Result<Self, HandshakeError> {
+        Self::new(false, config, params, seed, now)
     }
 
     fn new(
         initiator: bool,
         config: Config,
         params: Params,
+        seed: Seed,
         now: Instant,
     ) -> Result<Self, HandshakeError> {
         config.validate()?;
-        let builder = snow::Builder::with_resolver(
-            noise_params(),
-            Resolver::boxed(
-                params.rng_seed,
-                (*params.identity.secret(), params.identity.public_key().0),
-            ),
-        )
-        .local_private_key(params.identity.secret())
-        .and_then(|b| b.prologue(PROLOGUE))
-        .map_err(|_| HandshakeError::Config("static key"))?;
-        let noise = if initiator {
-            builder.build_initiator()
-        } else {
-            builder.build_responder()
-        }
-        .map_err(|_| HandshakeError::Config("noise parameters"))?;
+        let secret = seed.ephemeral_secret();
+        let ephemeral = KeyPair {
+            public: params.backend.x25519_public(&secret),
+            secret,
+        };
         Ok(Handshake {
             initiator,
-            noise: Some(noise),
+            offered: Vec::new(),
+            noise: None,
+            legacy: false,
             deadline: now + config.handshake_timeout,
             config,
             params,
+            ephemeral,
             step: if initiator {
                 Step::AwaitResponder
             } else {
@@ -275,13 +382,52 @@ impl Handshake {
             },
             rx: Vec::new(),
             tx: Vec::new(),
-            scratch: vec![0; MAX_RECORD],
             events: VecDeque::new(),
             peer: None,
             presented: Vec::new(),
-            transport: None,
+            keys: None,
             error: None,
         })
+    }
+
+    /// Our suites in order of preference.
+    fn our_suites(&self) -> Vec<Suite> {
+        self.config
+            .suites
+            .resolve(self.params.backend.aes_is_fast())
+    }
+
+    /// A Noise state for `suite`, with our keys and the prologue of the
+    /// version in use.
+    fn build(&self, suite: Suite) -> Result<snow::HandshakeState, HandshakeError> {
+        let identity = &self.params.identity;
+        let static_key = KeyPair {
+            secret: Zeroizing::new(*identity.secret()),
+            public: identity.public_key().0,
+        };
+        let prologue = if self.legacy {
+            PROLOGUE_V1
+        } else {
+            PROLOGUE_V2
+        };
+        let builder = snow::Builder::with_resolver(
+            noise_params(suite),
+            Resolver::boxed(
+                self.params.backend,
+                suite,
+                static_key,
+                self.ephemeral.clone(),
+            ),
+        )
+        .local_private_key(identity.secret())
+        .and_then(|b| b.prologue(prologue))
+        .map_err(|_| HandshakeError::Config("static key"))?;
+        if self.initiator {
+            builder.build_initiator()
+        } else {
+            builder.build_responder()
+        }
+        .map_err(|_| HandshakeError::Config("noise parameters"))
     }
 
     /// Whether this is the initiator (dialer).
@@ -330,16 +476,16 @@ impl Handshake {
     }
 
     fn on_message(&mut self, msg: &[u8]) -> Result<(), HandshakeError> {
-        let noise = self.noise.as_mut().ok_or(HandshakeError::NotFinished)?;
-        let n = noise
-            .read_message(msg, &mut self.scratch)
-            .map_err(|_| HandshakeError::Noise)?;
         match self.step {
             Step::AwaitHello => {
-                // msg1 is `e` alone; a payload would travel in the clear.
-                if n != 0 {
+                let suite = self.choose(msg)?;
+                let state = self.build(suite)?;
+                self.noise = Some((suite, state));
+                let offer = self.read_noise(msg)?;
+                // The offer, already parsed from the clear; no more.
+                if offer.len() != msg.len() - EPHEMERAL_LEN {
                     return Err(HandshakeError::BadPayload(DecodeError::Invalid(
-                        "payload in first message",
+                        "first message payload",
                     )));
                 }
                 let ours = self
@@ -347,12 +493,27 @@ impl Handshake {
                     .authorizer
                     .blessings_for_peer(&[], self.params.identity.blessings());
                 let payload = self.payload(&ours);
-                self.write_noise(&payload)?;
+                let choice = (!self.legacy).then(|| suite.id());
+                self.write_noise(&payload, choice)?;
                 self.step = Step::AwaitInitiator;
                 self.presented(&ours);
             }
             Step::AwaitResponder => {
-                let payload = self.scratch[..n].to_vec();
+                let body = if self.legacy {
+                    msg
+                } else {
+                    let (&id, rest) = msg.split_first().ok_or(HandshakeError::Noise)?;
+                    let at = self
+                        .offered
+                        .iter()
+                        .position(|(s, _)| s.id() == id)
+                        .ok_or(HandshakeError::UnofferedSuite(id))?;
+                    let chosen = self.offered.swap_remove(at);
+                    self.offered.clear();
+                    self.noise = Some(chosen);
+                    rest
+                };
+                let payload = self.read_noise(body)?;
                 let granted = self.authorize(&payload)?;
                 let ours = self
                     .params
@@ -360,17 +521,73 @@ impl Handshake {
                     .blessings_for_peer(&granted, self.params.identity.blessings());
                 let payload = self.payload(&ours);
                 self.presented(&ours);
-                self.write_noise(&payload)?;
+                self.write_noise(&payload, None)?;
                 self.complete()?;
             }
             Step::AwaitInitiator => {
-                let payload = self.scratch[..n].to_vec();
+                let payload = self.read_noise(msg)?;
                 self.authorize(&payload)?;
                 self.complete()?;
             }
             Step::Done | Step::Failed => return Err(HandshakeError::UnexpectedData),
         }
         Ok(())
+    }
+
+    /// The responder's choice of suite from the first message: version 1
+    /// (just the ephemeral key) or version 2 (the key, then the offer).
+    fn choose(&mut self, msg: &[u8]) -> Result<Suite, HandshakeError> {
+        let ours = self.our_suites();
+        if msg.len() < EPHEMERAL_LEN {
+            return Err(HandshakeError::Noise);
+        }
+        if msg.len() == EPHEMERAL_LEN {
+            if self.config.versions.0 > 1 {
+                return Err(HandshakeError::VersionMismatch {
+                    peer_min: 1,
+                    peer_max: 1,
+                });
+            }
+            self.legacy = true;
+            return if ours.contains(&Suite::ChaChaPolyBlake2s) {
+                Ok(Suite::ChaChaPolyBlake2s)
+            } else {
+                Err(HandshakeError::NoCommonSuite {
+                    offered: alloc::vec![Suite::ChaChaPolyBlake2s.id()],
+                })
+            };
+        }
+        if self.config.versions.1 < 2 {
+            return Err(HandshakeError::BadPayload(DecodeError::Invalid(
+                "payload in first message",
+            )));
+        }
+        let mut r = Reader::new(&msg[EPHEMERAL_LEN..]);
+        let bad = HandshakeError::BadPayload;
+        if r.u8().map_err(bad)? != OFFER_VERSION {
+            return Err(bad(DecodeError::Invalid("suite offer version")));
+        }
+        let n = usize::from(r.u8().map_err(bad)?);
+        let offered = r.bytes(n).map_err(bad)?.to_vec();
+        if r.remaining() != 0 {
+            return Err(bad(DecodeError::Invalid("bytes after the suite offer")));
+        }
+        ours.into_iter()
+            .find(|s| offered.contains(&s.id()))
+            .ok_or(HandshakeError::NoCommonSuite { offered })
+    }
+
+    /// Reads a Noise message; its payload.
+    fn read_noise(&mut self, msg: &[u8]) -> Result<Vec<u8>, HandshakeError> {
+        let (_, noise) = self.noise.as_mut().ok_or(HandshakeError::NotFinished)?;
+        // The payload is never longer than the message.
+        let mut out = alloc::vec![0u8; msg.len()];
+        let n = noise.read_message(msg, &mut out).map_err(|e| match e {
+            snow::Error::Dh => HandshakeError::WeakKey,
+            _ => HandshakeError::Noise,
+        })?;
+        out.truncate(n);
+        Ok(out)
     }
 
     fn presented(&mut self, ours: &[super::Blessing]) {
@@ -398,12 +615,16 @@ impl Handshake {
     /// Decodes the peer's payload, verifies its blessings against the key
     /// it proved, and runs the authorizer; the granted names.
     fn authorize(&mut self, payload: &[u8]) -> Result<Vec<String>, HandshakeError> {
-        let noise = self.noise.as_ref().ok_or(HandshakeError::NotFinished)?;
+        let (suite, noise) = self.noise.as_ref().ok_or(HandshakeError::NotFinished)?;
+        let suite = *suite;
         let key = noise
             .get_remote_static()
             .and_then(|k| <[u8; 32]>::try_from(k).ok())
             .map(PublicKey)
             .ok_or(HandshakeError::Noise)?;
+        if key == self.params.identity.public_key() && !self.config.allow_self_connection {
+            return Err(HandshakeError::SelfConnection);
+        }
         let mut r = Reader::new(payload);
         let bad = HandshakeError::BadPayload;
         if r.u8().map_err(bad)? != PAYLOAD_VERSION {
@@ -418,9 +639,15 @@ impl Handshake {
             conn_recv_budget: r.varint().map_err(bad)?,
         };
         let blessings = decode_blessings(&mut r, &self.config.blessing_limits).map_err(bad)?;
+        if r.remaining() != 0 {
+            return Err(bad(DecodeError::Invalid(
+                "bytes after the handshake payload",
+            )));
+        }
         let (our_min, our_max) = self.config.versions;
+        let wire_version = if self.legacy { 1 } else { 2 };
         let version = our_max.min(peer_max);
-        if peer_min > peer_max || version < our_min.max(peer_min) {
+        if peer_min > peer_max || version < our_min.max(peer_min) || version != wire_version {
             return Err(HandshakeError::VersionMismatch { peer_min, peer_max });
         }
         let mut verified = PeerBlessings::default();
@@ -455,30 +682,65 @@ impl Handshake {
                 presented: Vec::new(),
                 version,
                 mux,
+                suite,
+                handshake_hash: [0; HASH_LEN],
             },
             rekey_after,
         ));
         Ok(granted)
     }
 
-    fn write_noise(&mut self, payload: &[u8]) -> Result<(), HandshakeError> {
-        let noise = self.noise.as_mut().ok_or(HandshakeError::NotFinished)?;
-        let n = noise
-            .write_message(payload, &mut self.scratch)
-            .map_err(|_| {
-                HandshakeError::Config("handshake payload too large (too many blessings)")
-            })?;
-        self.tx.extend_from_slice(&(n as u16).to_be_bytes());
-        self.tx.extend_from_slice(&self.scratch[..n]);
+    /// Writes a Noise message with `payload`, framed, behind the `choice`
+    /// byte when there is one.
+    fn write_noise(&mut self, payload: &[u8], choice: Option<u8>) -> Result<(), HandshakeError> {
+        let (_, noise) = self.noise.as_mut().ok_or(HandshakeError::NotFinished)?;
+        let mut msg = alloc::vec![0u8; payload.len() + NOISE_OVERHEAD];
+        let n = noise.write_message(payload, &mut msg).map_err(|_| {
+            HandshakeError::Config("handshake payload too large (too many blessings)")
+        })?;
+        if n + usize::from(choice.is_some()) > MAX_RECORD {
+            return Err(HandshakeError::Config(
+                "handshake payload too large (too many blessings)",
+            ));
+        }
+        msg.truncate(n);
+        self.frame(choice, &msg);
         Ok(())
     }
 
+    fn frame(&mut self, choice: Option<u8>, msg: &[u8]) {
+        let len = msg.len() + usize::from(choice.is_some());
+        // Callers keep `len` within MAX_RECORD.
+        self.tx.extend_from_slice(&(len as u16).to_be_bytes());
+        self.tx.extend(choice);
+        self.tx.extend_from_slice(msg);
+    }
+
     fn complete(&mut self) -> Result<(), HandshakeError> {
-        let noise = self.noise.take().ok_or(HandshakeError::NotFinished)?;
-        let transport = noise
-            .into_transport_mode()
-            .map_err(|_| HandshakeError::Noise)?;
-        self.transport = Some(transport);
+        let (suite, mut noise) = self.noise.take().ok_or(HandshakeError::NotFinished)?;
+        if !noise.is_handshake_finished() {
+            return Err(HandshakeError::Noise);
+        }
+        let mut hash = [0u8; HASH_LEN];
+        hash.copy_from_slice(
+            noise
+                .get_handshake_hash()
+                .get(..HASH_LEN)
+                .ok_or(HandshakeError::Noise)?,
+        );
+        let (k1, k2) = noise.dangerously_get_raw_split();
+        let (k1, k2) = (Zeroizing::new(k1), Zeroizing::new(k2));
+        // k1 carries initiator -> responder.
+        let (send, recv) = if self.initiator { (k1, k2) } else { (k2, k1) };
+        self.keys = Some(Keys {
+            suite,
+            send,
+            recv,
+            hash,
+        });
+        if let Some((peer, _)) = self.peer.as_mut() {
+            peer.handshake_hash = hash;
+        }
         self.step = Step::Done;
         self.events.push_back(HandshakeEvent::Complete);
         Ok(())
@@ -487,7 +749,8 @@ impl Handshake {
     fn fail(&mut self, e: HandshakeError) -> HandshakeError {
         self.step = Step::Failed;
         self.noise = None;
-        self.transport = None;
+        self.offered.clear();
+        self.keys = None;
         // A failed handshake sends nothing more: in particular, an
         // initiator that refused the responder never sends its identity.
         self.tx.clear();
@@ -562,13 +825,21 @@ impl Handshake {
         if self.step != Step::Done || !self.tx.is_empty() {
             return Err(HandshakeError::NotFinished);
         }
-        let (transport, (mut peer, peer_rekey)) = match (self.transport.take(), self.peer.take()) {
-            (Some(t), Some(p)) => (t, p),
+        let (keys, (mut peer, peer_rekey)) = match (self.keys.take(), self.peer.take()) {
+            (Some(k), Some(p)) => (k, p),
             _ => return Err(HandshakeError::NotFinished),
         };
         peer.presented = core::mem::take(&mut self.presented);
         Ok(Established {
-            records: Records::new(transport, &self.config.record, peer_rekey),
+            records: Records::new(
+                self.params.backend,
+                keys.suite,
+                &keys.send,
+                &keys.recv,
+                &self.config.record,
+                peer_rekey,
+            ),
+            handshake_hash: keys.hash,
             peer,
             leftover: core::mem::take(&mut self.rx),
         })

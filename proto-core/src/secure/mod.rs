@@ -1,15 +1,18 @@
 //! Authenticated, encrypted connections: a Noise XX handshake, a record
 //! layer, identities with blessings, and peer authorization.
 //!
-//! - [`Handshake`]: `Noise_XX_25519_ChaChaPoly_BLAKE2s` through `snow`,
-//!   sans-IO. The RNG is a ChaCha20 keystream from a seed the driver
-//!   passes in ([`Params::rng_seed`]), so the same keys and seed give the
-//!   same bytes. The responder proves its identity first; the initiator
-//!   runs its [`PeerAuthorizer`] on it *before* sending its own, and sends
-//!   nothing more if it refuses.
-//! - [`Records`]: length-prefixed AEAD records after the handshake, several
-//!   mux frames per record, deterministic rekeying, and a first failure
-//!   that stops all later delivery.
+//! - [`Handshake`]: Noise XX through `snow`, sans-IO, under a negotiated
+//!   cipher suite: `Noise_XX_25519_AESGCM_SHA256` or
+//!   `Noise_XX_25519_ChaChaPoly_BLAKE2s` ([`Suite`]). The ephemeral key
+//!   comes from a one-shot [`Seed`] the driver passes in, so the same keys
+//!   and seed give the same bytes. The responder proves its identity
+//!   first; the initiator runs its [`PeerAuthorizer`] on it *before*
+//!   sending its own, and sends nothing more if it refuses.
+//! - [`crypto`]: the [`CryptoBackend`] trait every primitive comes
+//!   through, with a portable (`no_std`) and a native backend.
+//! - [`Records`]: length-prefixed AEAD records after the handshake, sealed
+//!   and opened in place, several mux frames per record, deterministic
+//!   rekeying, and a first failure that stops all later delivery.
 //! - [`Identity`], [`Blessing`], [`Blesser`], [`TrustedRoots`]: names such
 //!   as `acme:alice:phone` bound to a static key by ed25519-signed
 //!   certificate chains, with expiry against a wall-clock input.
@@ -17,8 +20,9 @@
 //! - [`Secured`]: the record layer stacked under a [`crate::mux::Connection`], for
 //!   drivers that want one object.
 //!
-//! Under `cfg(fuzzing)` the cipher is a null cipher (plaintext plus a zero
-//! tag) so a fuzzer can forge valid records and reach the mux.
+//! For fuzzing only (`cfg(fuzzing)` and the `insecure-null-cipher`
+//! feature), `crypto::InsecureNullCipher` leaves records in plaintext with
+//! a zero tag so a fuzzer can forge them and reach the mux.
 //!
 //! ```
 //! use proto_core::secure::*;
@@ -35,14 +39,18 @@
 //! server.add_blessing(root.bless("server", server.public_key(), None).unwrap()).unwrap();
 //! let client = Identity::from_secret([3; 32]);
 //!
-//! let params = |identity: Identity, authorizer: Arc<dyn PeerAuthorizer>, seed| Params {
+//! let params = |identity: Identity, authorizer: Arc<dyn PeerAuthorizer>| Params {
 //!     identity, roots: roots.clone(), authorizer, wall_clock_secs: 1_700_000_000,
-//!     rng_seed: [seed; 32], local_address: String::new(), remote_address: String::new(),
+//!     backend: crypto::default_backend(),
+//!     local_address: String::new(), remote_address: String::new(),
 //! };
+//! // Constant seeds are for tests only: a real seed is 32 bytes from the
+//! // OS's RNG, fresh for every handshake (the adapters do this).
 //! let now = Instant::ZERO;
 //! let mut c = Handshake::initiator(Config::default(),
-//!     params(client, Arc::new(AllowNames::new(["acme:server"])), 4), now).unwrap();
-//! let mut s = Handshake::responder(Config::default(), params(server, Arc::new(AllowAny), 5), now).unwrap();
+//!     params(client, Arc::new(AllowNames::new(["acme:server"]))), Seed::new([4; 32]), now).unwrap();
+//! let mut s = Handshake::responder(Config::default(), params(server, Arc::new(AllowAny)),
+//!     Seed::new([5; 32]), now).unwrap();
 //!
 //! let mut wire = Vec::new();
 //! while !(c.is_complete() && s.is_complete()) {
@@ -51,13 +59,14 @@
 //!     while s.poll_transmit(&mut wire).is_some() {}
 //!     c.handle_input(now, &std::mem::take(&mut wire)).unwrap();
 //! }
-//! let c = c.finish().unwrap();
+//! let (c, s) = (c.finish().unwrap(), s.finish().unwrap());
 //! assert_eq!(c.peer.granted, ["acme:server"]);
+//! assert_eq!(c.handshake_hash, s.handshake_hash);
 //! ```
 
 mod authorizer;
 mod blessing;
-mod crypto;
+pub mod crypto;
 mod error;
 mod handshake;
 mod record;
@@ -71,6 +80,8 @@ pub use blessing::{
     decode_blessings, encode_blessings, Blesser, Blessing, BlessingError, BlessingLimits,
     Certificate, Identity, PublicKey, Subject, TrustedRoots, ENCODING_VERSION, MAX_COMPONENT,
 };
+pub use crypto::noise::Seed;
+pub use crypto::{default_backend, CryptoBackend, Suite, SuiteList};
 pub use error::{HandshakeError, InputError, RecordError};
 pub use handshake::{
     Config, Established, Handshake, HandshakeEvent, MuxSettings, Params, PeerInfo, PROTOCOL_VERSION,
@@ -81,6 +92,3 @@ pub use secured::Secured;
 /// The application close code a connection sends when a record fails
 /// authentication (the CLOSE still goes out, sealed).
 pub const RECORD_FAILURE: u64 = 0x5ec0_0001;
-
-/// The Noise protocol name weft speaks.
-pub const NOISE_PROTOCOL: &str = crypto::NOISE_PARAMS;

@@ -1,24 +1,32 @@
 //! The record layer: after the handshake, the byte stream is a sequence of
-//! records, each a 2-byte big-endian length and that many bytes of
-//! ChaCha20-Poly1305 ciphertext (at most 65535, as Noise allows).
+//! records, each a 2-byte big-endian length and that many bytes of AEAD
+//! ciphertext and tag (at most 65535, as Noise allows), under the suite
+//! the handshake chose.
 //!
 //! Nonces are implicit counters, so a replayed, dropped or reordered
 //! record fails authentication. Each side rekeys its sending key after
-//! every [`RecordConfig::rekey_after`] records and announces that interval
-//! in its handshake payload, so the receiver rekeys in step without a
-//! message. The first record that fails to open ends the layer: nothing
-//! after it is delivered.
+//! every [`RecordConfig::rekey_after`] records (Noise's `REKEY`) and
+//! announces that interval in its handshake payload, so the receiver
+//! rekeys in step without a message. The first record that fails to open
+//! ends the layer: nothing after it is delivered.
+//!
+//! Both directions work in place: the layer above writes its output
+//! straight into the record's buffer, which is sealed where it lies; an
+//! input buffer the layer owns alone is opened where it lies and its
+//! plaintext handed up as slices of it.
 
+use super::crypto::{Aead, CryptoBackend, Suite};
 use super::error::RecordError;
 use crate::wire::TransmitBuf;
-use alloc::vec::Vec;
-use bytes::{Bytes, BytesMut};
+use alloc::boxed::Box;
+use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
+use zeroize::Zeroizing;
+
+pub use super::crypto::TAG_LEN;
 
 /// Bytes of the length prefix in front of each record.
 pub const LEN_PREFIX: usize = 2;
-/// Bytes the AEAD tag adds to each record.
-pub const TAG_LEN: usize = 16;
 /// The longest record body (ciphertext) Noise allows.
 pub const MAX_RECORD: usize = 65535;
 /// The most plaintext one record can carry.
@@ -29,7 +37,8 @@ pub const MAX_RECORD_PLAINTEXT: usize = MAX_RECORD - TAG_LEN;
 #[non_exhaustive]
 pub struct RecordConfig {
     /// Most plaintext bytes per sealed record, 1..=[`MAX_RECORD_PLAINTEXT`].
-    /// Default: the maximum (fewest AEAD calls and syscalls per byte).
+    /// Default: the maximum (fewest AEAD calls and syscalls per byte;
+    /// `BENCHMARKS.md` compares sizes).
     pub max_plaintext: usize,
     /// Records sent under one key before rekeying it; 0 never rekeys.
     /// Default 2^20 (64 GiB of full records).
@@ -45,29 +54,77 @@ impl Default for RecordConfig {
     }
 }
 
+/// One direction's key and nonce counter.
+struct CipherState {
+    backend: &'static dyn CryptoBackend,
+    suite: Suite,
+    aead: Box<dyn Aead>,
+    nonce: u64,
+}
+
+impl CipherState {
+    fn new(backend: &'static dyn CryptoBackend, suite: Suite, key: &[u8; 32]) -> Self {
+        CipherState {
+            backend,
+            suite,
+            aead: backend.aead(suite, key),
+            nonce: 0,
+        }
+    }
+
+    /// The next nonce; 2^64 - 1 is reserved for rekeying.
+    fn next_nonce(&mut self) -> Result<u64, RecordError> {
+        if self.nonce == u64::MAX {
+            return Err(RecordError::NonceExhausted);
+        }
+        let n = self.nonce;
+        self.nonce += 1;
+        Ok(n)
+    }
+
+    fn seal(&mut self, buf: &mut [u8]) -> Result<[u8; TAG_LEN], RecordError> {
+        let n = self.next_nonce()?;
+        Ok(self.aead.seal_in_place(n, &[], buf))
+    }
+
+    fn open(&mut self, buf: &mut [u8], tag: &[u8; TAG_LEN]) -> Result<(), RecordError> {
+        let n = self.next_nonce()?;
+        self.aead
+            .open_in_place(n, &[], buf, tag)
+            .map_err(|_| RecordError::Authentication)
+    }
+
+    /// Noise's REKEY: the new key is the first 32 bytes of encrypting 32
+    /// zero bytes under nonce 2^64 - 1. The counter carries on.
+    fn rekey(&mut self) {
+        let mut key = Zeroizing::new([0u8; 32]);
+        let _tag = self.aead.seal_in_place(u64::MAX, &[], &mut key[..]);
+        self.aead = self.backend.aead(self.suite, &key);
+    }
+}
+
 /// The record layer of one established connection.
 ///
-/// [`open`](Self::open) takes bytes from the wire in any chunking and
-/// hands out each record's plaintext; [`seal`](Self::seal) turns plaintext
-/// into one record. [`Secured`](super::Secured) stacks it under any
+/// [`open`](Self::open) / [`open_owned`](Self::open_owned) take bytes from
+/// the wire in any chunking and hand out each record's plaintext;
+/// [`seal`](Self::seal) turns plaintext into one record, and
+/// [`transmit_with`](Self::transmit_with) seals a layer's output in place.
+/// [`Secured`](super::Secured) stacks it under any
 /// [`Machine`](crate::wire::Machine).
 pub struct Records {
-    transport: snow::TransportState,
+    suite: Suite,
+    send: CipherState,
+    recv: CipherState,
     max_plaintext: usize,
     send_rekey: u64,
     recv_rekey: u64,
     sent: u64,
     received: u64,
     /// A record split across inputs: its bytes so far (bounded by one record).
-    partial: Vec<u8>,
-    /// Decrypted records, handed out as `Bytes` without another copy.
-    plain_in: BytesMut,
-    /// Mux output waiting to be sealed: `plain_out[plain_pos..]`.
-    plain_out: Vec<u8>,
-    plain_pos: usize,
-    /// Sealed records, handed to the sink as `Bytes` (no copy into an
-    /// `IoChunks`; the buffer comes back once the sink drops them).
-    sealed: BytesMut,
+    partial: BytesMut,
+    /// The record being filled: a length placeholder, then plaintext from
+    /// the layer above, sealed in place when full or when it has no more.
+    pending: BytesMut,
     /// Why opening stopped (an input error ends input only: the CLOSE
     /// that reports it still goes out sealed).
     rx_failed: Option<RecordError>,
@@ -77,6 +134,7 @@ pub struct Records {
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Records")
+            .field("suite", &self.suite)
             .field("sent", &self.sent)
             .field("received", &self.received)
             .field("rx_failed", &self.rx_failed)
@@ -86,26 +144,34 @@ impl fmt::Debug for Records {
 }
 
 impl Records {
+    /// The record layer over the keys a handshake split off.
     pub(crate) fn new(
-        transport: snow::TransportState,
+        backend: &'static dyn CryptoBackend,
+        suite: Suite,
+        send_key: &[u8; 32],
+        recv_key: &[u8; 32],
         config: &RecordConfig,
         peer_rekey_after: u64,
     ) -> Self {
         Records {
-            transport,
+            suite,
+            send: CipherState::new(backend, suite, send_key),
+            recv: CipherState::new(backend, suite, recv_key),
             max_plaintext: config.max_plaintext.clamp(1, MAX_RECORD_PLAINTEXT),
             send_rekey: config.rekey_after,
             recv_rekey: peer_rekey_after,
             sent: 0,
             received: 0,
-            partial: Vec::new(),
-            plain_in: BytesMut::new(),
-            plain_out: Vec::new(),
-            plain_pos: 0,
-            sealed: BytesMut::new(),
+            partial: BytesMut::new(),
+            pending: BytesMut::new(),
             rx_failed: None,
             tx_failed: None,
         }
+    }
+
+    /// The suite the records are sealed under.
+    pub fn suite(&self) -> Suite {
+        self.suite
     }
 
     /// Records sealed so far.
@@ -120,7 +186,7 @@ impl Records {
 
     /// Plaintext taken from the layer above and not sealed yet.
     pub fn pending_plaintext(&self) -> usize {
-        self.plain_out.len() - self.plain_pos
+        self.pending.len().saturating_sub(LEN_PREFIX)
     }
 
     /// Why opening records stopped, if it did.
@@ -131,37 +197,45 @@ impl Records {
     /// Seals `plain` (at most the configured record size) as one record
     /// appended to `out`; returns the bytes appended.
     pub fn seal(&mut self, plain: &[u8], out: &mut impl TransmitBuf) -> Result<usize, RecordError> {
-        if let Some(e) = self.tx_failed {
-            return Err(e);
-        }
         if plain.len() > self.max_plaintext {
             return Err(RecordError::TooLarge);
         }
-        let len = LEN_PREFIX + plain.len() + TAG_LEN;
-        self.sealed.clear();
-        self.sealed.reserve(len);
-        self.sealed.resize(len, 0);
-        let n = self
-            .transport
-            .write_message(plain, &mut self.sealed[LEN_PREFIX..])
-            .map_err(|_| {
-                self.tx_failed = Some(RecordError::NonceExhausted);
-                RecordError::NonceExhausted
-            })?;
-        // n <= MAX_RECORD: checked by snow.
-        self.sealed[..LEN_PREFIX].copy_from_slice(&(n as u16).to_be_bytes());
-        self.sealed.truncate(LEN_PREFIX + n);
-        out.put_bytes(self.sealed.split().freeze());
+        let mut rec = BytesMut::with_capacity(LEN_PREFIX + plain.len());
+        rec.extend_from_slice(&[0; LEN_PREFIX]);
+        rec.extend_from_slice(plain);
+        self.seal_record(rec, out)
+    }
+
+    /// Seals `rec` (a length placeholder, then at most one record's
+    /// plaintext) where it lies and appends it and its tag to `out`.
+    fn seal_record(
+        &mut self,
+        mut rec: BytesMut,
+        out: &mut impl TransmitBuf,
+    ) -> Result<usize, RecordError> {
+        if let Some(e) = self.tx_failed {
+            return Err(e);
+        }
+        let body = rec.len() - LEN_PREFIX + TAG_LEN;
+        let tag = self.send.seal(&mut rec[LEN_PREFIX..]).inspect_err(|&e| {
+            self.tx_failed = Some(e);
+        })?;
+        // body <= MAX_RECORD: the plaintext is capped at MAX_RECORD_PLAINTEXT.
+        rec[..LEN_PREFIX].copy_from_slice(&(body as u16).to_be_bytes());
+        // The tag travels as its own small chunk: appending it to `rec`
+        // could reallocate and copy the whole record.
+        out.put_bytes(rec.freeze());
+        out.put_slice(&tag);
         self.sent += 1;
         if self.send_rekey != 0 && self.sent % self.send_rekey == 0 {
-            self.transport.rekey_outgoing();
+            self.send.rekey();
         }
-        Ok(LEN_PREFIX + n)
+        Ok(LEN_PREFIX + body)
     }
 
     fn fail(&mut self, e: RecordError) -> RecordError {
         self.rx_failed = Some(e);
-        self.partial = Vec::new();
+        self.partial = BytesMut::new();
         e
     }
 
@@ -173,7 +247,18 @@ impl Records {
     /// fails.
     pub fn open(
         &mut self,
-        mut data: &[u8],
+        data: &[u8],
+        deliver: impl FnMut(Bytes) -> bool,
+    ) -> Result<(), RecordError> {
+        self.open_owned(Bytes::copy_from_slice(data), deliver)
+    }
+
+    /// As [`open`](Self::open), for bytes the caller hands over: when
+    /// nothing else shares their buffer, whole records are opened in it
+    /// without a copy.
+    pub fn open_owned(
+        &mut self,
+        mut data: Bytes,
         mut deliver: impl FnMut(Bytes) -> bool,
     ) -> Result<(), RecordError> {
         if let Some(e) = self.rx_failed {
@@ -188,29 +273,32 @@ impl Records {
                 }
                 let take = self.missing().min(data.len());
                 self.partial.extend_from_slice(&data[..take]);
-                data = &data[take..];
+                data.advance(take);
             }
-            let rec = core::mem::take(&mut self.partial);
-            let plain = self.open_one(&rec[LEN_PREFIX..])?;
-            self.partial = rec;
-            self.partial.clear();
+            let rec = self.partial.split();
+            let plain = self.open_one(rec)?;
             if !deliver(plain) {
                 return Ok(());
             }
         }
-        // Whole records straight from the input, without buffering.
-        while data.len() >= LEN_PREFIX {
-            let len = usize::from(u16::from_be_bytes([data[0], data[1]]));
-            if data.len() < LEN_PREFIX + len {
+        let mut buf = match data.try_into_mut() {
+            Ok(owned) => owned,
+            // Shared: one copy, then as if owned.
+            Err(shared) => BytesMut::from(&shared[..]),
+        };
+        // Whole records where they lie.
+        while buf.len() >= LEN_PREFIX {
+            let len = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
+            if buf.len() < LEN_PREFIX + len {
                 break;
             }
-            let plain = self.open_one(&data[LEN_PREFIX..LEN_PREFIX + len])?;
-            data = &data[LEN_PREFIX + len..];
+            let rec = buf.split_to(LEN_PREFIX + len);
+            let plain = self.open_one(rec)?;
             if !deliver(plain) {
                 return Ok(());
             }
         }
-        self.partial.extend_from_slice(data);
+        self.partial.extend_from_slice(&buf);
         Ok(())
     }
 
@@ -223,67 +311,65 @@ impl Records {
         (LEN_PREFIX + len).saturating_sub(self.partial.len())
     }
 
-    fn open_one(&mut self, body: &[u8]) -> Result<Bytes, RecordError> {
-        if body.len() < TAG_LEN {
+    /// Opens one whole record (length prefix included) in place; its
+    /// plaintext.
+    fn open_one(&mut self, mut rec: BytesMut) -> Result<Bytes, RecordError> {
+        let Some(plain_len) = rec.len().checked_sub(LEN_PREFIX + TAG_LEN) else {
             return Err(self.fail(RecordError::Authentication));
+        };
+        let mut tag = [0u8; TAG_LEN];
+        tag.copy_from_slice(&rec[LEN_PREFIX + plain_len..]);
+        rec.advance(LEN_PREFIX);
+        rec.truncate(plain_len);
+        if let Err(e) = self.recv.open(&mut rec, &tag) {
+            return Err(self.fail(e));
         }
-        self.plain_in.reserve(body.len());
-        self.plain_in.resize(body.len() - TAG_LEN, 0);
-        match self.transport.read_message(body, &mut self.plain_in) {
-            Ok(n) => {
-                self.plain_in.truncate(n);
-                self.received += 1;
-                if self.recv_rekey != 0 && self.received % self.recv_rekey == 0 {
-                    self.transport.rekey_incoming();
-                }
-                Ok(self.plain_in.split().freeze())
-            }
-            Err(_) => {
-                self.plain_in.clear();
-                Err(self.fail(RecordError::Authentication))
-            }
+        self.received += 1;
+        if self.recv_rekey != 0 && self.received % self.recv_rekey == 0 {
+            self.recv.rekey();
         }
+        Ok(rec.freeze())
     }
 
-    /// Drains plaintext from `poll` (which appends to the buffer it is
-    /// given and returns whether it appended anything: a layer's
-    /// `poll_transmit`) and seals it as one record appended to `out`,
-    /// several of the layer's messages per record; returns the bytes
-    /// appended, `None` when there is nothing to send.
+    /// Lets `poll` (which appends to the buffer it is given and returns
+    /// whether it appended anything: a layer's `poll_transmit`) write its
+    /// output into the next record, seals it in place and appends it to
+    /// `out`, several of the layer's messages per record; returns the
+    /// bytes appended, `None` when there is nothing to send.
     #[must_use]
     pub fn transmit_with(
         &mut self,
-        mut poll: impl FnMut(&mut Vec<u8>) -> bool,
+        mut poll: impl FnMut(&mut BytesMut) -> bool,
         out: &mut impl TransmitBuf,
     ) -> Option<usize> {
         if self.tx_failed.is_some() {
             return None;
         }
-        if self.plain_out.len() - self.plain_pos < self.max_plaintext {
-            // Refill. The mux gives up to `max_transmit` per call, several
-            // records' worth: those are sealed from an offset, and only the
-            // tail of one record moves to the front here.
-            self.plain_out.drain(..self.plain_pos);
-            self.plain_pos = 0;
-            while self.plain_out.len() < self.max_plaintext {
-                if !poll(&mut self.plain_out) {
-                    break;
-                }
+        if self.pending.is_empty() {
+            self.pending
+                .reserve(LEN_PREFIX + self.max_plaintext + TAG_LEN);
+            self.pending.extend_from_slice(&[0; LEN_PREFIX]);
+        }
+        while self.pending_plaintext() < self.max_plaintext {
+            if !poll(&mut self.pending) {
+                break;
             }
         }
-        let pending = self.plain_out.len() - self.plain_pos;
+        let pending = self.pending_plaintext();
         if pending == 0 {
             return None;
         }
-        let n = pending.min(self.max_plaintext);
-        let body = core::mem::take(&mut self.plain_out);
-        let r = self.seal(&body[self.plain_pos..self.plain_pos + n], out);
-        self.plain_out = body;
-        self.plain_pos += n;
-        if self.plain_pos == self.plain_out.len() {
-            self.plain_out.clear();
-            self.plain_pos = 0;
+        // The layer may give several records' worth at once: the tail past
+        // this record moves to the front of the next one.
+        let rest = (pending > self.max_plaintext)
+            .then(|| self.pending.split_off(LEN_PREFIX + self.max_plaintext));
+        let rec = core::mem::take(&mut self.pending);
+        if let Some(rest) = rest {
+            self.pending
+                .reserve(LEN_PREFIX + self.max_plaintext.max(rest.len()) + TAG_LEN);
+            self.pending.extend_from_slice(&[0; LEN_PREFIX]);
+            self.pending.extend_from_slice(&rest);
         }
-        r.ok()
+        self.seal_record(rec, out).ok()
     }
 }

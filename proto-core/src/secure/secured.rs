@@ -36,15 +36,15 @@ use bytes::Bytes;
 /// use proto_core::wire::Machine;
 /// use std::sync::Arc;
 ///
-/// let params = |secret, seed| Params {
+/// let params = |secret| Params {
 ///     identity: Identity::from_secret(secret), roots: TrustedRoots::new(),
-///     authorizer: Arc::new(AllowAny), wall_clock_secs: 0, rng_seed: [seed; 32],
+///     authorizer: Arc::new(AllowAny), wall_clock_secs: 0, backend: default_backend(),
 ///     local_address: String::new(), remote_address: String::new(),
 /// };
 /// let now = Instant::ZERO;
 /// let mux = |side| mux::Connection::new(mux::Config::default(), side, now).unwrap();
-/// let mut c = Secured::new(Handshake::initiator(Config::default(), params([1; 32], 1), now).unwrap(), mux(Side::Dialer));
-/// let mut s = Secured::new(Handshake::responder(Config::default(), params([2; 32], 2), now).unwrap(), mux(Side::Acceptor));
+/// let mut c = Secured::new(Handshake::initiator(Config::default(), params([1; 32]), Seed::new([1; 32]), now).unwrap(), mux(Side::Dialer));
+/// let mut s = Secured::new(Handshake::responder(Config::default(), params([2; 32]), Seed::new([2; 32]), now).unwrap(), mux(Side::Acceptor));
 /// let flow = c.inner_mut().open_flow().unwrap(); // before the handshake ends
 /// c.inner_mut().flow(flow).write(b"hi").unwrap();
 /// for _ in 0..4 {
@@ -68,7 +68,7 @@ use bytes::Bytes;
 pub struct Secured<M> {
     phase: Phase,
     inner: M,
-    peer: Option<PeerInfo>,
+    peer: Option<Box<PeerInfo>>,
     /// The latest time an input brought (commands have none).
     now: Instant,
 }
@@ -122,7 +122,7 @@ impl<M: Machine> Secured<M> {
 
     /// The peer, once the handshake established it.
     pub fn peer(&self) -> Option<&PeerInfo> {
-        self.peer.as_ref()
+        self.peer.as_deref()
     }
 
     /// The handshake finished: records flow.
@@ -161,7 +161,7 @@ impl<M: Machine> Secured<M> {
             Phase::Records(records) => {
                 let inner = &mut self.inner;
                 let mut refused = false;
-                let r = records.open(&data, |plain| {
+                let r = records.open_owned(data, |plain| {
                     refused = inner.handle_input(now, plain).is_err();
                     !refused
                 });
@@ -219,8 +219,9 @@ impl<M: Machine> Secured<M> {
             records,
             peer,
             leftover,
+            ..
         } = est;
-        self.peer = Some(peer);
+        self.peer = Some(Box::new(peer));
         self.phase = Phase::Records(Box::new(records));
         // `M`'s clock starts with the records: it learns the time (its
         // first PING, sent now, measures from here, not from its creation).

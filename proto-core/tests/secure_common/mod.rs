@@ -31,18 +31,13 @@ impl Fixture {
         id
     }
 
-    pub fn params(
-        &self,
-        identity: Identity,
-        authorizer: Arc<dyn PeerAuthorizer>,
-        seed: u8,
-    ) -> Params {
+    pub fn params(&self, identity: Identity, authorizer: Arc<dyn PeerAuthorizer>) -> Params {
         Params {
             identity,
             roots: self.roots.clone(),
             authorizer,
             wall_clock_secs: NOW_SECS,
-            rng_seed: [seed; 32],
+            backend: default_backend(),
             local_address: String::new(),
             remote_address: String::new(),
         }
@@ -84,9 +79,21 @@ pub fn run(mut c: Handshake, mut s: Handshake) -> Run {
 }
 
 pub fn handshake(f: &Fixture, client: Params, server: Params, config: Config) -> Run {
+    handshake_seeded(f, client, server, config, (1, 2))
+}
+
+/// As [`handshake`], with the seeds `[seeds.0; 32]` and `[seeds.1; 32]`.
+pub fn handshake_seeded(
+    f: &Fixture,
+    client: Params,
+    server: Params,
+    config: Config,
+    seeds: (u8, u8),
+) -> Run {
     let _ = f;
-    let c = Handshake::initiator(config.clone(), client, Instant::ZERO).unwrap();
-    let s = Handshake::responder(config, server, Instant::ZERO).unwrap();
+    let now = Instant::ZERO;
+    let c = Handshake::initiator(config.clone(), client, Seed::new([seeds.0; 32]), now).unwrap();
+    let s = Handshake::responder(config, server, Seed::new([seeds.1; 32]), now).unwrap();
     run(c, s)
 }
 
