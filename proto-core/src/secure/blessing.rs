@@ -282,7 +282,7 @@ impl Blesser {
             &subject,
             expiry,
         );
-        let signature = self.key.sign(&msg).to_bytes();
+        let signature = sign(&self.key, &msg);
         chain.certificates.push(Certificate {
             name: name.to_string(),
             subject,
@@ -339,11 +339,28 @@ impl TrustedRoots {
 
     /// Checks `blessing` for a peer whose proven static key is `peer`, at
     /// `now_secs` (seconds since the Unix epoch); returns its name.
+    ///
+    /// Every check that costs nothing is made before any signature is
+    /// verified, so a peer cannot buy ed25519 work with a chain that fails
+    /// them: the root is trusted, the chain has the right shape, the leaf
+    /// binds `peer`, and every certificate is within its validity.
     pub fn verify(
         &self,
         blessing: &Blessing,
         peer: PublicKey,
         now_secs: u64,
+    ) -> Result<String, BlessingError> {
+        self.verify_using(blessing, peer, now_secs, &mut verify_signature)
+    }
+
+    /// [`verify`](Self::verify) with the signature check passed in, so
+    /// tests can see which signatures are checked, and when.
+    pub(crate) fn verify_using(
+        &self,
+        blessing: &Blessing,
+        peer: PublicKey,
+        now_secs: u64,
+        check: SignatureCheck<'_>,
     ) -> Result<String, BlessingError> {
         let known = self
             .roots
@@ -352,36 +369,65 @@ impl TrustedRoots {
         if !known {
             return Err(BlessingError::UnknownRoot);
         }
-        if blessing.certificates.is_empty() {
+        let Some((leaf, above)) = blessing.certificates.split_last() else {
             return Err(BlessingError::Empty);
+        };
+        if above
+            .iter()
+            .any(|c| !matches!(c.subject, Subject::Delegate(_)))
+        {
+            return Err(BlessingError::Malformed);
         }
-        let mut signer = blessing.root_key;
-        let last = blessing.certificates.len() - 1;
+        let Subject::Static(leaf_key) = leaf.subject else {
+            return Err(BlessingError::Malformed);
+        };
+        if leaf_key != peer {
+            return Err(BlessingError::KeyMismatch);
+        }
+        if blessing
+            .certificates
+            .iter()
+            .any(|c| c.expiry.is_some_and(|e| now_secs >= e))
+        {
+            return Err(BlessingError::Expired);
+        }
+        // Only now the signatures, root first: each signer is the key the
+        // certificate before it bound.
+        let mut signer = &blessing.root_key;
         for (i, cert) in blessing.certificates.iter().enumerate() {
-            if cert.expiry.is_some_and(|e| now_secs >= e) {
-                return Err(BlessingError::Expired);
-            }
-            let vk = VerifyingKey::from_bytes(&signer).map_err(|_| BlessingError::BadSignature)?;
             let msg = signed_message(
                 parent_of(blessing, i),
                 &cert.name,
                 &cert.subject,
                 cert.expiry,
             );
-            vk.verify_strict(&msg, &Signature::from_bytes(&cert.signature))
-                .map_err(|_| BlessingError::BadSignature)?;
-            match cert.subject {
-                Subject::Delegate(k) if i < last => signer = k,
-                Subject::Static(k) if i == last => {
-                    if k != peer {
-                        return Err(BlessingError::KeyMismatch);
-                    }
-                }
-                _ => return Err(BlessingError::Malformed),
+            if !check(signer, &msg, &cert.signature) {
+                return Err(BlessingError::BadSignature);
+            }
+            if let Subject::Delegate(k) = &cert.subject {
+                signer = k;
             }
         }
         Ok(blessing.name())
     }
+}
+
+/// A signature check: `(key, message, signature) -> valid`.
+pub(crate) type SignatureCheck<'a> = &'a mut dyn FnMut(&[u8; 32], &[u8], &[u8; 64]) -> bool;
+
+/// Every certificate signature weft checks goes through here (strict
+/// ed25519: no small-order keys, no malleable signatures), so one place
+/// can later hand it to another crypto backend.
+pub(crate) fn verify_signature(key: &[u8; 32], msg: &[u8], sig: &[u8; 64]) -> bool {
+    VerifyingKey::from_bytes(key)
+        .and_then(|vk| vk.verify_strict(msg, &Signature::from_bytes(sig)))
+        .is_ok()
+}
+
+/// Every certificate weft signs is signed here (the counterpart of
+/// [`verify_signature`]).
+fn sign(key: &SigningKey, msg: &[u8]) -> [u8; 64] {
+    key.sign(msg).to_bytes()
 }
 
 /// Bounds on an encoded blessing list (a peer's handshake payload).
@@ -527,3 +573,104 @@ impl fmt::Display for BlessingError {
 }
 
 impl core::error::Error for BlessingError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::Verifier;
+
+    const NOW: u64 = 1_700_000_000;
+
+    fn setup() -> (Blesser, TrustedRoots, Identity) {
+        let acme = Blesser::root("acme", [1; 32]).unwrap();
+        let mut roots = TrustedRoots::new();
+        let (n, k) = acme.trusted_root();
+        roots.add(&n, k);
+        (acme, roots, Identity::from_secret([3; 32]))
+    }
+
+    /// Verifies with a counting signature check; (result, checks made).
+    fn counted(
+        roots: &TrustedRoots,
+        b: &Blessing,
+        peer: PublicKey,
+        now: u64,
+    ) -> (Result<String, BlessingError>, usize) {
+        let mut n = 0;
+        let r = roots.verify_using(b, peer, now, &mut |k, m, s| {
+            n += 1;
+            verify_signature(k, m, s)
+        });
+        (r, n)
+    }
+
+    #[test]
+    fn a_valid_chain_checks_one_signature_per_certificate() {
+        let (acme, roots, id) = setup();
+        let ops = acme.delegate("ops", [8; 32], None).unwrap();
+        let b = ops.bless("server", id.public_key(), None).unwrap();
+        assert_eq!(
+            counted(&roots, &b, id.public_key(), NOW),
+            (Ok("acme:ops:server".into()), 2)
+        );
+    }
+
+    #[test]
+    fn cheap_failures_check_no_signature() {
+        let (acme, roots, id) = setup();
+        let other = Identity::from_secret([4; 32]).public_key();
+        let b = acme
+            .bless("server", id.public_key(), Some(NOW - 1))
+            .unwrap();
+        // Wrong leaf key, expired, unknown root, bad shape: no ed25519 work.
+        assert_eq!(
+            counted(&roots, &b, other, NOW),
+            (Err(BlessingError::KeyMismatch), 0)
+        );
+        assert_eq!(
+            counted(&roots, &b, id.public_key(), NOW),
+            (Err(BlessingError::Expired), 0)
+        );
+        assert_eq!(
+            counted(&TrustedRoots::new(), &b, id.public_key(), NOW),
+            (Err(BlessingError::UnknownRoot), 0)
+        );
+        let ops = acme.delegate("ops", [8; 32], None).unwrap();
+        let mut swapped = ops.bless("server", id.public_key(), None).unwrap();
+        swapped.certificates.reverse();
+        assert_eq!(
+            counted(&roots, &swapped, id.public_key(), NOW),
+            (Err(BlessingError::Malformed), 0)
+        );
+    }
+
+    #[test]
+    fn a_bad_signature_stops_at_the_first_certificate() {
+        let (acme, roots, id) = setup();
+        let ops = acme.delegate("ops", [8; 32], None).unwrap();
+        let mut b = ops.bless("server", id.public_key(), None).unwrap();
+        b.certificates[0].signature[0] ^= 1;
+        assert_eq!(
+            counted(&roots, &b, id.public_key(), NOW),
+            (Err(BlessingError::BadSignature), 1)
+        );
+    }
+
+    #[test]
+    fn verify_signature_is_strict_ed25519() {
+        let key = SigningKey::from_bytes(&[5; 32]);
+        let pk = key.verifying_key().to_bytes();
+        let sig = sign(&key, b"m");
+        assert!(verify_signature(&pk, b"m", &sig));
+        assert!(!verify_signature(&pk, b"n", &sig));
+        // Key and R both the identity point, s = 0: plain `verify` accepts
+        // this forgery for any message; the strict check must not.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut forged = [0u8; 64];
+        forged[..32].copy_from_slice(&identity);
+        let weak = VerifyingKey::from_bytes(&identity).unwrap();
+        assert!(weak.verify(b"m", &Signature::from_bytes(&forged)).is_ok());
+        assert!(!verify_signature(&identity, b"m", &forged));
+    }
+}
