@@ -8,6 +8,15 @@
 //! (which may sign further certificates) or, last in the chain, the
 //! holder's X25519 static key. The Noise handshake proves possession of
 //! that static key, so presenting a blessing needs no signature of its own.
+//!
+//! A certificate may carry a not-before time and an expiry, both signed;
+//! [`TrustedRoots::verify`] judges them against a wall-clock input with a
+//! skew allowance, and fails closed when that clock is unknown (0).
+//!
+//! Encoding version 2 states explicitly whether each time is present (in
+//! version 1 an expiry of 0 meant "none"). Version 1 lists from older
+//! peers are still read, and their certificates verified against the
+//! version 1 signed message ([`CertificateFormat::V1`]).
 
 use crate::wire::{DecodeError, Reader};
 use alloc::string::{String, ToString};
@@ -15,13 +24,25 @@ use alloc::vec::Vec;
 use core::fmt;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 
-/// Version byte in front of every encoded blessing list.
-pub const ENCODING_VERSION: u8 = 1;
+/// Version byte [`encode_blessings`] writes in front of a blessing list
+/// (version 1 is still decoded).
+pub const ENCODING_VERSION: u8 = 2;
 
 /// Separates name components.
 pub const SEPARATOR: char = ':';
 
-const DOMAIN: &[u8] = b"weft blessing certificate v1\0";
+const DOMAIN_V1: &[u8] = b"weft blessing certificate v1\0";
+const DOMAIN_V2: &[u8] = b"weft blessing certificate v2\0";
+
+// Validity flags of a version 2 certificate; only the first two are signed
+// (the third says which message was).
+const HAS_NOT_BEFORE: u8 = 1;
+const HAS_EXPIRY: u8 = 2;
+const SIGNED_V1: u8 = 4;
+
+/// The allowance for clocks that disagree, unless [`BlessingLimits`] says
+/// otherwise.
+const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 
 /// An X25519 static public key: what identifies a peer to Noise.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -122,10 +143,40 @@ pub struct Certificate {
     pub name: String,
     /// The key it binds.
     pub subject: Subject,
+    /// Seconds since the Unix epoch before which it is not yet valid.
+    pub not_before: Option<u64>,
     /// Seconds since the Unix epoch from which it is no longer valid.
     pub expiry: Option<u64>,
+    /// Which signed message its signature covers.
+    pub format: CertificateFormat,
     /// The parent key's ed25519 signature.
     pub signature: [u8; 64],
+}
+
+/// Which message a certificate's signature covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum CertificateFormat {
+    /// `weft blessing certificate v1`: the expiry as a `u64`, 0 meaning
+    /// none, and no not-before. Only read from older peers' blessings: such
+    /// a certificate with a not-before or an expiry of 0 is
+    /// [`BlessingError::Malformed`], its signature could not bind them.
+    V1,
+    /// `weft blessing certificate v2`: whether each time is present is
+    /// signed too. What [`Blesser`] signs.
+    #[default]
+    V2,
+}
+
+/// When a certificate is valid: from `not_before` (inclusive) until
+/// `expiry` (exclusive), seconds since the Unix epoch; `None` leaves that
+/// side open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Validity {
+    /// Not valid before this time.
+    pub not_before: Option<u64>,
+    /// Not valid from this time on.
+    pub expiry: Option<u64>,
 }
 
 /// A name bound to a key through a chain of certificates from a root.
@@ -162,19 +213,25 @@ impl Blessing {
     pub fn expiry(&self) -> Option<u64> {
         self.certificates.iter().filter_map(|c| c.expiry).min()
     }
+
+    /// The latest not-before time in the chain.
+    pub fn not_before(&self) -> Option<u64> {
+        self.certificates.iter().filter_map(|c| c.not_before).max()
+    }
 }
 
 /// The bytes a certificate's signature covers: the parent (the root's
 /// name and key, or the parent certificate's signature, which covers its
-/// own parent in turn), then this certificate.
-fn signed_message(
-    parent: Parent<'_>,
-    name: &str,
-    subject: &Subject,
-    expiry: Option<u64>,
-) -> Vec<u8> {
-    let mut m = Vec::with_capacity(DOMAIN.len() + 256);
-    m.extend_from_slice(DOMAIN);
+/// own parent in turn), then this certificate, in its format's layout.
+/// Names are at most [`MAX_COMPONENT`] bytes (checked before signing and
+/// before verifying), so their lengths fit a byte.
+fn signed_message(parent: Parent<'_>, cert: &Certificate) -> Vec<u8> {
+    let domain = match cert.format {
+        CertificateFormat::V1 => DOMAIN_V1,
+        CertificateFormat::V2 => DOMAIN_V2,
+    };
+    let mut m = Vec::with_capacity(domain.len() + 256);
+    m.extend_from_slice(domain);
     match parent {
         Parent::Root(name, key) => {
             m.push(0);
@@ -187,12 +244,32 @@ fn signed_message(
             m.extend_from_slice(sig);
         }
     }
-    m.push(name.len() as u8);
-    m.extend_from_slice(name.as_bytes());
-    m.push(subject.kind());
-    m.extend_from_slice(subject.key());
-    m.extend_from_slice(&expiry.unwrap_or(0).to_be_bytes());
+    m.push(cert.name.len() as u8);
+    m.extend_from_slice(cert.name.as_bytes());
+    m.push(cert.subject.kind());
+    m.extend_from_slice(cert.subject.key());
+    match cert.format {
+        CertificateFormat::V1 => m.extend_from_slice(&cert.expiry.unwrap_or(0).to_be_bytes()),
+        CertificateFormat::V2 => {
+            // Presence is signed: "no expiry" and "expiry 0" differ.
+            m.push(validity_flags(cert));
+            for t in [cert.not_before, cert.expiry].into_iter().flatten() {
+                m.extend_from_slice(&t.to_be_bytes());
+            }
+        }
+    }
     m
+}
+
+fn validity_flags(cert: &Certificate) -> u8 {
+    let mut f = 0;
+    if cert.not_before.is_some() {
+        f |= HAS_NOT_BEFORE;
+    }
+    if cert.expiry.is_some() {
+        f |= HAS_EXPIRY;
+    }
+    f
 }
 
 #[derive(Clone, Copy)]
@@ -269,51 +346,81 @@ impl Blesser {
         &self,
         name: &str,
         subject: Subject,
-        expiry: Option<u64>,
+        validity: Validity,
     ) -> Result<Blessing, BlessingError> {
         check_component(name)?;
         let mut chain = self.chain.clone();
         if chain.certificates.len() >= usize::from(u8::MAX) {
             return Err(BlessingError::TooLong);
         }
-        let msg = signed_message(
-            parent_of(&chain, chain.certificates.len()),
-            name,
-            &subject,
-            expiry,
-        );
-        let signature = sign(&self.key, &msg);
-        chain.certificates.push(Certificate {
+        let mut cert = Certificate {
             name: name.to_string(),
             subject,
-            expiry,
-            signature,
-        });
+            not_before: validity.not_before,
+            expiry: validity.expiry,
+            format: CertificateFormat::V2,
+            signature: [0; 64],
+        };
+        cert.signature = sign(
+            &self.key,
+            &signed_message(parent_of(&chain, chain.certificates.len()), &cert),
+        );
+        chain.certificates.push(cert);
         Ok(chain)
     }
 
-    /// Blesses the static key `key` as `<this name>:<extension>`.
+    /// Blesses the static key `key` as `<this name>:<extension>`, valid
+    /// until `expiry` if given.
     pub fn bless(
         &self,
         extension: &str,
         key: PublicKey,
         expiry: Option<u64>,
     ) -> Result<Blessing, BlessingError> {
-        self.extend(extension, Subject::Static(key), expiry)
+        let validity = Validity {
+            not_before: None,
+            expiry,
+        };
+        self.bless_with(extension, key, validity)
     }
 
-    /// A delegate `<this name>:<extension>` signing with `secret`.
+    /// Blesses the static key `key` as `<this name>:<extension>` for `validity`.
+    pub fn bless_with(
+        &self,
+        extension: &str,
+        key: PublicKey,
+        validity: Validity,
+    ) -> Result<Blessing, BlessingError> {
+        self.extend(extension, Subject::Static(key), validity)
+    }
+
+    /// A delegate `<this name>:<extension>` signing with `secret`, valid
+    /// until `expiry` if given.
     pub fn delegate(
         &self,
         extension: &str,
         secret: [u8; 32],
         expiry: Option<u64>,
     ) -> Result<Blesser, BlessingError> {
+        let validity = Validity {
+            not_before: None,
+            expiry,
+        };
+        self.delegate_with(extension, secret, validity)
+    }
+
+    /// A delegate `<this name>:<extension>` signing with `secret`, for `validity`.
+    pub fn delegate_with(
+        &self,
+        extension: &str,
+        secret: [u8; 32],
+        validity: Validity,
+    ) -> Result<Blesser, BlessingError> {
         let key = SigningKey::from_bytes(&secret);
         let chain = self.extend(
             extension,
             Subject::Delegate(key.verifying_key().to_bytes()),
-            expiry,
+            validity,
         )?;
         Ok(Blesser { key, chain })
     }
@@ -340,6 +447,14 @@ impl TrustedRoots {
     /// Checks `blessing` for a peer whose proven static key is `peer`, at
     /// `now_secs` (seconds since the Unix epoch); returns its name.
     ///
+    /// A certificate is valid when
+    /// `not_before - skew <= now_secs < expiry + skew`, with the default
+    /// skew of 300 s (see [`verify_with`](Self::verify_with)).
+    /// `now_secs == 0` means the clock is unknown (a wall clock before the
+    /// epoch reaches the core as 0): a chain with any not-before or expiry
+    /// then fails with [`BlessingError::ClockUnknown`] rather than being
+    /// judged against 1970; a chain with neither still verifies.
+    ///
     /// Every check that costs nothing is made before any signature is
     /// verified, so a peer cannot buy ed25519 work with a chain that fails
     /// them: the root is trusted, the chain has the right shape, the leaf
@@ -350,7 +465,19 @@ impl TrustedRoots {
         peer: PublicKey,
         now_secs: u64,
     ) -> Result<String, BlessingError> {
-        self.verify_using(blessing, peer, now_secs, &mut verify_signature)
+        self.verify_with(blessing, peer, now_secs, &BlessingLimits::default())
+    }
+
+    /// [`verify`](Self::verify) with the clock skew of `limits`
+    /// ([`BlessingLimits::clock_skew_secs`]).
+    pub fn verify_with(
+        &self,
+        blessing: &Blessing,
+        peer: PublicKey,
+        now_secs: u64,
+        limits: &BlessingLimits,
+    ) -> Result<String, BlessingError> {
+        self.verify_using(blessing, peer, now_secs, limits, &mut verify_signature)
     }
 
     /// [`verify`](Self::verify) with the signature check passed in, so
@@ -360,6 +487,7 @@ impl TrustedRoots {
         blessing: &Blessing,
         peer: PublicKey,
         now_secs: u64,
+        limits: &BlessingLimits,
         check: SignatureCheck<'_>,
     ) -> Result<String, BlessingError> {
         let known = self
@@ -372,6 +500,17 @@ impl TrustedRoots {
         let Some((leaf, above)) = blessing.certificates.split_last() else {
             return Err(BlessingError::Empty);
         };
+        // Lengths of longer names would not fit the signed message.
+        check_component(&blessing.root_name)?;
+        for c in &blessing.certificates {
+            check_component(&c.name)?;
+        }
+        let unsignable_v1 = |c: &Certificate| {
+            c.format == CertificateFormat::V1 && (c.not_before.is_some() || c.expiry == Some(0))
+        };
+        if blessing.certificates.iter().any(unsignable_v1) {
+            return Err(BlessingError::Malformed);
+        }
         if above
             .iter()
             .any(|c| !matches!(c.subject, Subject::Delegate(_)))
@@ -384,23 +523,12 @@ impl TrustedRoots {
         if leaf_key != peer {
             return Err(BlessingError::KeyMismatch);
         }
-        if blessing
-            .certificates
-            .iter()
-            .any(|c| c.expiry.is_some_and(|e| now_secs >= e))
-        {
-            return Err(BlessingError::Expired);
-        }
+        check_validity(&blessing.certificates, now_secs, limits.clock_skew_secs)?;
         // Only now the signatures, root first: each signer is the key the
         // certificate before it bound.
         let mut signer = &blessing.root_key;
         for (i, cert) in blessing.certificates.iter().enumerate() {
-            let msg = signed_message(
-                parent_of(blessing, i),
-                &cert.name,
-                &cert.subject,
-                cert.expiry,
-            );
+            let msg = signed_message(parent_of(blessing, i), cert);
             if !check(signer, &msg, &cert.signature) {
                 return Err(BlessingError::BadSignature);
             }
@@ -410,6 +538,27 @@ impl TrustedRoots {
         }
         Ok(blessing.name())
     }
+}
+
+/// Whether every certificate is valid at `now` give or take `skew`.
+fn check_validity(certs: &[Certificate], now: u64, skew: u64) -> Result<(), BlessingError> {
+    let timed = certs
+        .iter()
+        .any(|c| c.not_before.is_some() || c.expiry.is_some());
+    // A clock the driver could not read arrives as 0; judging against
+    // 1970 would admit certificates not yet valid.
+    if timed && now == 0 {
+        return Err(BlessingError::ClockUnknown);
+    }
+    for c in certs {
+        if c.not_before.is_some_and(|t| now < t.saturating_sub(skew)) {
+            return Err(BlessingError::NotYetValid);
+        }
+        if c.expiry.is_some_and(|t| now >= t.saturating_add(skew)) {
+            return Err(BlessingError::Expired);
+        }
+    }
+    Ok(())
 }
 
 /// A signature check: `(key, message, signature) -> valid`.
@@ -437,6 +586,10 @@ pub struct BlessingLimits {
     pub max_blessings: usize,
     /// Certificates per chain. Default 8.
     pub max_chain: usize,
+    /// How far the peer's clock (or the signer's) may be from ours: a
+    /// certificate is accepted from `skew` seconds before its not-before
+    /// until `skew` seconds after its expiry. Default 300 (5 minutes).
+    pub clock_skew_secs: u64,
 }
 
 impl Default for BlessingLimits {
@@ -444,11 +597,16 @@ impl Default for BlessingLimits {
         BlessingLimits {
             max_blessings: 8,
             max_chain: 8,
+            clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
         }
     }
 }
 
-/// Appends the encoding of `blessings`: version, count, then each chain.
+/// Appends the encoding of `blessings`: version ([`ENCODING_VERSION`]),
+/// count, then each chain. A certificate is its name, subject kind and key,
+/// a flags byte (bit 0: a not-before follows, bit 1: an expiry follows,
+/// bit 2: signed in [`CertificateFormat::V1`]), those times as big-endian
+/// `u64`s, and its signature.
 pub fn encode_blessings(blessings: &[Blessing], out: &mut Vec<u8>) {
     out.push(ENCODING_VERSION);
     out.push(blessings.len().min(255) as u8);
@@ -460,7 +618,14 @@ pub fn encode_blessings(blessings: &[Blessing], out: &mut Vec<u8>) {
             put_name(out, &c.name);
             out.push(c.subject.kind());
             out.extend_from_slice(c.subject.key());
-            out.extend_from_slice(&c.expiry.unwrap_or(0).to_be_bytes());
+            let mut flags = validity_flags(c);
+            if c.format == CertificateFormat::V1 {
+                flags |= SIGNED_V1;
+            }
+            out.push(flags);
+            for t in [c.not_before, c.expiry].into_iter().flatten() {
+                out.extend_from_slice(&t.to_be_bytes());
+            }
             out.extend_from_slice(&c.signature);
         }
     }
@@ -472,13 +637,15 @@ fn put_name(out: &mut Vec<u8>, name: &str) {
     out.extend_from_slice(name.as_bytes());
 }
 
-/// Decodes a blessing list written by [`encode_blessings`] from `r`,
+/// Decodes a blessing list written by [`encode_blessings`] (version 2) or
+/// by an older peer (version 1, where an expiry of 0 meant none) from `r`,
 /// within `limits`. Signatures are not checked here: see [`TrustedRoots::verify`].
 pub fn decode_blessings(
     r: &mut Reader<'_>,
     limits: &BlessingLimits,
 ) -> Result<Vec<Blessing>, DecodeError> {
-    if r.u8()? != ENCODING_VERSION {
+    let version = r.u8()?;
+    if version != 1 && version != 2 {
         return Err(DecodeError::Invalid("blessing encoding version"));
     }
     let n = usize::from(r.u8()?);
@@ -503,12 +670,37 @@ pub fn decode_blessings(
                 1 => Subject::Static(PublicKey(key)),
                 _ => return Err(DecodeError::Invalid("certificate subject kind")),
             };
-            let expiry = u64::from_be_bytes(array::<8>(r)?);
+            let (not_before, expiry, format) = if version == 1 {
+                let expiry = u64::from_be_bytes(array::<8>(r)?);
+                (None, (expiry != 0).then_some(expiry), CertificateFormat::V1)
+            } else {
+                let flags = r.u8()?;
+                if flags & !(HAS_NOT_BEFORE | HAS_EXPIRY | SIGNED_V1) != 0 {
+                    return Err(DecodeError::Invalid("certificate flags"));
+                }
+                let mut time = |bit| -> Result<Option<u64>, DecodeError> {
+                    Ok(if flags & bit != 0 {
+                        Some(u64::from_be_bytes(array::<8>(r)?))
+                    } else {
+                        None
+                    })
+                };
+                let not_before = time(HAS_NOT_BEFORE)?;
+                let expiry = time(HAS_EXPIRY)?;
+                let format = if flags & SIGNED_V1 != 0 {
+                    CertificateFormat::V1
+                } else {
+                    CertificateFormat::V2
+                };
+                (not_before, expiry, format)
+            };
             let signature = array::<64>(r)?;
             certificates.push(Certificate {
                 name,
                 subject,
-                expiry: (expiry != 0).then_some(expiry),
+                not_before,
+                expiry,
+                format,
                 signature,
             });
         }
@@ -543,13 +735,20 @@ pub enum BlessingError {
     UnknownRoot,
     /// A certificate in the chain has expired.
     Expired,
+    /// A certificate in the chain is not valid yet.
+    NotYetValid,
+    /// The chain carries a not-before or an expiry and the verifier's
+    /// clock is unknown (`now_secs == 0`).
+    ClockUnknown,
     /// A signature does not verify.
     BadSignature,
     /// The chain binds a different static key than the peer proved.
     KeyMismatch,
     /// The chain has no certificate.
     Empty,
-    /// A static key before the end of the chain, or a delegate at its end.
+    /// A static key before the end of the chain, a delegate at its end,
+    /// or a [`CertificateFormat::V1`] certificate with a time its
+    /// signature could not cover.
     Malformed,
     /// A name component is empty, too long, or holds `:`, `*` or a control character.
     BadName,
@@ -562,6 +761,8 @@ impl fmt::Display for BlessingError {
         f.write_str(match self {
             BlessingError::UnknownRoot => "root not trusted",
             BlessingError::Expired => "certificate expired",
+            BlessingError::NotYetValid => "certificate not yet valid",
+            BlessingError::ClockUnknown => "certificate validity needs a wall clock",
             BlessingError::BadSignature => "bad certificate signature",
             BlessingError::KeyMismatch => "blessing bound to another key",
             BlessingError::Empty => "blessing has no certificate",
@@ -597,7 +798,8 @@ mod tests {
         now: u64,
     ) -> (Result<String, BlessingError>, usize) {
         let mut n = 0;
-        let r = roots.verify_using(b, peer, now, &mut |k, m, s| {
+        let limits = BlessingLimits::default();
+        let r = roots.verify_using(b, peer, now, &limits, &mut |k, m, s| {
             n += 1;
             verify_signature(k, m, s)
         });
@@ -620,7 +822,7 @@ mod tests {
         let (acme, roots, id) = setup();
         let other = Identity::from_secret([4; 32]).public_key();
         let b = acme
-            .bless("server", id.public_key(), Some(NOW - 1))
+            .bless("server", id.public_key(), Some(NOW - 300))
             .unwrap();
         // Wrong leaf key, expired, unknown root, bad shape: no ed25519 work.
         assert_eq!(

@@ -425,11 +425,12 @@ impl Handshake {
         }
         let mut verified = PeerBlessings::default();
         for b in &blessings {
-            match self
-                .params
-                .roots
-                .verify(b, key, self.params.wall_clock_secs)
-            {
+            match self.params.roots.verify_with(
+                b,
+                key,
+                self.params.wall_clock_secs,
+                &self.config.blessing_limits,
+            ) {
                 Ok(name) => verified.names.push(name),
                 Err(e) => verified.invalid.push((b.name(), e)),
             }
