@@ -2,8 +2,12 @@
 //! lists from older peers, not-before and clock skew, an unknown clock,
 //! and the order of the checks.
 
+mod secure_common;
+
 use proto_core::secure::*;
 use proto_core::wire::Reader;
+use secure_common::{handshake, rejection, Fixture};
+use std::sync::Arc;
 
 const NOW: u64 = 1_700_000_000;
 const SKEW: u64 = 300;
@@ -421,6 +425,64 @@ fn the_decoder_never_panics_on_mutated_input() {
             if let Ok(list) = decode_blessings(&mut r, &BlessingLimits::default()) {
                 assert!(list.len() <= 8 && list.iter().all(|b| b.certificates.len() <= 8));
             }
+        }
+    }
+}
+
+#[test]
+fn a_peer_repeating_a_blessing_is_granted_its_name_once() {
+    let f = Fixture::new();
+    let mut server = Identity::from_secret([11; 32]);
+    let b = f.acme.bless("server", server.public_key(), None).unwrap();
+    for _ in 0..8 {
+        server.add_blessing(b.clone()).unwrap();
+    }
+    let run = handshake(
+        &f,
+        f.params(f.identity(10, "alice"), Arc::new(AllowAny), 1),
+        f.params(server, Arc::new(AllowAny), 2),
+        Config::default(),
+    );
+    let peer = run.initiator.unwrap().peer;
+    assert_eq!(peer.blessings.names, ["acme:server"]);
+    assert_eq!(peer.granted, ["acme:server"]);
+}
+
+#[test]
+fn a_handshake_without_a_wall_clock_refuses_timed_blessings_only() {
+    let f = Fixture::new();
+    for (expiry, expect) in [
+        (Some(NOW + 3600), Err(BlessingError::ClockUnknown)),
+        (None, Ok(())),
+    ] {
+        let mut server = Identity::from_secret([11; 32]);
+        server
+            .add_blessing(f.acme.bless("server", server.public_key(), expiry).unwrap())
+            .unwrap();
+        let mut client = f.params(
+            f.identity(10, "alice"),
+            Arc::new(AllowNames::new(["acme:server"])),
+            1,
+        );
+        client.wall_clock_secs = 0;
+        let run = handshake(
+            &f,
+            client,
+            f.params(server, Arc::new(AllowAny), 2),
+            Config::default(),
+        );
+        match expect {
+            Ok(()) => assert_eq!(run.initiator.unwrap().peer.granted, ["acme:server"]),
+            Err(error) => assert_eq!(
+                rejection(&run.initiator),
+                [
+                    RejectReason::InvalidBlessing {
+                        name: "acme:server".into(),
+                        error
+                    },
+                    RejectReason::NoValidBlessing
+                ]
+            ),
         }
     }
 }
