@@ -20,9 +20,11 @@
 
 use crate::wire::{DecodeError, Reader};
 use alloc::string::{String, ToString};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use zeroize::{Zeroize, Zeroizing};
 
 /// Version byte [`encode_blessings`] writes in front of a blessing list
 /// (version 1 is still decoded).
@@ -59,9 +61,12 @@ impl fmt::Debug for PublicKey {
 }
 
 /// An identity: a static key pair and the blessings bound to its key.
+///
+/// Clones share one copy of the secret key, wiped when the last clone is
+/// dropped; `Debug` never shows it.
 #[derive(Clone)]
 pub struct Identity {
-    secret: [u8; 32],
+    secret: Arc<Zeroizing<[u8; 32]>>,
     public: PublicKey,
     blessings: Vec<Blessing>,
 }
@@ -78,10 +83,17 @@ impl fmt::Debug for Identity {
 impl Identity {
     /// The identity whose X25519 secret key is `secret` (32 bytes the
     /// caller drew from a good RNG, or stored), with no blessings yet.
-    pub fn from_secret(secret: [u8; 32]) -> Self {
+    /// The argument's copy is wiped; the caller's own copy is the caller's
+    /// to wipe.
+    pub fn from_secret(mut secret: [u8; 32]) -> Self {
+        let public = PublicKey(super::crypto::x25519_public(&secret));
+        // Filled in place on the heap, so no stack copy outlives this call.
+        let mut held = Arc::new(Zeroizing::new([0u8; 32]));
+        Arc::make_mut(&mut held).copy_from_slice(&secret);
+        secret.zeroize();
         Identity {
-            public: PublicKey(super::crypto::x25519_public(&secret)),
-            secret,
+            public,
+            secret: held,
             blessings: Vec::new(),
         }
     }
@@ -303,9 +315,11 @@ fn check_component(name: &str) -> Result<(), BlessingError> {
 
 /// Who signs certificates: a root key pair, or a delegate holding a
 /// signing key and the chain that gave it authority.
+///
+/// Clones share one signing key, wiped when the last clone is dropped.
 #[derive(Clone)]
 pub struct Blesser {
-    key: SigningKey,
+    key: Arc<SigningKey>,
     chain: Blessing,
 }
 
@@ -318,10 +332,11 @@ impl fmt::Debug for Blesser {
 }
 
 impl Blesser {
-    /// A root named `name` (one component) whose ed25519 secret key is `secret`.
+    /// A root named `name` (one component) whose ed25519 secret key is
+    /// `secret` (the argument's copy is wiped).
     pub fn root(name: &str, secret: [u8; 32]) -> Result<Self, BlessingError> {
         check_component(name)?;
-        let key = SigningKey::from_bytes(&secret);
+        let key = signing_key(secret);
         Ok(Blesser {
             chain: Blessing {
                 root_name: name.to_string(),
@@ -409,14 +424,15 @@ impl Blesser {
         self.delegate_with(extension, secret, validity)
     }
 
-    /// A delegate `<this name>:<extension>` signing with `secret`, for `validity`.
+    /// A delegate `<this name>:<extension>` signing with `secret`, for
+    /// `validity` (the argument's copy is wiped).
     pub fn delegate_with(
         &self,
         extension: &str,
         secret: [u8; 32],
         validity: Validity,
     ) -> Result<Blesser, BlessingError> {
-        let key = SigningKey::from_bytes(&secret);
+        let key = signing_key(secret);
         let chain = self.extend(
             extension,
             Subject::Delegate(key.verifying_key().to_bytes()),
@@ -424,6 +440,14 @@ impl Blesser {
         )?;
         Ok(Blesser { key, chain })
     }
+}
+
+/// A shared signing key from `secret`, wiping the argument's copy
+/// (`SigningKey` wipes itself on drop).
+fn signing_key(mut secret: [u8; 32]) -> Arc<SigningKey> {
+    let key = Arc::new(SigningKey::from_bytes(&secret));
+    secret.zeroize();
+    key
 }
 
 /// Roots a verifier trusts: (name, ed25519 key) pairs.
@@ -874,5 +898,50 @@ mod tests {
         let weak = VerifyingKey::from_bytes(&identity).unwrap();
         assert!(weak.verify(b"m", &Signature::from_bytes(&forged)).is_ok());
         assert!(!verify_signature(&identity, b"m", &forged));
+    }
+
+    #[test]
+    fn identity_clones_share_one_secret_and_debug_hides_it() {
+        let a = Identity::from_secret([0x5a; 32]);
+        assert_eq!(a.secret(), &[0x5a; 32]);
+        assert_eq!(
+            a.public_key().0,
+            super::super::crypto::x25519_public(&[0x5a; 32])
+        );
+        let b = a.clone();
+        assert!(Arc::ptr_eq(&a.secret, &b.secret));
+        assert_eq!(Arc::strong_count(&a.secret), 2);
+        let held = Arc::downgrade(&a.secret);
+        drop((a, b));
+        // The last clone gone, the holder (a `Zeroizing`) was dropped.
+        assert!(held.upgrade().is_none());
+
+        let id = Identity::from_secret([0x5a; 32]);
+        for shown in [alloc::format!("{id:?}"), alloc::format!("{id:#?}")] {
+            assert!(shown.contains("PublicKey("), "{shown}");
+            assert!(
+                !shown.contains("90, 90") && !shown.contains("90,\n"),
+                "{shown}"
+            );
+            assert!(!shown.to_lowercase().contains("5a5a5a"), "{shown}");
+            assert!(!shown.contains("secret"), "{shown}");
+        }
+    }
+
+    #[test]
+    fn blesser_clones_share_one_signing_key_and_debug_hides_it() {
+        let root = Blesser::root("acme", [0x5a; 32]).unwrap();
+        let copy = root.clone();
+        assert!(Arc::ptr_eq(&root.key, &copy.key));
+        let ops = root.delegate("ops", [0x6b; 32], None).unwrap();
+        assert!(!Arc::ptr_eq(&root.key, &ops.key));
+        assert_eq!(ops.clone().name(), "acme:ops");
+        for shown in [alloc::format!("{root:?}"), alloc::format!("{ops:#?}")] {
+            assert!(
+                !shown.contains("90, 90") && !shown.contains("107, 107"),
+                "{shown}"
+            );
+            assert!(!shown.contains("key"), "{shown}");
+        }
     }
 }
