@@ -868,6 +868,13 @@ mod tests {
             counted(&roots, &swapped, id.public_key(), NOW),
             (Err(BlessingError::Malformed), 0)
         );
+        // A name too long for its length byte in the signed message.
+        let mut long = acme.bless("server", id.public_key(), None).unwrap();
+        long.certificates[0].name = "a".repeat(256 + 6);
+        assert_eq!(
+            counted(&roots, &long, id.public_key(), NOW),
+            (Err(BlessingError::BadName), 0)
+        );
     }
 
     #[test]
