@@ -128,6 +128,9 @@ fn a_client_rejects_a_server_blessed_by_an_unknown_root_and_sends_no_identity() 
 #[test]
 fn an_expired_certificate_anywhere_in_the_chain_is_rejected() {
     let f = Fixture::new();
+    // No skew allowance: the boundary is exactly the expiry.
+    let mut config = Config::default();
+    config.blessing_limits.clock_skew_secs = 0;
     for (delegate_expiry, leaf_expiry) in [(Some(NOW_SECS), None), (None, Some(NOW_SECS - 1))] {
         let ops = f.acme.delegate("ops", [8; 32], delegate_expiry).unwrap();
         let mut server = Identity::from_secret([11; 32]);
@@ -143,7 +146,7 @@ fn an_expired_certificate_anywhere_in_the_chain_is_rejected() {
             &f,
             f.params(client, names(&["acme:ops:*"])),
             f.params(server, any()),
-            Config::default(),
+            config.clone(),
         );
         assert_eq!(
             rejection(&run.initiator)[0],
@@ -164,7 +167,7 @@ fn an_expired_certificate_anywhere_in_the_chain_is_rejected() {
         &f,
         f.params(f.identity(10, "alice"), names(&["acme:ops:*"])),
         f.params(server, any()),
-        Config::default(),
+        config,
     );
     assert_eq!(run.initiator.unwrap().peer.granted, ["acme:ops:server"]);
 }

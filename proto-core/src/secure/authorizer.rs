@@ -1,6 +1,9 @@
 //! Peer authorization: which verified peers may connect, under which names.
 
-use super::blessing::{Blessing, BlessingError, PublicKey, SEPARATOR};
+use super::blessing::{
+    verify_signature, Blessing, BlessingError, BlessingLimits, PublicKey, SignatureCheck,
+    TrustedRoots, SEPARATOR,
+};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -23,6 +26,55 @@ pub struct PeerBlessings {
     pub names: Vec<String>,
     /// Blessings that did not, with the reason.
     pub invalid: Vec<(String, BlessingError)>,
+}
+
+impl PeerBlessings {
+    /// Verifies the blessings a peer presented, against `roots`, for the
+    /// static key `peer` proved, at `now_secs` within `limits` (see
+    /// [`TrustedRoots::verify`]).
+    ///
+    /// A blessing presented more than once is verified and reported once,
+    /// so repeating a chain costs the peer bytes, not us signature checks;
+    /// each valid name is listed once.
+    pub fn verify(
+        roots: &TrustedRoots,
+        presented: &[Blessing],
+        peer: PublicKey,
+        now_secs: u64,
+        limits: &BlessingLimits,
+    ) -> Self {
+        Self::verify_using(
+            roots,
+            presented,
+            peer,
+            now_secs,
+            limits,
+            &mut verify_signature,
+        )
+    }
+
+    fn verify_using(
+        roots: &TrustedRoots,
+        presented: &[Blessing],
+        peer: PublicKey,
+        now_secs: u64,
+        limits: &BlessingLimits,
+        check: SignatureCheck<'_>,
+    ) -> Self {
+        let mut out = PeerBlessings::default();
+        for (i, b) in presented.iter().enumerate() {
+            // Equal blessings encode equally: the same chain again.
+            if presented[..i].contains(b) {
+                continue;
+            }
+            match roots.verify_using(b, peer, now_secs, limits, &mut *check) {
+                Ok(name) if out.names.contains(&name) => {}
+                Ok(name) => out.names.push(name),
+                Err(e) => out.invalid.push((b.name(), e)),
+            }
+        }
+        out
+    }
 }
 
 /// Why an authorizer refused a peer.
@@ -232,7 +284,60 @@ impl PeerAuthorizer for AllowKey {
 
 #[cfg(test)]
 mod tests {
-    use super::pattern_matches;
+    use super::*;
+    use crate::secure::{Blesser, Identity};
+
+    const NOW: u64 = 1_700_000_000;
+
+    /// Verifies `presented` counting signature checks.
+    fn counted(
+        roots: &TrustedRoots,
+        presented: &[Blessing],
+        peer: PublicKey,
+    ) -> (PeerBlessings, usize) {
+        let mut n = 0;
+        let limits = BlessingLimits::default();
+        let p =
+            PeerBlessings::verify_using(roots, presented, peer, NOW, &limits, &mut |k, m, s| {
+                n += 1;
+                verify_signature(k, m, s)
+            });
+        (p, n)
+    }
+
+    #[test]
+    fn a_chain_presented_eight_times_is_verified_once() {
+        let acme = Blesser::root("acme", [1; 32]).unwrap();
+        let mut roots = TrustedRoots::new();
+        let (n, k) = acme.trusted_root();
+        roots.add(&n, k);
+        let id = Identity::from_secret([3; 32]).public_key();
+        let ops = acme.delegate("ops", [8; 32], None).unwrap();
+        let b = ops.bless("server", id, None).unwrap();
+        let (p, checks) = counted(&roots, &alloc::vec![b.clone(); 8], id);
+        assert_eq!(p.names, ["acme:ops:server"]);
+        assert!(p.invalid.is_empty());
+        assert_eq!(checks, 2, "one chain of two certificates");
+
+        // A forged copy among them is its own blessing, reported once.
+        let mut forged = b.clone();
+        forged.certificates[1].signature[0] ^= 1;
+        let list = [b.clone(), forged.clone(), b.clone(), forged];
+        let (p, checks) = counted(&roots, &list, id);
+        assert_eq!(p.names, ["acme:ops:server"]);
+        assert_eq!(
+            p.invalid,
+            [("acme:ops:server".into(), BlessingError::BadSignature)]
+        );
+        assert_eq!(checks, 4);
+
+        // Another chain to the same name verifies, and the name is listed once.
+        let other = acme.bless("x", id, Some(NOW + 10)).unwrap();
+        let again = acme.bless("x", id, Some(NOW + 20)).unwrap();
+        let (p, checks) = counted(&roots, &[other, again], id);
+        assert_eq!(p.names, ["acme:x"]);
+        assert_eq!(checks, 2);
+    }
 
     #[test]
     fn patterns() {

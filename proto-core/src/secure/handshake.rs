@@ -650,17 +650,13 @@ impl Handshake {
         if peer_min > peer_max || version < our_min.max(peer_min) || version != wire_version {
             return Err(HandshakeError::VersionMismatch { peer_min, peer_max });
         }
-        let mut verified = PeerBlessings::default();
-        for b in &blessings {
-            match self
-                .params
-                .roots
-                .verify(b, key, self.params.wall_clock_secs)
-            {
-                Ok(name) => verified.names.push(name),
-                Err(e) => verified.invalid.push((b.name(), e)),
-            }
-        }
+        let verified = PeerBlessings::verify(
+            &self.params.roots,
+            &blessings,
+            key,
+            self.params.wall_clock_secs,
+            &self.config.blessing_limits,
+        );
         let local = Endpoint {
             address: self.params.local_address.clone(),
             key: self.params.identity.public_key(),

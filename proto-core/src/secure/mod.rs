@@ -15,7 +15,8 @@
 //!   rekeying, and a first failure that stops all later delivery.
 //! - [`Identity`], [`Blessing`], [`Blesser`], [`TrustedRoots`]: names such
 //!   as `acme:alice:phone` bound to a static key by ed25519-signed
-//!   certificate chains, with expiry against a wall-clock input.
+//!   certificate chains, with not-before and expiry times judged against a
+//!   wall-clock input, give or take a clock skew.
 //! - [`AllowAny`], [`AllowNames`], [`AllowKey`]: ready-made authorizers.
 //! - [`Secured`]: the record layer stacked under a [`crate::mux::Connection`], for
 //!   drivers that want one object.
@@ -78,7 +79,8 @@ pub use authorizer::{
 };
 pub use blessing::{
     decode_blessings, encode_blessings, Blesser, Blessing, BlessingError, BlessingLimits,
-    Certificate, Identity, PublicKey, Subject, TrustedRoots, ENCODING_VERSION, MAX_COMPONENT,
+    Certificate, CertificateFormat, Identity, PublicKey, Subject, TrustedRoots, Validity,
+    ENCODING_VERSION, MAX_COMPONENT,
 };
 pub use crypto::noise::Seed;
 pub use crypto::{default_backend, CryptoBackend, Suite, SuiteList};
