@@ -14,6 +14,8 @@
 //!   tokio's `AsyncRead + AsyncWrite` ([`client_bulk`], [`client_open_close`],
 //!   [`client_pingpong`], [`serve`]). A multiplexer only has to hand out
 //!   streams; the bytes on each stream are identical for every baseline.
+//! * [`tls`]: weft's secure layer next to TLS 1.3 (rustls), for
+//!   `benches/tls_compare.rs`.
 //! * One module per baseline ([`raw_tcp`], [`yamux_mux`]). Each module has the
 //!   same shape, which a `weft` module should mirror:
 //!
@@ -47,6 +49,8 @@
 //!   a latency-bound "streams per second" number.
 //! * pingpong: the client writes [`PING_SIZE`] bytes and reads them back; the
 //!   server echoes whatever it reads.
+
+pub mod tls;
 
 use criterion::measurement::WallTime;
 use criterion::BenchmarkGroup;
