@@ -248,6 +248,14 @@ pub fn test_credentials(side: Side) -> Credentials {
     Credentials::new(identity, roots, Arc::new(AllowNames::new([peer])))
 }
 
+/// [`test_credentials`] accepting only `suite` (feature `conformance`).
+#[cfg(feature = "conformance")]
+pub fn suite_credentials(side: Side, suite: Suite) -> Credentials {
+    let mut c = test_credentials(side);
+    c.config.suites = SuiteList::Only(vec![suite]);
+    c
+}
+
 /// Panics unless `client` and `server`, made with [`test_credentials`],
 /// are encrypted and granted each other's test names (feature `conformance`).
 #[cfg(feature = "conformance")]

@@ -6,7 +6,9 @@ use adapter_core::conformance::{
     fill_send_buffer, BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start,
     MEM_CLIENT, MEM_SERVER,
 };
-use adapter_core::secure::{assert_test_pair, test_credentials, TempSocketPath};
+use adapter_core::secure::{
+    assert_test_pair, suite_credentials, test_credentials, Suite, TempSocketPath,
+};
 use adapter_core::{Config, Credentials, Side};
 use adapter_std::{Addressed, Addresses, Connection, Stream};
 use std::any::Any;
@@ -23,32 +25,35 @@ use std::time::Duration;
 enum Transport {
     Tcp,
     Pipe,
-    /// Loopback TCP with the secure handshake and encrypted records.
-    SecureTcp,
+    /// Loopback TCP with the secure handshake and encrypted records under
+    /// this suite.
+    SecureTcp(Suite),
 }
 
 struct StdHarness(Transport);
 
 fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
-    tcp_pair_with(client, server, false)
+    tcp_pair_with(client, server, None)
 }
 
-fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
+fn tcp_pair_with(client: Config, server: Config, secure: Option<Suite>) -> io::Result<Pair> {
     let listener = TcpListener::bind("127.0.0.1:0")?;
     let a = TcpStream::connect(listener.local_addr()?)?;
     let (b, _) = listener.accept()?;
     a.set_nodelay(true)?;
     b.set_nodelay(true)?;
     let cut = a.try_clone()?;
-    let (client, server) = if secure {
+    let (client, server) = if let Some(suite) = secure {
         // Both handshakes block: the server's runs on its own thread.
-        let accept =
-            thread::spawn(move || Connection::accept(b, server, &test_credentials(Side::Acceptor)));
-        let c = Connection::connect(a, client, &test_credentials(Side::Dialer));
+        let accept = thread::spawn(move || {
+            Connection::accept(b, server, &suite_credentials(Side::Acceptor, suite))
+        });
+        let c = Connection::connect(a, client, &suite_credentials(Side::Dialer, suite));
         let s = accept.join().expect("accept thread");
         let (c, s) = (c?.into_core(), s?.into_core());
         // Every pair in the suite is really encrypted and authenticated.
         assert_test_pair(&c, &s);
+        assert_eq!(c.security().map(|x| x.suite()), Some(suite));
         (c, s)
     } else {
         (
@@ -121,7 +126,7 @@ impl Harness for StdHarness {
             match transport {
                 Transport::Tcp => tcp_pair(client, server),
                 Transport::Pipe => pipe_pair(client, server),
-                Transport::SecureTcp => tcp_pair_with(client, server, true),
+                Transport::SecureTcp(suite) => tcp_pair_with(client, server, Some(suite)),
             }
         })
     }
@@ -154,7 +159,7 @@ impl Harness for StdHarness {
                     let (a, b) = adapter_std::pipe();
                     (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
                 }
-                Transport::Tcp | Transport::SecureTcp => {
+                Transport::Tcp | Transport::SecureTcp(suite) => {
                     let (a, b) = tcp()?;
                     (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
                 }
@@ -319,6 +324,14 @@ mod pipe {
     adapter_core::conformance_tests!(super::StdHarness(super::Transport::Pipe));
 }
 
-mod secure_tcp {
-    adapter_core::conformance_tests!(super::StdHarness(super::Transport::SecureTcp));
+mod secure_tcp_aes {
+    adapter_core::conformance_tests!(super::StdHarness(super::Transport::SecureTcp(
+        adapter_core::secure::Suite::AesGcmSha256
+    )));
+}
+
+mod secure_tcp_chacha {
+    adapter_core::conformance_tests!(super::StdHarness(super::Transport::SecureTcp(
+        adapter_core::secure::Suite::ChaChaPolyBlake2s
+    )));
 }

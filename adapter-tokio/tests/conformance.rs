@@ -5,7 +5,9 @@
 use adapter_core::conformance::{
     BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start, MEM_CLIENT, MEM_SERVER,
 };
-use adapter_core::secure::{assert_test_pair, test_credentials, TempSocketPath};
+use adapter_core::secure::{
+    assert_test_pair, suite_credentials, test_credentials, Suite, TempSocketPath,
+};
 use adapter_core::{Config, Credentials, Side};
 use adapter_tokio::{Addressed, Addresses, Connection, TokioRuntime};
 use std::any::Any;
@@ -20,8 +22,9 @@ use tokio::runtime::Runtime;
 enum Transport {
     Tcp,
     Duplex,
-    /// Loopback TCP with the secure handshake and encrypted records.
-    SecureTcp,
+    /// Loopback TCP with the secure handshake and encrypted records under
+    /// this suite.
+    SecureTcp(Suite),
 }
 
 struct TokioHarness {
@@ -47,16 +50,16 @@ impl TokioHarness {
         Self::new(Transport::Duplex)
     }
 
-    fn secure_tcp() -> Self {
-        Self::new(Transport::SecureTcp)
+    fn secure_tcp(suite: Suite) -> Self {
+        Self::new(Transport::SecureTcp(suite))
     }
 }
 
 async fn tcp_pair(client: Config, server: Config) -> io::Result<Pair> {
-    tcp_pair_with(client, server, false).await
+    tcp_pair_with(client, server, None).await
 }
 
-async fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
+async fn tcp_pair_with(client: Config, server: Config, secure: Option<Suite>) -> io::Result<Pair> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (a, b) = tokio::join!(TcpStream::connect(addr), listener.accept());
@@ -67,10 +70,10 @@ async fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Resu
     let a = a.into_std()?;
     let cut = a.try_clone()?;
     let a = TcpStream::from_std(a)?;
-    let (client, server) = if secure {
+    let (client, server) = if let Some(suite) = secure {
         let (cc, sc) = (
-            test_credentials(Side::Dialer),
-            test_credentials(Side::Acceptor),
+            suite_credentials(Side::Dialer, suite),
+            suite_credentials(Side::Acceptor, suite),
         );
         let (c, s) = tokio::join!(
             Connection::connect(a, client, &cc),
@@ -79,6 +82,7 @@ async fn tcp_pair_with(client: Config, server: Config, secure: bool) -> io::Resu
         let (c, s) = (c?, s?);
         // Every pair in the suite is really encrypted and authenticated.
         assert_test_pair(&c, &s);
+        assert_eq!(c.security().map(|x| x.suite()), Some(suite));
         (c, s)
     } else {
         (
@@ -109,7 +113,7 @@ impl Harness for TokioHarness {
         match self.transport {
             Transport::Tcp => Box::pin(tcp_pair(client, server)),
             Transport::Duplex => Box::pin(duplex_pair(client, server)),
-            Transport::SecureTcp => Box::pin(tcp_pair_with(client, server, true)),
+            Transport::SecureTcp(suite) => Box::pin(tcp_pair_with(client, server, Some(suite))),
         }
     }
 
@@ -138,7 +142,7 @@ impl Harness for TokioHarness {
                     let (a, b) = tokio::io::duplex(64 * 1024);
                     (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
                 }
-                Transport::Tcp | Transport::SecureTcp => {
+                Transport::Tcp | Transport::SecureTcp(suite) => {
                     let (a, b) = tcp().await?;
                     (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
                 }
@@ -318,6 +322,14 @@ mod duplex {
     adapter_core::conformance_tests!(super::TokioHarness::duplex());
 }
 
-mod secure_tcp {
-    adapter_core::conformance_tests!(super::TokioHarness::secure_tcp());
+mod secure_tcp_aes {
+    adapter_core::conformance_tests!(super::TokioHarness::secure_tcp(
+        adapter_core::secure::Suite::AesGcmSha256
+    ));
+}
+
+mod secure_tcp_chacha {
+    adapter_core::conformance_tests!(super::TokioHarness::secure_tcp(
+        adapter_core::secure::Suite::ChaChaPolyBlake2s
+    ));
 }

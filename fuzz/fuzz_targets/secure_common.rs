@@ -36,6 +36,15 @@ pub fn params(
     }
 }
 
+/// Both sides' suites, from a number the input gives.
+pub fn suites_for(n: usize) -> SuiteList {
+    match n % 3 {
+        0 => SuiteList::Auto,
+        1 => SuiteList::Only(vec![Suite::AesGcmSha256]),
+        _ => SuiteList::Only(vec![Suite::ChaChaPolyBlake2s]),
+    }
+}
+
 /// The fuzzed responder: a server blessed `acme:server`, authorizing
 /// either anyone or `acme:*` names.
 pub fn responder(strict: bool, config: Config) -> Handshake {

@@ -4,7 +4,8 @@
 //!
 //! Input layout: byte 0 picks the chunk size (low 4 bits) and the record
 //! size limit (high 4 bits); the rest is segments `len: u8 | bytes`, each
-//! one sealed as one record.
+//! one sealed as one record. The input's length modulo 3 picks the suite
+//! (automatic, AES-256-GCM only, ChaCha20-Poly1305 only).
 //!
 //! Checked: no panic; the record layer hands out exactly the sealed
 //! plaintexts, in order, each once, whatever the chunking; no record error
@@ -46,6 +47,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let chunk = CHUNKS[usize::from(flags & 15)];
     let mut config = Config::default();
+    config.suites = suites_for(data.len());
     config.record.rekey_after = u64::from(flags >> 4);
     let now = Instant::ZERO;
     let mut c = initiator(true, config.clone());

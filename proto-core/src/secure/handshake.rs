@@ -251,6 +251,8 @@ pub struct Handshake {
     params: Params,
     /// Our ephemeral key pair, drawn once from the seed.
     ephemeral: KeyPair,
+    /// Our static key, prepared once for every offered suite's state.
+    static_key: KeyPair,
     deadline: Instant,
     step: Step,
     rx: Vec<u8>,
@@ -361,11 +363,8 @@ impl Handshake {
         now: Instant,
     ) -> Result<Self, HandshakeError> {
         config.validate()?;
-        let secret = seed.ephemeral_secret();
-        let ephemeral = KeyPair {
-            public: params.backend.x25519_public(&secret),
-            secret,
-        };
+        let ephemeral = KeyPair::new(params.backend, &seed.ephemeral_secret());
+        let static_key = KeyPair::new(params.backend, params.identity.secret());
         Ok(Handshake {
             initiator,
             offered: Vec::new(),
@@ -375,6 +374,7 @@ impl Handshake {
             config,
             params,
             ephemeral,
+            static_key,
             step: if initiator {
                 Step::AwaitResponder
             } else {
@@ -401,10 +401,6 @@ impl Handshake {
     /// version in use.
     fn build(&self, suite: Suite) -> Result<snow::HandshakeState, HandshakeError> {
         let identity = &self.params.identity;
-        let static_key = KeyPair {
-            secret: Zeroizing::new(*identity.secret()),
-            public: identity.public_key().0,
-        };
         let prologue = if self.legacy {
             PROLOGUE_V1
         } else {
@@ -415,7 +411,7 @@ impl Handshake {
             Resolver::boxed(
                 self.params.backend,
                 suite,
-                static_key,
+                self.static_key.clone(),
                 self.ephemeral.clone(),
             ),
         )
@@ -691,9 +687,13 @@ impl Handshake {
     fn write_noise(&mut self, payload: &[u8], choice: Option<u8>) -> Result<(), HandshakeError> {
         let (_, noise) = self.noise.as_mut().ok_or(HandshakeError::NotFinished)?;
         let mut msg = alloc::vec![0u8; payload.len() + NOISE_OVERHEAD];
-        let n = noise.write_message(payload, &mut msg).map_err(|_| {
-            HandshakeError::Config("handshake payload too large (too many blessings)")
-        })?;
+        let n = noise
+            .write_message(payload, &mut msg)
+            .map_err(|e| match e {
+                // The peer's ephemeral key has small order (`ee`, `se`).
+                snow::Error::Dh => HandshakeError::WeakKey,
+                _ => HandshakeError::Config("handshake payload too large (too many blessings)"),
+            })?;
         if n + usize::from(choice.is_some()) > MAX_RECORD {
             return Err(HandshakeError::Config(
                 "handshake payload too large (too many blessings)",

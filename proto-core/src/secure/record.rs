@@ -32,6 +32,9 @@ pub const MAX_RECORD: usize = 65535;
 /// The most plaintext one record can carry.
 pub const MAX_RECORD_PLAINTEXT: usize = MAX_RECORD - TAG_LEN;
 
+/// Smallest allocation for copied input: several reads share one.
+const COPY_CHUNK: usize = 64 * 1024;
+
 /// Record layer settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -125,6 +128,8 @@ pub struct Records {
     /// The record being filled: a length placeholder, then plaintext from
     /// the layer above, sealed in place when full or when it has no more.
     pending: BytesMut,
+    /// Input that arrived in a shared buffer, copied to be opened in place.
+    copied: BytesMut,
     /// Why opening stopped (an input error ends input only: the CLOSE
     /// that reports it still goes out sealed).
     rx_failed: Option<RecordError>,
@@ -164,6 +169,7 @@ impl Records {
             received: 0,
             partial: BytesMut::new(),
             pending: BytesMut::new(),
+            copied: BytesMut::new(),
             rx_failed: None,
             tx_failed: None,
         }
@@ -283,8 +289,13 @@ impl Records {
         }
         let mut buf = match data.try_into_mut() {
             Ok(owned) => owned,
-            // Shared: one copy, then as if owned.
-            Err(shared) => BytesMut::from(&shared[..]),
+            // Shared: one copy into a buffer of our own (reclaimed once the
+            // plaintext handed out of it is dropped), then as if owned.
+            Err(shared) => {
+                self.copied.reserve(shared.len().max(COPY_CHUNK));
+                self.copied.extend_from_slice(&shared);
+                self.copied.split()
+            }
         };
         // Whole records where they lie.
         while buf.len() >= LEN_PREFIX {
@@ -346,6 +357,8 @@ impl Records {
             return None;
         }
         if self.pending.is_empty() {
+            // Reclaims the allocation once the records cut from it have
+            // been written and dropped: warm memory, no page faults.
             self.pending
                 .reserve(LEN_PREFIX + self.max_plaintext + TAG_LEN);
             self.pending.extend_from_slice(&[0; LEN_PREFIX]);
@@ -359,12 +372,13 @@ impl Records {
         if pending == 0 {
             return None;
         }
-        // The layer may give several records' worth at once: the tail past
-        // this record moves to the front of the next one.
-        let rest = (pending > self.max_plaintext)
-            .then(|| self.pending.split_off(LEN_PREFIX + self.max_plaintext));
-        let rec = core::mem::take(&mut self.pending);
-        if let Some(rest) = rest {
+        let rec = self
+            .pending
+            .split_to(LEN_PREFIX + pending.min(self.max_plaintext));
+        if !self.pending.is_empty() {
+            // The layer gave more than one record's worth: the tail moves
+            // behind the next record's length placeholder.
+            let rest = self.pending.split();
             self.pending
                 .reserve(LEN_PREFIX + self.max_plaintext.max(rest.len()) + TAG_LEN);
             self.pending.extend_from_slice(&[0; LEN_PREFIX]);

@@ -1,7 +1,7 @@
 //! The native backend: ring's AEADs and SHA-256, aws-lc's X25519, and
 //! BLAKE2s from RustCrypto (neither library has it).
 
-use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite};
+use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
 use super::{Portable, HASH_LEN, TAG_LEN};
 use alloc::boxed::Box;
 use aws_lc_rs::agreement;
@@ -44,6 +44,24 @@ impl CryptoBackend for Native {
         .ok()
     }
 
+    fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {
+        // aws-lc computes the public key as it imports the secret: keep both.
+        match agreement::PrivateKey::from_private_key(&agreement::X25519, secret) {
+            Ok(key) => {
+                let public = key
+                    .compute_public_key()
+                    .ok()
+                    .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok());
+                match public {
+                    Some(public) => Box::new(AwsLcKey { key, public }),
+                    None => Portable.x25519_key(secret),
+                }
+            }
+            // Any 32 bytes are an X25519 secret; never panic should aws-lc differ.
+            Err(_) => Portable.x25519_key(secret),
+        }
+    }
+
     fn aead(&self, suite: Suite, key: &[u8; 32]) -> Box<dyn Aead> {
         let alg = match suite {
             Suite::AesGcmSha256 => &aead::AES_256_GCM,
@@ -64,6 +82,26 @@ impl CryptoBackend for Native {
             Suite::AesGcmSha256 => Box::new(RingSha256(digest::Context::new(&digest::SHA256))),
             Suite::ChaChaPolyBlake2s => Portable.hasher(suite),
         }
+    }
+}
+
+struct AwsLcKey {
+    key: agreement::PrivateKey,
+    public: [u8; 32],
+}
+
+impl X25519Key for AwsLcKey {
+    fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    fn agree(&self, peer: &[u8; 32]) -> Option<[u8; 32]> {
+        let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, peer);
+        // aws-lc fails the agreement when the output is all zero.
+        agreement::agree(&self.key, peer, (), |shared| {
+            <[u8; 32]>::try_from(shared).map_err(|_| ())
+        })
+        .ok()
     }
 }
 

@@ -4,8 +4,9 @@
 //! backend's. The handshake's randomness is a [`Seed`] the driver draws
 //! from the OS, consumed once.
 
-use super::{Aead, CryptoBackend, Hasher, Suite, HASH_LEN, TAG_LEN};
+use super::{Aead, CryptoBackend, Hasher, Suite, X25519Key, HASH_LEN, TAG_LEN};
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::ChaCha20;
 use core::fmt;
@@ -55,11 +56,25 @@ pub(crate) fn noise_params(suite: Suite) -> NoiseParams {
         .expect("weft's Noise parameters parse")
 }
 
-/// A key pair whose public half is already known.
+/// A secret key prepared by the backend once, for every agreement of a
+/// handshake (and every offered suite's state), with its bytes for snow.
 #[derive(Clone)]
 pub(crate) struct KeyPair {
-    pub(crate) secret: Zeroizing<[u8; 32]>,
-    pub(crate) public: [u8; 32],
+    secret: Zeroizing<[u8; 32]>,
+    key: Arc<dyn X25519Key>,
+}
+
+impl KeyPair {
+    pub(crate) fn new(backend: &dyn CryptoBackend, secret: &[u8; 32]) -> Self {
+        KeyPair {
+            key: Arc::from(backend.x25519_key(secret)),
+            secret: Zeroizing::new(*secret),
+        }
+    }
+
+    pub(crate) fn public(&self) -> [u8; 32] {
+        self.key.public()
+    }
 }
 
 /// Hands snow the backend's primitives, our static key pair (so its
@@ -98,7 +113,7 @@ impl CryptoResolver for Resolver {
         match choice {
             DHChoice::Curve25519 => Some(Box::new(X25519 {
                 backend: self.backend,
-                secret: Zeroizing::new([0; 32]),
+                current: None,
                 public: [0; 32],
                 static_key: self.static_key.clone(),
                 ephemeral: self.ephemeral.clone(),
@@ -143,10 +158,18 @@ impl Random for NoRandomness {
 
 struct X25519 {
     backend: &'static dyn CryptoBackend,
-    secret: Zeroizing<[u8; 32]>,
+    /// The key in this slot (snow keeps one slot for `s`, one for `e`).
+    current: Option<KeyPair>,
     public: [u8; 32],
     static_key: KeyPair,
     ephemeral: KeyPair,
+}
+
+impl X25519 {
+    fn hold(&mut self, pair: KeyPair) {
+        self.public = pair.public();
+        self.current = Some(pair);
+    }
 }
 
 impl Dh for X25519 {
@@ -164,21 +187,20 @@ impl Dh for X25519 {
 
     fn set(&mut self, privkey: &[u8]) {
         // snow hands over exactly `priv_len` bytes: our static key.
+        let mut secret = Zeroizing::new([0u8; 32]);
         let n = privkey.len().min(32);
-        self.secret.zeroize();
-        self.secret[..n].copy_from_slice(&privkey[..n]);
+        secret[..n].copy_from_slice(&privkey[..n]);
         // Secrets compared in constant time.
-        let ours = self.secret.ct_eq(&*self.static_key.secret);
-        self.public = if bool::from(ours) {
-            self.static_key.public
+        let pair = if bool::from(secret.ct_eq(&*self.static_key.secret)) {
+            self.static_key.clone()
         } else {
-            self.backend.x25519_public(&self.secret)
+            KeyPair::new(self.backend, &secret)
         };
+        self.hold(pair);
     }
 
     fn generate(&mut self, _rng: &mut dyn Random) -> Result<(), snow::Error> {
-        self.secret = self.ephemeral.secret.clone();
-        self.public = self.ephemeral.public;
+        self.hold(self.ephemeral.clone());
         Ok(())
     }
 
@@ -187,7 +209,7 @@ impl Dh for X25519 {
     }
 
     fn privkey(&self) -> &[u8] {
-        &self.secret[..]
+        self.current.as_ref().map_or(&[], |p| &p.secret[..])
     }
 
     fn dh(&self, pubkey: &[u8], out: &mut [u8]) -> Result<(), snow::Error> {
@@ -195,12 +217,9 @@ impl Dh for X25519 {
             .get(..32)
             .and_then(|k| k.try_into().ok())
             .ok_or(snow::Error::Dh)?;
+        let key = self.current.as_ref().ok_or(snow::Error::Dh)?;
         // A small-order peer key gives all zeros: the handshake fails.
-        let shared = Zeroizing::new(
-            self.backend
-                .x25519(&self.secret, &peer)
-                .ok_or(snow::Error::Dh)?,
-        );
+        let shared = Zeroizing::new(key.key.agree(&peer).ok_or(snow::Error::Dh)?);
         out.get_mut(..32)
             .ok_or(snow::Error::Dh)?
             .copy_from_slice(&shared[..]);

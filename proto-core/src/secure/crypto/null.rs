@@ -3,7 +3,7 @@
 //! forge valid records. Exists only under `cfg(fuzzing)` with the
 //! `insecure-null-cipher` feature.
 
-use super::{Aead, AeadFailed, CryptoBackend, Hasher, Portable, Suite, TAG_LEN};
+use super::{Aead, AeadFailed, CryptoBackend, Hasher, Portable, Suite, X25519Key, TAG_LEN};
 use alloc::boxed::Box;
 
 /// NOT A CIPHER: plaintext on the wire with a zero tag. Fuzzing only.
@@ -25,6 +25,10 @@ impl CryptoBackend for InsecureNullCipher {
 
     fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
         Portable.x25519(secret, public)
+    }
+
+    fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {
+        Portable.x25519_key(secret)
     }
 
     fn aead(&self, _suite: Suite, _key: &[u8; 32]) -> Box<dyn Aead> {

@@ -1,6 +1,6 @@
 //! The portable backend: RustCrypto's implementations, `no_std`.
 
-use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite};
+use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
 use super::{HASH_LEN, TAG_LEN};
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -36,6 +36,12 @@ impl CryptoBackend for Portable {
         shared.was_contributory().then(|| shared.to_bytes())
     }
 
+    fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {
+        let secret = x25519_dalek::StaticSecret::from(*secret);
+        let public = x25519_dalek::PublicKey::from(&secret).to_bytes();
+        Box::new(DalekKey { secret, public })
+    }
+
     fn aead(&self, suite: Suite, key: &[u8; 32]) -> Box<dyn Aead> {
         match suite {
             Suite::AesGcmSha256 => Box::new(RustCryptoAead {
@@ -54,6 +60,25 @@ impl CryptoBackend for Portable {
             Suite::AesGcmSha256 => Box::new(RustCryptoHash(Sha256::new(), 64)),
             Suite::ChaChaPolyBlake2s => Box::new(RustCryptoHash(Blake2s256::new(), 64)),
         }
+    }
+}
+
+/// x25519-dalek's key (wiped on drop) and its public half.
+struct DalekKey {
+    secret: x25519_dalek::StaticSecret,
+    public: [u8; 32],
+}
+
+impl X25519Key for DalekKey {
+    fn public(&self) -> [u8; 32] {
+        self.public
+    }
+
+    fn agree(&self, peer: &[u8; 32]) -> Option<[u8; 32]> {
+        let shared = self
+            .secret
+            .diffie_hellman(&x25519_dalek::PublicKey::from(*peer));
+        shared.was_contributory().then(|| shared.to_bytes())
     }
 }
 
