@@ -6,9 +6,7 @@ use adapter_core::conformance::{
     fill_send_buffer, BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start,
     MEM_CLIENT, MEM_SERVER,
 };
-use adapter_core::secure::{
-    assert_test_pair, suite_credentials, test_credentials, Suite, TempSocketPath,
-};
+use adapter_core::secure::{assert_test_pair, suite_credentials, Suite, TempSocketPath};
 use adapter_core::{Config, Credentials, Side};
 use adapter_std::{Addressed, Addresses, Connection, Stream};
 use std::any::Any;
@@ -159,7 +157,7 @@ impl Harness for StdHarness {
                     let (a, b) = adapter_std::pipe();
                     (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
                 }
-                Transport::Tcp | Transport::SecureTcp(suite) => {
+                Transport::Tcp | Transport::SecureTcp(_) => {
                     let (a, b) = tcp()?;
                     (EchoHandle(run(a, client)?), EchoHandle(run(b, server)?))
                 }

@@ -5,9 +5,7 @@
 use adapter_core::conformance::{
     BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start, MEM_CLIENT, MEM_SERVER,
 };
-use adapter_core::secure::{
-    assert_test_pair, suite_credentials, test_credentials, Suite, TempSocketPath,
-};
+use adapter_core::secure::{assert_test_pair, suite_credentials, Suite, TempSocketPath};
 use adapter_core::{Config, Credentials, Side};
 use adapter_tokio::{Addressed, Addresses, Connection, TokioRuntime};
 use std::any::Any;
@@ -142,7 +140,7 @@ impl Harness for TokioHarness {
                     let (a, b) = tokio::io::duplex(64 * 1024);
                     (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
                 }
-                Transport::Tcp | Transport::SecureTcp(suite) => {
+                Transport::Tcp | Transport::SecureTcp(_) => {
                     let (a, b) = tcp().await?;
                     (EchoHandle(run(a, client)), EchoHandle(run(b, server)))
                 }

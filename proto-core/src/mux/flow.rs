@@ -5,6 +5,7 @@
 //! while some byte is buffered.
 
 use crate::time::Instant;
+use crate::wire::{copy_in_pieces, extend_in_pieces};
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
@@ -249,7 +250,7 @@ impl Flow {
     }
 
     pub fn push_send_slice(&mut self, data: &[u8], pool: &mut BufferPool) {
-        self.bufs(pool).send_tail.extend_from_slice(data);
+        extend_in_pieces(&mut self.bufs(pool).send_tail, data);
         self.send_buffered += data.len() as u32;
     }
 
@@ -298,7 +299,7 @@ impl Flow {
                 }
                 b.recv_queue.push_back(src.slice_ref(piece));
             }
-            _ => b.recv_tail.extend_from_slice(piece),
+            _ => extend_in_pieces(&mut b.recv_tail, piece),
         }
     }
 
@@ -314,8 +315,9 @@ impl Flow {
                 None if !b.recv_tail.is_empty() => &mut b.recv_tail,
                 None => break,
             };
-            let k = src.remaining().min(buf.len() - n);
-            src.copy_to_slice(&mut buf[n..n + k]);
+            let k = src.chunk().len().min(buf.len() - n);
+            copy_in_pieces(&mut buf[n..n + k], &src.chunk()[..k]);
+            src.advance(k);
             n += k;
             if b.recv_queue.front().is_some_and(|f| f.is_empty()) {
                 b.recv_queue.pop_front();

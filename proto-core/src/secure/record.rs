@@ -17,7 +17,7 @@
 
 use super::crypto::{Aead, CryptoBackend, Suite};
 use super::error::RecordError;
-use crate::wire::TransmitBuf;
+use crate::wire::{extend_in_pieces, TransmitBuf};
 use alloc::boxed::Box;
 use bytes::{Buf, Bytes, BytesMut};
 use core::fmt;
@@ -31,9 +31,6 @@ pub const LEN_PREFIX: usize = 2;
 pub const MAX_RECORD: usize = 65535;
 /// The most plaintext one record can carry.
 pub const MAX_RECORD_PLAINTEXT: usize = MAX_RECORD - TAG_LEN;
-
-/// Smallest allocation for copied input: several reads share one.
-const COPY_CHUNK: usize = 64 * 1024;
 
 /// Record layer settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,13 +120,12 @@ pub struct Records {
     recv_rekey: u64,
     sent: u64,
     received: u64,
-    /// A record split across inputs: its bytes so far (bounded by one record).
+    /// A record split across inputs: its bytes so far (bounded by one
+    /// record; the buffer is reclaimed once its plaintext is dropped).
     partial: BytesMut,
-    /// The record being filled: a length placeholder, then plaintext from
-    /// the layer above, sealed in place when full or when it has no more.
+    /// Plaintext from the layer above, cut into records and sealed in
+    /// place when a record's worth is there or the layer has no more.
     pending: BytesMut,
-    /// Input that arrived in a shared buffer, copied to be opened in place.
-    copied: BytesMut,
     /// Why opening stopped (an input error ends input only: the CLOSE
     /// that reports it still goes out sealed).
     rx_failed: Option<RecordError>,
@@ -169,7 +165,6 @@ impl Records {
             received: 0,
             partial: BytesMut::new(),
             pending: BytesMut::new(),
-            copied: BytesMut::new(),
             rx_failed: None,
             tx_failed: None,
         }
@@ -192,7 +187,7 @@ impl Records {
 
     /// Plaintext taken from the layer above and not sealed yet.
     pub fn pending_plaintext(&self) -> usize {
-        self.pending.len().saturating_sub(LEN_PREFIX)
+        self.pending.len()
     }
 
     /// Why opening records stopped, if it did.
@@ -206,14 +201,13 @@ impl Records {
         if plain.len() > self.max_plaintext {
             return Err(RecordError::TooLarge);
         }
-        let mut rec = BytesMut::with_capacity(LEN_PREFIX + plain.len());
-        rec.extend_from_slice(&[0; LEN_PREFIX]);
-        rec.extend_from_slice(plain);
-        self.seal_record(rec, out)
+        self.seal_record(BytesMut::from(plain), out)
     }
 
-    /// Seals `rec` (a length placeholder, then at most one record's
-    /// plaintext) where it lies and appends it and its tag to `out`.
+    /// Seals `rec` (at most one record's plaintext) where it lies and
+    /// appends the length prefix, it and its tag to `out`: three chunks,
+    /// so neither the prefix nor the tag makes the record move (a vectored
+    /// write sends them as one).
     fn seal_record(
         &mut self,
         mut rec: BytesMut,
@@ -222,14 +216,12 @@ impl Records {
         if let Some(e) = self.tx_failed {
             return Err(e);
         }
-        let body = rec.len() - LEN_PREFIX + TAG_LEN;
-        let tag = self.send.seal(&mut rec[LEN_PREFIX..]).inspect_err(|&e| {
+        let body = rec.len() + TAG_LEN;
+        let tag = self.send.seal(&mut rec).inspect_err(|&e| {
             self.tx_failed = Some(e);
         })?;
         // body <= MAX_RECORD: the plaintext is capped at MAX_RECORD_PLAINTEXT.
-        rec[..LEN_PREFIX].copy_from_slice(&(body as u16).to_be_bytes());
-        // The tag travels as its own small chunk: appending it to `rec`
-        // could reallocate and copy the whole record.
+        out.put_slice(&(body as u16).to_be_bytes());
         out.put_bytes(rec.freeze());
         out.put_slice(&tag);
         self.sent += 1;
@@ -270,7 +262,7 @@ impl Records {
         if let Some(e) = self.rx_failed {
             return Err(e);
         }
-        // Finish a record split across inputs first.
+        // Finish a record split across inputs: copy only what it lacks.
         if !self.partial.is_empty() {
             // Twice at most: the rest of the length prefix, then the body.
             while self.missing() > 0 {
@@ -278,7 +270,7 @@ impl Records {
                     return Ok(());
                 }
                 let take = self.missing().min(data.len());
-                self.partial.extend_from_slice(&data[..take]);
+                extend_in_pieces(&mut self.partial, &data[..take]);
                 data.advance(take);
             }
             let rec = self.partial.split();
@@ -287,14 +279,17 @@ impl Records {
                 return Ok(());
             }
         }
+        if data.is_empty() {
+            return Ok(());
+        }
         let mut buf = match data.try_into_mut() {
             Ok(owned) => owned,
-            // Shared: one copy into a buffer of our own (reclaimed once the
-            // plaintext handed out of it is dropped), then as if owned.
+            // Shared: one copy into a buffer of our own, as large as the
+            // input (allocations of one size, which the allocator reuses).
             Err(shared) => {
-                self.copied.reserve(shared.len().max(COPY_CHUNK));
-                self.copied.extend_from_slice(&shared);
-                self.copied.split()
+                let mut own = BytesMut::with_capacity(shared.len());
+                extend_in_pieces(&mut own, &shared);
+                own
             }
         };
         // Whole records where they lie.
@@ -309,7 +304,11 @@ impl Records {
                 return Ok(());
             }
         }
-        self.partial.extend_from_slice(&buf);
+        // The start of the next record (less than one record).
+        if !buf.is_empty() {
+            self.partial.reserve(LEN_PREFIX + MAX_RECORD);
+            extend_in_pieces(&mut self.partial, &buf);
+        }
         Ok(())
     }
 
@@ -359,31 +358,20 @@ impl Records {
         if self.pending.is_empty() {
             // Reclaims the allocation once the records cut from it have
             // been written and dropped: warm memory, no page faults.
-            self.pending
-                .reserve(LEN_PREFIX + self.max_plaintext + TAG_LEN);
-            self.pending.extend_from_slice(&[0; LEN_PREFIX]);
+            self.pending.reserve(self.max_plaintext);
         }
-        while self.pending_plaintext() < self.max_plaintext {
+        while self.pending.len() < self.max_plaintext {
             if !poll(&mut self.pending) {
                 break;
             }
         }
-        let pending = self.pending_plaintext();
-        if pending == 0 {
+        if self.pending.is_empty() {
             return None;
         }
-        let rec = self
-            .pending
-            .split_to(LEN_PREFIX + pending.min(self.max_plaintext));
-        if !self.pending.is_empty() {
-            // The layer gave more than one record's worth: the tail moves
-            // behind the next record's length placeholder.
-            let rest = self.pending.split();
-            self.pending
-                .reserve(LEN_PREFIX + self.max_plaintext.max(rest.len()) + TAG_LEN);
-            self.pending.extend_from_slice(&[0; LEN_PREFIX]);
-            self.pending.extend_from_slice(&rest);
-        }
+        // The layer may give several records' worth at once: each is cut
+        // off the front and sealed where it lies, nothing moves.
+        let n = self.pending.len().min(self.max_plaintext);
+        let rec = self.pending.split_to(n);
         self.seal_record(rec, out).ok()
     }
 }

@@ -2,11 +2,13 @@
 //! ([`Machine`]), the transmit buffers it writes into ([`TransmitBuf`],
 //! [`IoChunks`]), QUIC-style varints and a bounded reader over a byte slice.
 
+mod copy;
 mod machine;
 mod reader;
 mod transmit;
 mod varint;
 
+pub use copy::{copy_in_pieces, extend_in_pieces, COPY_PIECE};
 pub use machine::{Machine, Rejected};
 pub use reader::Reader;
 pub use transmit::{IoChunks, TransmitBuf};

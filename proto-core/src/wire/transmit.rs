@@ -28,7 +28,8 @@ impl TransmitBuf for Vec<u8> {
 
 impl TransmitBuf for BytesMut {
     fn put_slice(&mut self, bytes: &[u8]) {
-        self.extend_from_slice(bytes);
+        // Payloads land here whole (a record's plaintext): see `copy`.
+        super::extend_in_pieces(self, bytes);
     }
 }
 
