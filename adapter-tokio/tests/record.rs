@@ -5,7 +5,7 @@
 use adapter_core::proto_core::mux::Side;
 use adapter_core::proto_core::mux::{config_text, sim_core, Config, Connection as Core};
 use adapter_core::proto_core::sim::{driver, trace, Role};
-use adapter_core::secure::{test_credentials, Addresses};
+use adapter_core::secure::{suite_credentials, Addresses, Suite};
 use adapter_tokio::Connection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -22,11 +22,13 @@ async fn recorded_connections_replay_byte_for_byte() {
     small.keepalive_interval = None;
     small.drain_timeout = std::time::Duration::from_millis(7_500);
     small.max_concurrent_flows = 100;
-    record_and_replay(false, small).await;
+    record_and_replay(None, small).await;
     // On a secure connection the log holds the mux's plaintext inputs and
     // outputs (records are opened before and sealed after), so the same
-    // replay reproduces it without keys.
-    record_and_replay(true, Config::default()).await;
+    // replay reproduces it without keys, under either suite.
+    for suite in Suite::ALL {
+        record_and_replay(Some(suite), Config::default()).await;
+    }
 }
 
 /// Replays core `id` the way the CLI's `--replay` does: with the config the
@@ -48,27 +50,28 @@ fn side(role: Role) -> Side {
     }
 }
 
-async fn record_and_replay(secure: bool, config: Config) {
+async fn record_and_replay(suite: Option<Suite>, config: Config) {
+    let secure = suite.is_some();
     let default = config_text::encode_mux_config(&Config::default());
     let custom = config_text::encode_mux_config(&config) != default;
     let dir =
-        std::env::temp_dir().join(format!("weft-record-test-{}-{secure}", std::process::id()));
+        std::env::temp_dir().join(format!("weft-record-test-{}-{suite:?}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     std::env::set_var("WEFT_RECORD_DIR", &dir);
 
     let (a, b) = tokio::io::duplex(16 * 1024);
-    let (client, server) = if secure {
+    let (client, server) = if let Some(suite) = suite {
         let addrs = |l: &str, r: &str| Addresses {
             local: l.into(),
             remote: r.into(),
         };
         let cfg2 = config.clone();
         let server = tokio::spawn(async move {
-            let creds = test_credentials(Side::Acceptor);
+            let creds = suite_credentials(Side::Acceptor, suite);
             Connection::accept_with(b, addrs("s", "c"), cfg2, &creds).await
         });
-        let creds = test_credentials(Side::Dialer);
+        let creds = suite_credentials(Side::Dialer, suite);
         let client = Connection::connect_with(a, addrs("c", "s"), config.clone(), &creds)
             .await
             .unwrap();
@@ -80,6 +83,7 @@ async fn record_and_replay(secure: bool, config: Config) {
         )
     };
     assert_eq!(client.security().is_some(), secure);
+    assert_eq!(client.security().map(|s| s.suite()), suite);
     let echo = tokio::spawn(async move {
         let mut n = 0;
         while let Ok(mut f) = server.accept_flow().await {

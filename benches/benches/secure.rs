@@ -322,7 +322,8 @@ fn loopback_one_flow(c: &mut Criterion) {
     ] {
         let secure = suite.is_some();
         let rt = build_runtime(RtMode::St);
-        let f = fixture(&Native, suite.unwrap_or(Suite::AesGcmSha256));
+        let mut f = fixture(&Native, suite.unwrap_or(Suite::AesGcmSha256));
+        f.config.record.max_plaintext = record;
         let creds = |p: Params| {
             let mut c = Credentials::new(p.identity, p.roots, p.authorizer);
             c.config = f.config.clone();
