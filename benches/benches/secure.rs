@@ -312,13 +312,18 @@ fn loopback_one_flow(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(BULK_TOTAL as u64))
         .sample_size(10)
         .measurement_time(std::time::Duration::from_secs(5));
-    for (name, suite) in [
-        ("st/one_flow_encrypted/aes256gcm", Some(Suite::AesGcmSha256)),
+    // Records of the default (largest) size, and of 16 KiB, to choose by.
+    let aes = Some(Suite::AesGcmSha256);
+    let chacha = Some(Suite::ChaChaPolyBlake2s);
+    for (name, suite, record) in [
+        ("st/one_flow_encrypted/aes256gcm", aes, MAX_RECORD_PLAINTEXT),
+        ("st/one_flow_encrypted/aes256gcm/16k", aes, 16 * 1024),
         (
             "st/one_flow_encrypted/chacha20poly1305",
-            Some(Suite::ChaChaPolyBlake2s),
+            chacha,
+            MAX_RECORD_PLAINTEXT,
         ),
-        ("st/one_flow_plaintext", None),
+        ("st/one_flow_plaintext", None, MAX_RECORD_PLAINTEXT),
     ] {
         let secure = suite.is_some();
         let rt = build_runtime(RtMode::St);
