@@ -251,7 +251,10 @@ pub(crate) async fn demo(secure: bool, bytes_per_flow: usize) -> Result<(), Erro
     };
     match client.security() {
         Some(s) => println!(
-            "demo: client connected, encrypted (Noise XX); the server proved {:?}",
+            "demo: client connected, encrypted (Noise XX, {}, protocol {}, handshake hash {:02x?}..); the server proved {:?}",
+            s.suite(),
+            s.version(),
+            &s.handshake_hash()[..4],
             s.remote_blessings()
         ),
         None => println!("demo: client connected in PLAINTEXT (--insecure)"),
@@ -341,6 +344,11 @@ pub(crate) async fn demo(secure: bool, bytes_per_flow: usize) -> Result<(), Erro
             || granted(server_security.as_deref()) != want("demo:client")
         {
             return Err("the sides were not granted each other's names".into());
+        }
+        // Both ends derived the same handshake hash: one channel, no one between.
+        let hash = |s: Option<&Security>| s.map(|s| *s.handshake_hash());
+        if hash(client.security().as_deref()) != hash(server_security.as_deref()) {
+            return Err("the two ends saw different handshake hashes".into());
         }
     }
     let drained = |r: &CloseReason| {
