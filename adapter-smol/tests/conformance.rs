@@ -6,7 +6,7 @@ use adapter_core::conformance::{
     fill_send_buffer, BoxFuture, EchoHandle, EchoLayer, Ends, Harness, Link, Pair, Start,
     MEM_CLIENT, MEM_SERVER,
 };
-use adapter_core::secure::{assert_test_pair, test_credentials, TempSocketPath};
+use adapter_core::secure::{assert_test_pair, suite_credentials, Suite, TempSocketPath};
 use adapter_core::{Config, Credentials, Side};
 use adapter_smol::{Addressed, Addresses, Connection, SmolRuntime, SmolTimer};
 use futures_io::{AsyncRead, AsyncWrite};
@@ -18,24 +18,25 @@ use std::time::Duration;
 
 struct SmolHarness;
 
-/// smol over loopback TCP with the secure handshake and encrypted records.
-struct SecureSmolHarness;
+/// smol over loopback TCP with the secure handshake and encrypted records
+/// under this suite.
+struct SecureSmolHarness(Suite);
 
 async fn smol_pair(client: Config, server: Config) -> io::Result<Pair> {
-    smol_pair_with(client, server, false).await
+    smol_pair_with(client, server, None).await
 }
 
-async fn smol_pair_with(client: Config, server: Config, secure: bool) -> io::Result<Pair> {
+async fn smol_pair_with(client: Config, server: Config, secure: Option<Suite>) -> io::Result<Pair> {
     let listener = smol::net::TcpListener::bind("127.0.0.1:0").await?;
     let a = smol::net::TcpStream::connect(listener.local_addr()?).await?;
     let (b, _) = listener.accept().await?;
     a.set_nodelay(true)?;
     b.set_nodelay(true)?;
     let cut = a.clone();
-    let (client, server) = if secure {
+    let (client, server) = if let Some(suite) = secure {
         let (cc, sc) = (
-            test_credentials(Side::Dialer),
-            test_credentials(Side::Acceptor),
+            suite_credentials(Side::Dialer, suite),
+            suite_credentials(Side::Acceptor, suite),
         );
         let (c, s) = smol::future::zip(
             Connection::connect(a, client, &cc),
@@ -45,6 +46,7 @@ async fn smol_pair_with(client: Config, server: Config, secure: bool) -> io::Res
         let (c, s) = (c?, s?);
         // Every pair in the suite is really encrypted and authenticated.
         assert_test_pair(&c, &s);
+        assert_eq!(c.security().map(|x| x.suite()), Some(suite));
         (c, s)
     } else {
         (
@@ -262,7 +264,7 @@ async fn smol_link(link: Link, client: Start, server: Start) -> io::Result<Ends>
 
 impl Harness for SecureSmolHarness {
     fn pair(&self, client: Config, server: Config) -> BoxFuture<io::Result<Pair>> {
-        Box::pin(smol_pair_with(client, server, true))
+        Box::pin(smol_pair_with(client, server, Some(self.0)))
     }
 
     fn spawn(&self, task: BoxFuture<()>) {
@@ -383,6 +385,14 @@ mod async_std_tcp {
     adapter_core::conformance_tests!(super::AsyncStdHarness);
 }
 
-mod smol_secure_tcp {
-    adapter_core::conformance_tests!(super::SecureSmolHarness);
+mod smol_secure_tcp_aes {
+    adapter_core::conformance_tests!(super::SecureSmolHarness(
+        adapter_core::secure::Suite::AesGcmSha256
+    ));
+}
+
+mod smol_secure_tcp_chacha {
+    adapter_core::conformance_tests!(super::SecureSmolHarness(
+        adapter_core::secure::Suite::ChaChaPolyBlake2s
+    ));
 }
