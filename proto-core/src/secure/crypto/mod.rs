@@ -165,10 +165,12 @@ mod tests {
     use alloc::vec::Vec;
 
     fn backends() -> Vec<&'static dyn CryptoBackend> {
-        let mut b: Vec<&'static dyn CryptoBackend> = alloc::vec![&Portable];
+        let portable: &'static dyn CryptoBackend = &Portable;
         #[cfg(feature = "native-crypto")]
-        b.push(&Native);
-        b
+        let native: Option<&'static dyn CryptoBackend> = Some(&Native);
+        #[cfg(not(feature = "native-crypto"))]
+        let native: Option<&'static dyn CryptoBackend> = None;
+        core::iter::once(portable).chain(native).collect()
     }
 
     fn hex(s: &str) -> Vec<u8> {
