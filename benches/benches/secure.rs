@@ -5,15 +5,15 @@
 //! same flow in plaintext.
 
 use std::hint::black_box;
-use std::sync::Arc;
 
+use adapter_tokio::Credentials;
+use benches::tls::weft_credentials_with;
 use bytes::{Bytes, BytesMut};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use proto_core::mux::{self, FlowId, IoChunks, Side};
 use proto_core::secure::crypto::{CryptoBackend, Native, Portable};
 use proto_core::secure::{
-    AllowNames, Blesser, Config, Established, Handshake, Identity, Params, PeerAuthorizer, Secured,
-    Seed, Suite, SuiteList, TrustedRoots, MAX_RECORD_PLAINTEXT,
+    Config, Established, Handshake, Params, Secured, Seed, Suite, SuiteList, MAX_RECORD_PLAINTEXT,
 };
 use proto_core::time::Instant;
 use proto_core::wire::{extend_in_pieces, Machine, TransmitBuf};
@@ -26,44 +26,30 @@ const SUITES: [(&str, Suite); 2] = [
     ("chacha20poly1305", Suite::ChaChaPolyBlake2s),
 ];
 
+/// The client's and the server's credentials (`benches::tls`'s: a root,
+/// a blessed client and server, each admitting only the other's name, the
+/// full verification work of a real deployment), as the core's `Params`.
 struct Fixture {
     client: Params,
     server: Params,
     config: Config,
 }
 
-fn config(suite: Suite) -> Config {
-    let mut c = Config::default();
-    c.suites = SuiteList::Only(vec![suite]);
-    c
-}
-
-/// A root, a blessed client and server, each admitting only the other's
-/// name: the full verification work of a real deployment.
 fn fixture(backend: &'static dyn CryptoBackend, suite: Suite) -> Fixture {
-    let root = Blesser::root("acme", [1; 32]).unwrap();
-    let mut roots = TrustedRoots::new();
-    let (n, k) = root.trusted_root();
-    roots.add(&n, k);
-    let mk = |secret: u8, name: &str, peer: &str| {
-        let mut id = Identity::from_secret([secret; 32]);
-        id.add_blessing(root.bless(name, id.public_key(), None).unwrap())
-            .unwrap();
-        let auth: Arc<dyn PeerAuthorizer> = Arc::new(AllowNames::new([peer]));
-        Params {
-            identity: id,
-            roots: roots.clone(),
-            authorizer: auth,
-            wall_clock_secs: 1_700_000_000,
-            backend,
-            local_address: String::new(),
-            remote_address: String::new(),
-        }
+    let (client, server) = weft_credentials_with(SuiteList::Only(vec![suite]));
+    let params = |c: Credentials| Params {
+        identity: c.identity,
+        roots: c.roots,
+        authorizer: c.authorizer,
+        wall_clock_secs: 1_700_000_000,
+        backend,
+        local_address: String::new(),
+        remote_address: String::new(),
     };
     Fixture {
-        client: mk(10, "client", "acme:server"),
-        server: mk(11, "server", "acme:client"),
-        config: config(suite),
+        config: client.config.clone(),
+        client: params(client),
+        server: params(server),
     }
 }
 
@@ -302,7 +288,7 @@ fn one_flow(c: &mut Criterion) {
 /// current-thread runtime: one flow carrying `BULK_TOTAL` bytes in 64 KiB
 /// writes, encrypted (`connect`/`accept`) and plaintext (`client`/`server`).
 fn loopback_one_flow(c: &mut Criterion) {
-    use adapter_tokio::{Config as MuxConfig, Connection, Credentials};
+    use adapter_tokio::{Config as MuxConfig, Connection};
     use benches::{
         build_runtime, client_bulk, serve, tcp_pair, time_on_runtime, RtMode, ServerRole,
     };
@@ -327,14 +313,10 @@ fn loopback_one_flow(c: &mut Criterion) {
     ] {
         let secure = suite.is_some();
         let rt = build_runtime(RtMode::St);
-        let mut f = fixture(&Native, suite.unwrap_or(Suite::AesGcmSha256));
-        f.config.record.max_plaintext = record;
-        let creds = |p: Params| {
-            let mut c = Credentials::new(p.identity, p.roots, p.authorizer);
-            c.config = f.config.clone();
-            c
-        };
-        let (cc, sc) = (creds(f.client.clone()), creds(f.server.clone()));
+        let (mut cc, mut sc) =
+            weft_credentials_with(SuiteList::Only(vec![suite.unwrap_or(Suite::AesGcmSha256)]));
+        cc.config.record.max_plaintext = record;
+        sc.config.record.max_plaintext = record;
         let client = rt.block_on(async move {
             let (a, b) = tcp_pair().await.unwrap();
             let (client, server) = if secure {

@@ -293,6 +293,34 @@ pub enum ServerRole {
     Echo,
 }
 
+/// Reads one batch of the bulk protocol (an 8-byte big-endian length, then
+/// that many bytes) through `buf`, handing each piece read to `seen`; the
+/// batch's length, or `None` at a clean EOF before it.
+pub async fn read_batch<S: AsyncRead + Unpin>(
+    s: &mut S,
+    buf: &mut [u8],
+    mut seen: impl FnMut(&[u8]),
+) -> io::Result<Option<u64>> {
+    let mut hdr = [0u8; 8];
+    match s.read_exact(&mut hdr).await {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let total = u64::from_be_bytes(hdr);
+    let mut left = total;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = s.read(&mut buf[..want]).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+        seen(&buf[..n]);
+        left -= n as u64;
+    }
+    Ok(Some(total))
+}
+
 /// Server half of every workload, selected by `role`. Returns at EOF.
 pub async fn serve<S>(role: ServerRole, mut s: S) -> io::Result<()>
 where
@@ -301,22 +329,7 @@ where
     match role {
         ServerRole::Bulk => {
             let mut buf = vec![0u8; BULK_WRITE];
-            loop {
-                let mut hdr = [0u8; 8];
-                match s.read_exact(&mut hdr).await {
-                    Ok(_) => {}
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                    Err(e) => return Err(e),
-                }
-                let mut left = u64::from_be_bytes(hdr);
-                while left > 0 {
-                    let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-                    let n = s.read(&mut buf[..want]).await?;
-                    if n == 0 {
-                        return Err(io::ErrorKind::UnexpectedEof.into());
-                    }
-                    left -= n as u64;
-                }
+            while read_batch(&mut s, &mut buf, |_| {}).await?.is_some() {
                 s.write_all(&[1]).await?;
                 s.flush().await?;
             }

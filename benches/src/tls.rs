@@ -41,7 +41,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
-use crate::{loopback_listener, tcp_pair, TaskGuard, BULK_WRITE};
+use crate::{loopback_listener, read_batch, tcp_pair, TaskGuard, BULK_WRITE};
 
 /// Bytes moved per `tls_bulk` iteration (16 MiB).
 pub const TLS_BULK_TOTAL: usize = 16 * 1024 * 1024;
@@ -267,25 +267,16 @@ const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
 async fn serve_sink<S: AsyncRead + AsyncWrite + Unpin>(mut s: S, check: bool) -> io::Result<()> {
     let mut buf = vec![0u8; BULK_WRITE];
     loop {
-        let mut hdr = [0u8; 8];
-        match s.read_exact(&mut hdr).await {
-            Ok(_) => {}
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-            Err(e) => return Err(e),
-        }
-        let total = u64::from_be_bytes(hdr);
-        let (mut left, mut h) = (total, FNV_START);
-        while left > 0 {
-            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-            let n = s.read(&mut buf[..want]).await?;
-            if n == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
-            }
+        let mut h = FNV_START;
+        let Some(total) = read_batch(&mut s, &mut buf, |piece| {
             if check {
-                h = fnv1a(h, &buf[..n]);
+                h = fnv1a(h, piece);
             }
-            left -= n as u64;
-        }
+        })
+        .await?
+        else {
+            break;
+        };
         s.write_all(&(if check { h } else { total }).to_be_bytes())
             .await?;
         s.flush().await?;

@@ -220,18 +220,6 @@ macro_rules! record_tests {
             (mk(c, Side::Dialer), mk(s, Side::Acceptor))
         }
 
-        /// splitmix64 for seeded faults.
-        struct Rng(u64);
-        impl Rng {
-            fn next(&mut self) -> u64 {
-                self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-                let mut z = self.0;
-                z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-                z ^ (z >> 31)
-            }
-        }
-
         /// Moves `from`'s output into `to`'s inbox in random pieces with random
         /// delays; returns how many records were sealed.
         fn transmit(from: &mut Node, to: &mut Node, now: Instant, rng: &mut Rng) -> usize {

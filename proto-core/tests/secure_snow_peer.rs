@@ -99,7 +99,7 @@ fn snow_as_initiator() {
         assert!(weft.is_complete());
         let est = weft.finish().unwrap();
         assert_eq!(est.peer.suite, suite);
-        assert_eq!(&est.handshake_hash[..], snow.get_handshake_hash());
+        assert_eq!(&est.peer.handshake_hash[..], snow.get_handshake_hash());
         records(est, snow.into_transport_mode().unwrap());
     }
 }
@@ -127,7 +127,7 @@ fn snow_as_responder() {
         snow.read_message(unframe(&msg3), &mut p).unwrap();
         assert!(snow.is_handshake_finished());
         let est = weft.finish().unwrap();
-        assert_eq!(&est.handshake_hash[..], snow.get_handshake_hash());
+        assert_eq!(&est.peer.handshake_hash[..], snow.get_handshake_hash());
         records(est, snow.into_transport_mode().unwrap());
     }
 }

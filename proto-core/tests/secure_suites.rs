@@ -93,8 +93,7 @@ fn every_pairing_of_suite_lists_picks_the_responders_favourite_offered() {
                     );
                     assert_eq!(c.records.suite(), suite);
                     assert_eq!((c.peer.version, s.peer.version), (2, 2));
-                    assert_eq!(c.handshake_hash, s.handshake_hash);
-                    assert_eq!(c.peer.handshake_hash, c.handshake_hash);
+                    assert_eq!(c.peer.handshake_hash, s.peer.handshake_hash);
                 }
                 None => {
                     let ids: Vec<u8> = offered.iter().map(|s| s.id()).collect();
@@ -129,7 +128,7 @@ fn the_handshake_hash_differs_per_connection() {
         (3, 2),
     );
     let (a, b) = (c1.initiator.unwrap(), c2.initiator.unwrap());
-    assert_ne!(a.handshake_hash, b.handshake_hash);
+    assert_ne!(a.peer.handshake_hash, b.peer.handshake_hash);
 }
 
 /// Splits a framed first message into the ephemeral key and the offer.

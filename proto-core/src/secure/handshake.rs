@@ -261,17 +261,14 @@ pub struct Handshake {
     /// The peer and the rekey interval it announced.
     peer: Option<(PeerInfo, u64)>,
     presented: Vec<String>,
-    /// The suite, both directions' keys (ours to send first) and the
-    /// handshake hash, once complete.
+    /// Both directions' keys, once complete.
     keys: Option<Keys>,
     error: Option<HandshakeError>,
 }
 
 struct Keys {
-    suite: Suite,
     send: Zeroizing<[u8; 32]>,
     recv: Zeroizing<[u8; 32]>,
-    hash: [u8; HASH_LEN],
 }
 
 impl fmt::Debug for Handshake {
@@ -288,8 +285,6 @@ impl fmt::Debug for Handshake {
 pub struct Established {
     /// The record layer.
     pub records: Records,
-    /// The Noise handshake hash (also in [`PeerInfo::handshake_hash`]).
-    pub handshake_hash: [u8; HASH_LEN],
     /// The peer.
     pub peer: PeerInfo,
     /// Bytes received after the handshake's last message: the first
@@ -713,12 +708,14 @@ impl Handshake {
     }
 
     fn complete(&mut self) -> Result<(), HandshakeError> {
-        let (suite, mut noise) = self.noise.take().ok_or(HandshakeError::NotFinished)?;
+        let (_, mut noise) = self.noise.take().ok_or(HandshakeError::NotFinished)?;
+        // The peer was authorized before the last message: its info holds
+        // the suite, and now the hash.
+        let (peer, _) = self.peer.as_mut().ok_or(HandshakeError::NotFinished)?;
         if !noise.is_handshake_finished() {
             return Err(HandshakeError::Noise);
         }
-        let mut hash = [0u8; HASH_LEN];
-        hash.copy_from_slice(
+        peer.handshake_hash.copy_from_slice(
             noise
                 .get_handshake_hash()
                 .get(..HASH_LEN)
@@ -728,15 +725,7 @@ impl Handshake {
         let (k1, k2) = (Zeroizing::new(k1), Zeroizing::new(k2));
         // k1 carries initiator -> responder.
         let (send, recv) = if self.initiator { (k1, k2) } else { (k2, k1) };
-        self.keys = Some(Keys {
-            suite,
-            send,
-            recv,
-            hash,
-        });
-        if let Some((peer, _)) = self.peer.as_mut() {
-            peer.handshake_hash = hash;
-        }
+        self.keys = Some(Keys { send, recv });
         self.step = Step::Done;
         self.events.push_back(HandshakeEvent::Complete);
         Ok(())
@@ -829,13 +818,12 @@ impl Handshake {
         Ok(Established {
             records: Records::new(
                 self.params.backend,
-                keys.suite,
+                peer.suite,
                 &keys.send,
                 &keys.recv,
                 &self.config.record,
                 peer_rekey,
             ),
-            handshake_hash: keys.hash,
             peer,
             leftover: core::mem::take(&mut self.rx),
         })

@@ -62,7 +62,7 @@
 //! }
 //! let (c, s) = (c.finish().unwrap(), s.finish().unwrap());
 //! assert_eq!(c.peer.granted, ["acme:server"]);
-//! assert_eq!(c.handshake_hash, s.handshake_hash);
+//! assert_eq!(c.peer.handshake_hash, s.peer.handshake_hash);
 //! ```
 
 mod authorizer;

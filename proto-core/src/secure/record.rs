@@ -112,7 +112,6 @@ impl CipherState {
 /// [`Secured`](super::Secured) stacks it under any
 /// [`Machine`](crate::wire::Machine).
 pub struct Records {
-    suite: Suite,
     send: CipherState,
     recv: CipherState,
     max_plaintext: usize,
@@ -135,7 +134,7 @@ pub struct Records {
 impl fmt::Debug for Records {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Records")
-            .field("suite", &self.suite)
+            .field("suite", &self.send.suite)
             .field("sent", &self.sent)
             .field("received", &self.received)
             .field("rx_failed", &self.rx_failed)
@@ -155,7 +154,6 @@ impl Records {
         peer_rekey_after: u64,
     ) -> Self {
         Records {
-            suite,
             send: CipherState::new(backend, suite, send_key),
             recv: CipherState::new(backend, suite, recv_key),
             max_plaintext: config.max_plaintext.clamp(1, MAX_RECORD_PLAINTEXT),
@@ -172,7 +170,7 @@ impl Records {
 
     /// The suite the records are sealed under.
     pub fn suite(&self) -> Suite {
-        self.suite
+        self.send.suite
     }
 
     /// Records sealed so far.

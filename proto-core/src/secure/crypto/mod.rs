@@ -60,16 +60,23 @@ pub trait CryptoBackend: Send + Sync + fmt::Debug {
     fn name(&self) -> &'static str;
     /// Whether AES-GCM runs on hardware instructions here (the default
     /// suite order puts it first then, ChaCha20-Poly1305 otherwise).
-    fn aes_is_fast(&self) -> bool;
-    /// The X25519 public key of `secret`.
-    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32];
-    /// X25519(secret, public); `None` when the result is all zero (a
-    /// public key of small order), checked in constant time.
-    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]>;
+    /// Default: whether the CPU has AES instructions.
+    fn aes_is_fast(&self) -> bool {
+        cpu_has_aes()
+    }
     /// `secret` prepared for several agreements: a backend whose key import
     /// costs a base-point multiplication pays it once here, not per
     /// agreement (a handshake uses its ephemeral key twice).
     fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key>;
+    /// The X25519 public key of `secret`.
+    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
+        self.x25519_key(secret).public()
+    }
+    /// X25519(secret, public); `None` when the result is all zero (a
+    /// public key of small order), checked in constant time.
+    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
+        self.x25519_key(secret).agree(public)
+    }
     /// The suite's AEAD under `key`, nonces as the Noise spec encodes them
     /// for that cipher.
     fn aead(&self, suite: Suite, key: &[u8; 32]) -> Box<dyn Aead>;

@@ -1,7 +1,7 @@
 //! The native backend: ring's AEADs and SHA-256, aws-lc's X25519, and
 //! BLAKE2s from RustCrypto (neither library has it).
 
-use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
+use super::{nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
 use super::{Portable, HASH_LEN, TAG_LEN};
 use alloc::boxed::Box;
 use aws_lc_rs::agreement;
@@ -19,46 +19,19 @@ impl CryptoBackend for Native {
         "native"
     }
 
-    fn aes_is_fast(&self) -> bool {
-        cpu_has_aes()
-    }
-
-    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
-        let public = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
-            .ok()
-            .and_then(|k| k.compute_public_key().ok())
-            .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok());
-        // aws-lc takes any 32 bytes as an X25519 secret; keep a
-        // deterministic answer should it ever refuse one.
-        public.unwrap_or_else(|| Portable.x25519_public(secret))
-    }
-
-    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
-        let key = agreement::PrivateKey::from_private_key(&agreement::X25519, secret).ok()?;
-        let peer = agreement::UnparsedPublicKey::new(&agreement::X25519, public);
-        // aws-lc fails the agreement when the output is all zero (RFC 7748
-        // section 6.1's check, done in constant time).
-        agreement::agree(&key, peer, (), |shared| {
-            <[u8; 32]>::try_from(shared).map_err(|_| ())
-        })
-        .ok()
-    }
-
     fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {
         // aws-lc computes the public key as it imports the secret: keep both.
-        match agreement::PrivateKey::from_private_key(&agreement::X25519, secret) {
-            Ok(key) => {
-                let public = key
-                    .compute_public_key()
-                    .ok()
-                    .and_then(|p| <[u8; 32]>::try_from(p.as_ref()).ok());
-                match public {
-                    Some(public) => Box::new(AwsLcKey { key, public }),
-                    None => Portable.x25519_key(secret),
-                }
-            }
+        let imported = agreement::PrivateKey::from_private_key(&agreement::X25519, secret)
+            .ok()
+            .and_then(|key| {
+                let public = key.compute_public_key().ok()?;
+                let public = <[u8; 32]>::try_from(public.as_ref()).ok()?;
+                Some(AwsLcKey { key, public })
+            });
+        match imported {
+            Some(key) => Box::new(key),
             // Any 32 bytes are an X25519 secret; never panic should aws-lc differ.
-            Err(_) => Portable.x25519_key(secret),
+            None => Portable.x25519_key(secret),
         }
     }
 

@@ -23,6 +23,12 @@ use zeroize::{Zeroize, Zeroizing};
 /// ephemeral key, which lets a recorded first message be replayed.
 /// The adapters draw it from the OS; tests and simulations derive it from
 /// their own seeded RNG.
+///
+/// ```compile_fail
+/// // A seed cannot be duplicated.
+/// let seed = proto_core::secure::Seed::new([7; 32]);
+/// let again = seed.clone();
+/// ```
 pub struct Seed(Zeroizing<[u8; 32]>);
 
 impl Seed {

@@ -19,14 +19,6 @@ impl CryptoBackend for InsecureNullCipher {
         false
     }
 
-    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
-        Portable.x25519_public(secret)
-    }
-
-    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
-        Portable.x25519(secret, public)
-    }
-
     fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {
         Portable.x25519_key(secret)
     }

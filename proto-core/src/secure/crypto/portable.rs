@@ -1,6 +1,6 @@
 //! The portable backend: RustCrypto's implementations, `no_std`.
 
-use super::{cpu_has_aes, nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
+use super::{nonce_bytes, Aead, AeadFailed, CryptoBackend, Hasher, Suite, X25519Key};
 use super::{HASH_LEN, TAG_LEN};
 use aes_gcm::aead::AeadInPlace;
 use aes_gcm::{Aes256Gcm, KeyInit};
@@ -18,22 +18,6 @@ pub struct Portable;
 impl CryptoBackend for Portable {
     fn name(&self) -> &'static str {
         "portable"
-    }
-
-    fn aes_is_fast(&self) -> bool {
-        cpu_has_aes()
-    }
-
-    fn x25519_public(&self, secret: &[u8; 32]) -> [u8; 32] {
-        let secret = x25519_dalek::StaticSecret::from(*secret);
-        x25519_dalek::PublicKey::from(&secret).to_bytes()
-    }
-
-    fn x25519(&self, secret: &[u8; 32], public: &[u8; 32]) -> Option<[u8; 32]> {
-        let secret = x25519_dalek::StaticSecret::from(*secret);
-        let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(*public));
-        // Constant time: all-zero means the peer's key has small order.
-        shared.was_contributory().then(|| shared.to_bytes())
     }
 
     fn x25519_key(&self, secret: &[u8; 32]) -> Box<dyn X25519Key> {

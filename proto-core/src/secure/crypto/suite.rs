@@ -85,3 +85,31 @@ impl SuiteList {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_resolve_in_order_without_duplicates() {
+        use Suite::*;
+        assert_eq!(
+            SuiteList::Auto.resolve(true),
+            [AesGcmSha256, ChaChaPolyBlake2s]
+        );
+        assert_eq!(
+            SuiteList::Auto.resolve(false),
+            [ChaChaPolyBlake2s, AesGcmSha256]
+        );
+        let list = SuiteList::Only(alloc::vec![
+            ChaChaPolyBlake2s,
+            AesGcmSha256,
+            ChaChaPolyBlake2s
+        ]);
+        assert_eq!(list.resolve(true), [ChaChaPolyBlake2s, AesGcmSha256]);
+        for s in Suite::ALL {
+            assert_eq!(Suite::from_id(s.id()), Some(s));
+        }
+        assert_eq!(Suite::from_id(0), None);
+    }
+}
