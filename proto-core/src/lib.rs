@@ -36,6 +36,7 @@
 //! - [`secure`]: Noise XX handshake, encrypted records, blessings and
 //!   peer authorization, under the mux.
 //! - [`mux`]: flows multiplexed over one byte stream.
+//! - [`budget`]: a memory budget shared by every connection of a process.
 //! - `sim` (feature `sim`): a deterministic virtual network of named hosts,
 //!   a scheduler with seeded faults, and trace record/replay; it drives any
 //!   state machine through the contract ([`sim::SimCore`]).
@@ -52,6 +53,7 @@
 
 extern crate alloc;
 
+pub mod budget;
 pub mod mux;
 pub mod secure;
 #[cfg(feature = "sim")]

@@ -1,6 +1,7 @@
 //! Connection settings and limits. Every limit that protects against a
 //! hostile peer is a field here with its default documented.
 
+use crate::budget::MemoryBudget;
 use crate::time::Duration;
 use core::fmt;
 
@@ -148,6 +149,20 @@ pub struct Config {
     /// Emptied flow buffers kept for reuse (each at most 256 KiB of
     /// capacity), so busy flows do not allocate per write. Default 4.
     pub spare_buffers: usize,
+    /// A memory budget shared with other connections (see
+    /// [`budget`](crate::budget)): receive windows and send buffers are
+    /// drawn from it. Default `None` here: the connection is bounded by its
+    /// own limits only (the adapters give every connection a process-wide
+    /// default budget when this is `None`).
+    pub budget: Option<MemoryBudget>,
+    /// Under memory pressure, the smallest receive window (per flow, and
+    /// for the connection) a connection above its fair share shrinks to.
+    /// Default 64 KiB; at least `send_chunk`.
+    pub pressure_window: u64,
+    /// Under memory pressure, bytes a connection above its fair share may
+    /// still have written but unsent; further writes wait until they drain.
+    /// Default 64 KiB (so every connection can always make progress).
+    pub pressure_send_floor: usize,
 }
 
 impl Default for Config {
@@ -173,6 +188,9 @@ impl Default for Config {
             drain_timeout: Duration::from_secs(30),
             max_outstanding_pings: 8,
             spare_buffers: 4,
+            budget: None,
+            pressure_window: 64 * 1024,
+            pressure_send_floor: 64 * 1024,
         }
     }
 }
@@ -194,12 +212,14 @@ pub enum ConfigError {
     FlowWindowBelowInitial,
     /// `max_frame_payload` is below [`initial::MIN_FRAME_PAYLOAD`].
     FramePayloadTooSmall,
-    /// `send_chunk` is zero or above [`initial::MIN_FRAME_PAYLOAD`].
+    /// `send_chunk` is zero, above [`initial::MIN_FRAME_PAYLOAD`], or
+    /// above `pressure_window`.
     BadSendChunk,
     /// `max_transmit` is too small to hold one full DATA frame.
     TransmitTooSmall,
     /// `flow_send_buffer`, `conn_send_buffer`, `max_queued_control`,
-    /// `max_outstanding_pings` or `max_unacked_opens` is zero.
+    /// `max_outstanding_pings`, `max_unacked_opens` or
+    /// `pressure_send_floor` is zero.
     ZeroLimit,
     /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1, or
     /// another size or count above [`MAX_LIMIT`].
@@ -220,7 +240,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::FramePayloadTooSmall => "max_frame_payload is below the protocol minimum",
             ConfigError::BadSendChunk => {
-                "send_chunk must be between 1 and the protocol minimum frame payload"
+                "send_chunk must be between 1 and the protocol minimum frame payload, and at most pressure_window"
             }
             ConfigError::TransmitTooSmall => "max_transmit cannot hold one full DATA frame",
             ConfigError::ZeroLimit => "a buffer or queue limit is zero",
@@ -254,7 +274,11 @@ impl Config {
         if self.max_transmit < self.send_chunk + super::frame::MAX_DATA_HEADER {
             return Err(ConfigError::TransmitTooSmall);
         }
+        if (self.pressure_window as usize) < self.send_chunk {
+            return Err(ConfigError::BadSendChunk);
+        }
         if self.flow_send_buffer == 0
+            || self.pressure_send_floor == 0
             || self.conn_send_buffer == 0
             || self.max_queued_control == 0
             || self.max_outstanding_pings == 0
@@ -262,7 +286,10 @@ impl Config {
         {
             return Err(ConfigError::ZeroLimit);
         }
-        if self.flow_send_buffer > u32::MAX as usize || self.max_flow_window > u32::MAX as u64 {
+        if self.flow_send_buffer > u32::MAX as usize
+            || self.max_flow_window > u32::MAX as u64
+            || self.pressure_window > u32::MAX as u64
+        {
             return Err(ConfigError::TooLarge);
         }
         // The mux adds to its limits (a window past the bytes read, one

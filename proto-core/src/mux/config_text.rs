@@ -93,6 +93,9 @@ pub fn encode_mux_config(cfg: &Config) -> String {
         drain_timeout,
         max_outstanding_pings,
         spare_buffers,
+        budget,
+        pressure_window,
+        pressure_send_floor,
     } = cfg;
     let dur = |d: &crate::time::Duration| alloc::format!("{}ns", d.as_nanos());
     let opt = |d: &Option<crate::time::Duration>| d.as_ref().map_or(String::from("none"), dur);
@@ -100,7 +103,13 @@ pub fn encode_mux_config(cfg: &Config) -> String {
         Profile::Native => "native",
         Profile::Yamux => "yamux",
     };
-    let items: [(&str, String); 20] = [
+    // A shared budget cannot be recorded, only its limit: a replay draws
+    // from a fresh budget of that size, so it matches while the recording
+    // saw no pressure (docs/decisions.md).
+    let budget = budget
+        .as_ref()
+        .map_or(String::from("none"), |b| b.limit().to_string());
+    let items: [(&str, String); 23] = [
         ("profile", String::from(profile)),
         ("max_unacked_opens", max_unacked_opens.to_string()),
         ("max_concurrent_flows", max_concurrent_flows.to_string()),
@@ -121,6 +130,9 @@ pub fn encode_mux_config(cfg: &Config) -> String {
         ("drain_timeout", dur(drain_timeout)),
         ("max_outstanding_pings", max_outstanding_pings.to_string()),
         ("spare_buffers", spare_buffers.to_string()),
+        ("budget", budget),
+        ("pressure_window", pressure_window.to_string()),
+        ("pressure_send_floor", pressure_send_floor.to_string()),
     ];
     let mut s = String::from(MUX_CONFIG_PREFIX);
     for (k, v) in items {
@@ -201,6 +213,16 @@ pub fn decode_mux_config(text: &str) -> Result<Config, MuxConfigError> {
             "drain_timeout" => cfg.drain_timeout = dur(item, v)?,
             "max_outstanding_pings" => cfg.max_outstanding_pings = size(item, v)?,
             "spare_buffers" => cfg.spare_buffers = size(item, v)?,
+            "budget" => {
+                cfg.budget = match v {
+                    "none" => None,
+                    v => Some(crate::budget::MemoryBudget::new(
+                        crate::budget::BudgetConfig::with_limit(size(item, v)?),
+                    )),
+                }
+            }
+            "pressure_window" => cfg.pressure_window = size(item, v)?,
+            "pressure_send_floor" => cfg.pressure_send_floor = size(item, v)?,
             _ => return Err(MuxConfigError::UnknownKey(String::from(k))),
         }
     }

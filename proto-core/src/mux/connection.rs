@@ -20,6 +20,7 @@ use super::policy::{Policy, StopMapping};
 use super::scheduler::{shrink_idle, Queued, Scheduler};
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
+use crate::budget::Share;
 use crate::time::{Duration, Instant};
 use crate::wire::TransmitBuf;
 use crate::wire::VARINT_MAX;
@@ -120,6 +121,9 @@ pub struct Connection {
     drain: Drain,
 
     stats: ConnectionStats,
+
+    /// This connection's part of the process memory budget, if any.
+    share: Option<Share>,
 }
 
 macro_rules! trace {
@@ -132,6 +136,7 @@ macro_rules! trace {
 // The coordinator's private paths, one file each (after `trace!`, which
 // they use).
 mod flow_ops;
+mod pressure;
 mod recv;
 mod send;
 mod yamux_in;
@@ -146,12 +151,14 @@ impl Connection {
         let policy = Policy::of(config.profile);
         // Without credit frames on the wire (yamux), both sides' limits
         // start unbounded: nothing blocks on them and nothing announces them.
+        // With a shared budget the connection window starts at what the peer
+        // may use anyway and grows with the flows (`conn_window_target`).
+        let recv_target = match config.budget {
+            Some(_) => initial::CONN_WINDOW,
+            None => config.conn_recv_budget,
+        };
         let (credit, credit_sent, recv_max) = if policy.has_credit_frames() {
-            (
-                initial::CONN_WINDOW,
-                initial::CONN_WINDOW,
-                config.conn_recv_budget,
-            )
+            (initial::CONN_WINDOW, initial::CONN_WINDOW, recv_target)
         } else {
             (u64::MAX, u64::MAX, u64::MAX)
         };
@@ -189,8 +196,10 @@ impl Connection {
             limits: RateLimits::new(now),
             drain: Drain::default(),
             stats: ConnectionStats::default(),
+            share: config.budget.as_ref().map(|b| b.share()),
             config,
         };
+        c.sync_budget();
         // The first PING measures the RTT that window growth needs.
         let _ = c.ping();
         Ok(c)
@@ -244,7 +253,9 @@ impl Connection {
         }
         self.health.on_input(now);
         self.stats.bytes_received += data.len() as u64;
-        match self.decode(data, src) {
+        let r = self.decode(data, src);
+        self.sync_budget();
+        match r {
             Ok(()) => Ok(()),
             Err(e) => {
                 trace!(error = %e, "mux protocol error");
@@ -407,6 +418,7 @@ impl Connection {
         n += self.transmit_data(out, n);
         self.wake_write_waiters();
         self.sched.shrink();
+        self.sync_budget();
         self.stats.bytes_sent += n as u64;
         (n > 0).then_some(n)
     }
@@ -563,6 +575,7 @@ impl Connection {
         s.flows_open = self.flows.len() as u64;
         s.recv_buffered = self.fc.recv_buffered();
         s.send_buffered = self.fc.send_buffered() as u64;
+        s.budget_held = self.share.as_ref().map_or(0, |s| s.held() as u64);
         if !self.policy.has_credit_frames() {
             // No connection window on this wire: report what the local
             // budget still allows (the peer is bounded by flow windows).

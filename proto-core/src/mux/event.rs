@@ -137,6 +137,12 @@ pub struct ConnectionStats {
     pub recv_buffered: u64,
     /// Bytes written but not yet sent, over all flows.
     pub send_buffered: u64,
+    /// Bytes this connection holds from the process memory budget
+    /// ([`Config::budget`](super::Config::budget)): receive credit granted
+    /// plus unread and unsent bytes; 0 without a budget.
+    pub budget_held: u64,
+    /// Peer flows refused because the memory budget was nearly spent.
+    pub flows_refused: u64,
 }
 
 /// Per-flow counters.

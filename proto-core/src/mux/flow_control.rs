@@ -136,6 +136,11 @@ impl ConnFlowControl {
         self.received - self.read
     }
 
+    /// Sum of the flows' receive windows.
+    pub fn total_windows(&self) -> u64 {
+        self.total_windows
+    }
+
     pub fn window_added(&mut self, window: u64) {
         self.total_windows += window;
     }

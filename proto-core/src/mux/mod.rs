@@ -77,6 +77,10 @@ use core::fmt;
 /// The reset code given to our flows that a peer's GOAWAY refused.
 pub const REFUSED: u64 = u64::MAX >> 2;
 
+/// The reset code of a peer flow refused because the process memory budget
+/// is nearly spent ([`budget`](crate::budget)): retry later or elsewhere.
+pub const OVERLOADED: u64 = REFUSED - 1;
+
 /// Which end of the byte stream a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Side {

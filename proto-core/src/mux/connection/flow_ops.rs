@@ -21,7 +21,10 @@ impl Connection {
 
     /// How many bytes `id` may buffer now; registers for `Writable` if none.
     pub(super) fn write_room(&mut self, id: u64, want: usize) -> Result<usize, WriteError> {
-        let conn_room = self.fc.send_room(self.config.conn_send_buffer);
+        let conn_room = self
+            .fc
+            .send_room(self.config.conn_send_buffer)
+            .min(self.pressure_send_room());
         let flow_limit = self.config.flow_send_buffer;
         let flow = self.flow_for_write(id)?;
         let flow_room = flow_limit.saturating_sub(flow.send_buffered as usize);
@@ -43,6 +46,7 @@ impl Connection {
         }
         self.fc.buffered(n);
         self.schedule(id);
+        self.sync_budget();
         Ok(n)
     }
 
@@ -56,6 +60,7 @@ impl Connection {
         }
         self.fc.buffered(n);
         self.schedule(id);
+        self.sync_budget();
         Ok(n)
     }
 
@@ -230,7 +235,9 @@ impl Connection {
 
     /// `n` received bytes left the buffers (read or discarded).
     pub(super) fn consumed(&mut self, n: u64) {
-        self.fc.consumed(n, self.config.conn_recv_budget);
+        let target = self.conn_window_target();
+        self.fc.consumed(n, target);
+        self.sync_budget();
     }
 
     /// Forgets a flow whose both directions are done.
@@ -248,6 +255,7 @@ impl Connection {
             return;
         };
         self.fc.window_removed(u64::from(flow.window));
+        self.sync_budget();
         self.health
             .flow_removed(flow.has(flag::SIDE_CHANNEL), self.now);
         if !flow.has(flag::LOCAL) {

@@ -172,6 +172,10 @@ impl Connection {
         if ack {
             flags |= flag::ACK_PENDING;
         }
+        if self.refuses_flows() {
+            self.refuse_for_budget(id, flags);
+            return Ok(());
+        }
         self.insert_flow(id, flags);
         if ack {
             // Acknowledge at once: the peer counts unacknowledged opens.

@@ -69,6 +69,8 @@ impl Connection {
         used: usize,
     ) -> usize {
         let mut n = 0;
+        let may_grow = self.may_grow();
+        let shrink_to = self.must_shrink().then_some(self.config.pressure_window);
         while let Some(id) = self.sched.front_ctrl() {
             // MAX_FLOW_DATA + RESET_FLOW + STOP_SENDING at their largest.
             if self.room(used + n) < 64 {
@@ -96,10 +98,18 @@ impl Connection {
                     // the window, not the path, is what limits it.
                     let window = u64::from(flow.window);
                     let since = now.saturating_duration_since(flow.last_update);
-                    let grown = self.fc.grow_window(window, max_window, budget, srtt, since);
-                    if grown != window {
-                        flow.window = grown as u32;
-                        trace!(flow = id, window = flow.window, "mux window grown");
+                    if let Some(floor) = shrink_to.filter(|&f| window > f) {
+                        // Memory pressure: give back half, down to the floor.
+                        let smaller = (window / 2).max(floor);
+                        self.fc.window_removed(window - smaller);
+                        flow.window = smaller as u32;
+                        trace!(flow = id, window = flow.window, "mux window shrunk");
+                    } else if may_grow {
+                        let grown = self.fc.grow_window(window, max_window, budget, srtt, since);
+                        if grown != window {
+                            flow.window = grown as u32;
+                            trace!(flow = id, window = flow.window, "mux window grown");
+                        }
                     }
                     flow.last_update = now;
                     let max = flow.read + u64::from(flow.window);
@@ -268,7 +278,16 @@ impl Connection {
     }
 
     pub(super) fn wake_write_waiters(&mut self) {
-        if self.fc.send_buffered() >= self.config.conn_send_buffer {
+        // Under memory pressure writers wait for the floor, not the buffer:
+        // waking them earlier would only have them blocked again.
+        let limit = match self.pressure_send_room() {
+            usize::MAX => self.config.conn_send_buffer,
+            _ => self
+                .config
+                .pressure_send_floor
+                .min(self.config.conn_send_buffer),
+        };
+        if self.fc.send_buffered() >= limit {
             return;
         }
         for id in self.sched.take_write_waiters() {

@@ -130,7 +130,14 @@ impl Connection {
     /// The peer's SYN for `id`: accept it, or refuse it with RST.
     pub(super) fn yamux_open(&mut self, id: u64) -> Result<(), ProtocolError> {
         self.claim_peer_id(id)?;
-        if self.opens.refusing_peer() || !self.opens.peer_may_open() {
+        let for_budget = self.refuses_flows();
+        if for_budget {
+            if let Some(share) = &self.share {
+                share.budget().note_flow_refused();
+            }
+            self.stats.flows_refused += 1;
+        }
+        if self.opens.refusing_peer() || !self.opens.peer_may_open() || for_budget {
             trace!(flow = id, "yamux open refused with RST");
             self.limits
                 .reset(self.now, self.config.max_resets_per_sec)?;
