@@ -92,11 +92,18 @@ impl Connection {
         config: mux::Config,
         side: Side,
     ) -> Result<(Connection, Driver<MuxLayer, T, M>), ConfigError> {
+        let mut config = config;
+        config.validate()?;
+        crate::budget::prepare(&mut config);
+        let budget = config.budget.clone();
         let origin = std::time::Instant::now();
         let t0 = crate::shared::to_core(origin, origin);
         let conn = mux::Connection::new(config, side, t0)?;
         let stack = MuxStack::Plain(recorded_mux(conn, t0));
         let shared = Arc::new(Shared::new(MuxLayer::new(stack, None), origin));
+        if let Some(b) = &budget {
+            crate::budget::register(b, &shared);
+        }
         let handle = Connection::from_shared(shared.clone(), side);
         Ok((handle, Driver::new(shared, io, timer)))
     }
@@ -246,6 +253,13 @@ impl Connection {
     /// Connection counters.
     pub fn stats(&self) -> ConnectionStats {
         self.shared.with(|st| st.stack.conn().stats())
+    }
+
+    /// The memory budget this connection draws from (its bytes there are
+    /// [`ConnectionStats::budget_held`]).
+    pub fn budget(&self) -> Option<proto_core::budget::MemoryBudget> {
+        self.shared
+            .with(|st| st.stack.conn().config().budget.clone())
     }
 
     /// The smoothed round-trip time, once a PONG has arrived.

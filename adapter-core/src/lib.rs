@@ -49,6 +49,7 @@
 #![warn(missing_docs)]
 
 mod blocking;
+mod budget;
 mod connection;
 mod driver;
 mod error;
@@ -65,6 +66,7 @@ mod stack;
 pub mod conformance;
 
 pub use blocking::{block_on, ThreadWaker};
+pub use budget::default_budget;
 pub use connection::{Connection, Ping};
 pub use driver::{Driver, LINGER, TRANSMIT_HIGH_WATER};
 pub use error::{close_reason, reset_code, stop_code, ConnectionClosed, GoingAway};
@@ -76,6 +78,7 @@ pub use shared::{Layer, Shared, Wakeups};
 pub use stack::MuxStack;
 
 pub use proto_core;
+pub use proto_core::budget::{BudgetConfig, BudgetStats, MemoryBudget};
 pub use proto_core::mux::{
     CloseReason, Config, ConfigError, ConnectionStats, ErrorCode, FlowId, FlowStats, Profile, Side,
 };

@@ -202,6 +202,9 @@ pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
     addresses: &Addresses,
 ) -> io::Result<Connection> {
     config.validate().map_err(crate::config_error)?;
+    let mut config = config;
+    crate::budget::prepare(&mut config);
+    let budget = config.budget.clone();
     let origin = Instant::now();
     let t0 = crate::shared::to_core(origin, origin);
     let hs = start(side, creds, addresses, t0)?;
@@ -209,6 +212,9 @@ pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
     let stack = MuxStack::Secure(Secured::new(hs, recorded_mux(conn, t0)));
     let layer = MuxLayer::new(stack, Some(creds.identity.public_key()));
     let shared = Arc::new(Shared::new(layer, origin));
+    if let Some(b) = &budget {
+        crate::budget::register(b, &shared);
+    }
     let handle = Connection::from_shared(shared.clone(), side);
     Connection::spawn(runtime, shared.clone(), io);
     poll_fn(|cx| {

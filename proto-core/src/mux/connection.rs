@@ -540,6 +540,38 @@ impl Connection {
         self.close_with(true, true, code, reason, CloseReason::Local { code });
     }
 
+    /// Closes the connection to make room in the process memory budget
+    /// (the last resort, chosen by whoever sees every connection: the
+    /// adapters). The peer gets [`ErrorCode::MemoryBudget`] and `reason`.
+    /// Unlike other closes, data received and not yet read is dropped:
+    /// freeing it is the point. Reads of a flow that lost data fail with
+    /// `Reset(OVERLOADED)`, never a clean end.
+    pub fn evict(&mut self, reason: &[u8]) {
+        if self.closed {
+            return;
+        }
+        if let Some(share) = &self.share {
+            share.budget().note_eviction();
+        }
+        let mut dropped = 0;
+        for flow in self.flows.values_mut() {
+            let lost = flow.discard_recv(&mut self.pool);
+            if lost > 0 {
+                flow.recv_state = RecvState::Done(End::Reset(super::OVERLOADED));
+            }
+            dropped += lost;
+        }
+        self.consumed(dropped);
+        let r = reason[..reason.len().min(self.config.max_close_reason)].to_vec();
+        self.close_with(
+            true,
+            false,
+            ErrorCode::MemoryBudget.to_wire(),
+            reason,
+            CloseReason::Evicted { reason: r },
+        );
+    }
+
     fn close_with(&mut self, send: bool, app: bool, code: u64, reason: &[u8], why: CloseReason) {
         if self.closed {
             return;
@@ -565,6 +597,7 @@ impl Connection {
             }
         }
         self.events.push_back(Event::Closed(why));
+        self.sync_budget();
     }
 
     /// Counters for the connection.

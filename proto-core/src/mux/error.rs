@@ -28,6 +28,8 @@ pub enum ErrorCode {
     DrainTimeout,
     /// The peer hit an internal error (yamux GoAway code 2).
     Internal,
+    /// Closed to make room in the process memory budget.
+    MemoryBudget,
     /// A code this version does not know.
     Unknown(u64),
 }
@@ -47,6 +49,7 @@ impl ErrorCode {
             ErrorCode::Idle => 8,
             ErrorCode::DrainTimeout => 9,
             ErrorCode::Internal => 10,
+            ErrorCode::MemoryBudget => 16,
             ErrorCode::Unknown(v) => v,
         }
     }
@@ -65,6 +68,7 @@ impl ErrorCode {
             8 => ErrorCode::Idle,
             9 => ErrorCode::DrainTimeout,
             10 => ErrorCode::Internal,
+            16 => ErrorCode::MemoryBudget,
             v => ErrorCode::Unknown(v),
         }
     }

@@ -82,6 +82,12 @@ pub enum CloseReason {
     DrainTimeout,
     /// The driver reported that the byte stream ended.
     TransportEnded,
+    /// We closed it to make room in the process memory budget (the
+    /// connection held the most unread data when a new one needed room).
+    Evicted {
+        /// The reason text sent to the peer.
+        reason: Vec<u8>,
+    },
 }
 
 /// What a deadline from `poll_timeout` is for.

@@ -88,6 +88,14 @@ impl Recorded<Connection> {
         )
     }
 
+    /// [`Connection::evict`], logged.
+    pub fn evict(&mut self, reason: &[u8]) {
+        self.command(
+            |c| c.evict(reason),
+            |()| (ex(extra::EVICT, 0, 0, reason), Ok((0, None)), b""),
+        )
+    }
+
     /// [`Connection::poll_event`], logged.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<Event> {

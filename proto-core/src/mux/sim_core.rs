@@ -76,6 +76,10 @@ impl SimCore for Connection {
                 self.go_away(arg);
                 Ok(0)
             }
+            extra::EVICT => {
+                self.evict(data);
+                Ok(0)
+            }
             extra::CLOSE => {
                 Connection::close(self, arg, data);
                 Ok(0)
@@ -164,6 +168,8 @@ pub mod extra {
     /// `flow(stream).write_chunk(data)` (queues differently from `write`);
     /// the result is the count taken.
     pub const WRITE_CHUNK: u64 = 7;
+    /// `evict(data)`: closed to make room in the memory budget.
+    pub const EVICT: u64 = 8;
 }
 
 impl From<&Event> for CoreEvent {

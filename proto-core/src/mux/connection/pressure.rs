@@ -61,6 +61,10 @@ impl Connection {
     /// peer can make us hold. yamux has no connection window, so there it
     /// is the sum of the flows' windows.
     fn recv_held(&self) -> u64 {
+        if self.closed {
+            // Nothing more arrives; what did stays readable.
+            return self.fc.recv_buffered();
+        }
         if self.policy.has_credit_frames() {
             self.fc.recv_window() + self.fc.recv_buffered()
         } else {
@@ -71,7 +75,13 @@ impl Connection {
     /// Brings the share up to date with what the connection holds.
     pub(super) fn sync_budget(&mut self) {
         let state = self.flows.len() as u64 * FLOW_STATE_BYTES;
-        let held = self.recv_held() + self.fc.send_buffered() as u64 + state;
+        // A closed connection sends nothing more: its unsent bytes are gone.
+        let unsent = if self.closed {
+            0
+        } else {
+            self.fc.send_buffered() as u64
+        };
+        let held = self.recv_held() + unsent + state;
         if let Some(share) = &mut self.share {
             share.set(usize::try_from(held).unwrap_or(usize::MAX));
         }

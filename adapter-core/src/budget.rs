@@ -1,0 +1,111 @@
+//! The process side of the memory budget: a default budget for connections
+//! whose config names none, and the last resort the core cannot take on
+//! its own (it sees one connection at a time): when a new connection cannot
+//! get its protocol floor, the connection holding the most unread data
+//! among those drawing from the same budget is closed.
+
+use crate::mux_layer::MuxLayer;
+use crate::shared::Shared;
+use proto_core::budget::{pick_victim, BudgetConfig, MemoryBudget};
+use proto_core::mux::{self, Config, Profile};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+
+/// The budget every connection draws from when its config has none:
+/// [`BudgetConfig::default`] (1 GiB), created on first use. Pass your own
+/// [`MemoryBudget`] in [`Config::budget`] to choose the size.
+///
+/// ```
+/// let b = adapter_core::default_budget();
+/// assert_eq!(b, adapter_core::default_budget());
+/// assert_eq!(b.limit(), 1 << 30);
+/// ```
+pub fn default_budget() -> MemoryBudget {
+    static DEFAULT: OnceLock<MemoryBudget> = OnceLock::new();
+    DEFAULT
+        .get_or_init(|| MemoryBudget::new(BudgetConfig::default()))
+        .clone()
+}
+
+struct Entry {
+    budget: MemoryBudget,
+    conn: Weak<Shared<MuxLayer>>,
+}
+
+/// Connections alive with a budget, so the last resort can choose among them.
+fn registry() -> &'static Mutex<Vec<Entry>> {
+    static REGISTRY: OnceLock<Mutex<Vec<Entry>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
+}
+
+/// What a peer may send a new connection before any credit frame: it is
+/// charged whatever the budget says, so room is made for it first.
+fn floor(config: &Config) -> usize {
+    match config.profile {
+        Profile::Yamux => 0, // per stream, and new streams can be refused
+        _ => mux::initial::CONN_WINDOW as usize,
+    }
+}
+
+/// Gives `config` the default budget if it has none, and makes room for a
+/// new connection's floor: while it does not fit, the connection holding
+/// the most unread data (received and not read, or written and not sent)
+/// is closed with [`ErrorCode::MemoryBudget`](proto_core::mux::ErrorCode).
+pub(crate) fn prepare(config: &mut Config) {
+    let budget = config.budget.get_or_insert_with(default_budget).clone();
+    let need = floor(config);
+    if budget.fits(need) {
+        return;
+    }
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|e| e.conn.strong_count() > 0);
+    // One victim usually frees enough; more only while what the victims
+    // held does not cover the floor (their unread bytes go when their
+    // owners drop them, so `used` lags behind).
+    let mut freed = 0;
+    let mut tried = 0;
+    while !budget.fits(need) && freed < need && tried < reg.len() {
+        tried += 1;
+        let candidates = reg
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.budget == budget)
+            .filter_map(|(i, e)| Some((i, e.conn.upgrade()?)))
+            .filter_map(|(i, c)| {
+                c.with(|st| {
+                    let m = st.stack.conn();
+                    let s = m.stats();
+                    let unread = (s.recv_buffered + s.send_buffered) as usize;
+                    (!m.is_closed()).then_some((i, unread, s.budget_held as usize))
+                })
+            })
+            .collect::<Vec<_>>();
+        let Some((i, unread)) = pick_victim(candidates.iter().map(|&(i, u, _)| (i, u))) else {
+            break;
+        };
+        freed += candidates
+            .iter()
+            .find(|c| c.0 == i)
+            .map_or(0, |c| c.2)
+            .max(1);
+        let Some(victim) = reg[i].conn.upgrade() else {
+            continue;
+        };
+        let reason = format!(
+            "memory budget of {} bytes exhausted: this connection held the most unread data ({unread} bytes)",
+            budget.limit()
+        );
+        // Closing gives back the credit it granted and its unsent bytes at
+        // once; its unread bytes when their owner drops them.
+        victim.with(|st| st.stack.mux().evict(reason.as_bytes()));
+    }
+}
+
+/// Registers a new connection so the last resort can find it.
+pub(crate) fn register(budget: &MemoryBudget, conn: &Arc<Shared<MuxLayer>>) {
+    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+    reg.retain(|e| e.conn.strong_count() > 0);
+    reg.push(Entry {
+        budget: budget.clone(),
+        conn: Arc::downgrade(conn),
+    });
+}
