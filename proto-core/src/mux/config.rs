@@ -48,7 +48,8 @@ pub mod initial {
 ///   windows only within `conn_recv_budget`, but each new stream starts
 ///   with yamux's fixed 256 KiB, so unread data is bounded by
 ///   `max(conn_recv_budget, max_concurrent_flows * 256 KiB)`. Excess peer
-///   opens are answered with RST (counted against `max_resets_per_sec`),
+///   opens are answered with RST (counted against
+///   `max_refused_opens_per_sec` / `refused_open_burst`),
 ///   and our opens wait ([`OpenError::FlowLimit`](super::OpenError::FlowLimit),
 ///   then [`Event::FlowCredit`](super::Event::FlowCredit)) while
 ///   `max_unacked_opens` of them have no ACK yet.
@@ -64,8 +65,11 @@ pub mod initial {
 ///   receiving a GoAway, which would abort the flows being drained.
 /// - **Close**: there is no CLOSE frame; closing sends GoAway with code
 ///   normal (local close, drain, idle), protocol error (any
-///   [`ProtocolError`](super::ProtocolError)) or internal error (timeouts).
-///   The application code and reason text are not sent.
+///   [`ProtocolError`](super::ProtocolError), floods and a full control
+///   queue included) or internal error (channel and drain timeouts, a send
+///   stall, the memory budget). The application code and reason text are
+///   not sent, so the specific [`ErrorCode`](super::ErrorCode) of a limit
+///   stays local.
 /// - **Pings** carry 32-bit opaque values.
 /// - **Frame size**: yamux peers may send a Data frame as large as the
 ///   window (hashicorp does), so frames up to `max_flow_window` are
