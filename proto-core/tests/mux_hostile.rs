@@ -1,9 +1,12 @@
 //! A hostile peer, written frame by frame: every limit closes the connection
 //! with a clear error and the right code, never a panic or unbounded growth.
 
-use proto_core::mux::frame::{encode_control, encode_data_header, Control, DataHeader, PREFACE};
+use proto_core::mux::frame::{
+    decode_head, encode_control, encode_data_header, Control, DataHeader, Head, PREFACE,
+};
 use proto_core::mux::{
-    initial, CloseReason, Config, Connection, ErrorCode, Event, InputError, ProtocolError, Side,
+    initial, CloseReason, Config, Connection, ErrorCode, Event, FlowId, FramePart, InputError,
+    ProtocolError, Side, TimerReason,
 };
 use proto_core::time::{Duration, Instant};
 
@@ -35,7 +38,93 @@ fn feed(config: Config, w: &[u8]) -> (Result<(), InputError>, Connection) {
     (r, c)
 }
 
-/// Checks the connection closed with `err` and told the peer `code`.
+/// A control frame or DATA header as the peer decodes it (payloads skipped).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Sent {
+    Control(Control<'static>),
+    Data(DataHeader),
+}
+
+/// Everything `c` wants to send, decoded frame by frame after its preface.
+fn sent(c: &mut Connection) -> Vec<Sent> {
+    let mut out = Vec::new();
+    while c.poll_transmit(&mut out).is_some() {}
+    let mut rest: &[u8] = &out;
+    if rest.starts_with(PREFACE) {
+        rest = &rest[PREFACE.len()..];
+    }
+    let mut frames = Vec::new();
+    while !rest.is_empty() {
+        let (head, n) = decode_head(rest, usize::MAX).expect("we sent a bad frame");
+        let (frame, skip) = match head {
+            // Leaked: a test's few frames, so they can outlive `out`.
+            Head::Control(c) => (Sent::Control(leak(c)), 0),
+            Head::Data(h) => (Sent::Data(h), h.len as usize),
+        };
+        frames.push(frame);
+        rest = &rest[n + skip..];
+    }
+    frames
+}
+
+fn leak(c: Control<'_>) -> Control<'static> {
+    match c {
+        Control::ConnectionClose { code, reason } => Control::ConnectionClose {
+            code,
+            reason: reason.to_vec().leak(),
+        },
+        Control::ApplicationClose { code, reason } => Control::ApplicationClose {
+            code,
+            reason: reason.to_vec().leak(),
+        },
+        Control::Ping(v) => Control::Ping(v),
+        Control::Pong(v) => Control::Pong(v),
+        Control::MaxData(v) => Control::MaxData(v),
+        Control::MaxFlowData { flow, max } => Control::MaxFlowData { flow, max },
+        Control::MaxFlows(v) => Control::MaxFlows(v),
+        Control::ResetFlow {
+            flow,
+            code,
+            final_size,
+        } => Control::ResetFlow {
+            flow,
+            code,
+            final_size,
+        },
+        Control::StopSending { flow, code } => Control::StopSending { flow, code },
+        Control::GoAway {
+            accepted_below,
+            code,
+        } => Control::GoAway {
+            accepted_below,
+            code,
+        },
+        _ => unreachable!("a control frame this test does not know"),
+    }
+}
+
+/// The CONNECTION_CLOSE `c` sends last: its code and reason.
+fn close_sent(c: &mut Connection) -> (u64, Vec<u8>) {
+    match sent(c).pop() {
+        Some(Sent::Control(Control::ConnectionClose { code, reason })) => (code, reason.to_vec()),
+        other => panic!("last frame is not CONNECTION_CLOSE: {other:?}"),
+    }
+}
+
+/// The values PONGs carried, in order.
+fn pongs(frames: &[Sent]) -> Vec<u64> {
+    frames
+        .iter()
+        .filter_map(|f| match f {
+            Sent::Control(Control::Pong(v)) => Some(*v),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Checks the connection closed with `err`, told the peer `code`, and gave
+/// as reason the error's text (cut to `max_close_reason`), the same text
+/// the API reports.
 fn assert_closed(
     r: Result<(), InputError>,
     mut c: Connection,
@@ -44,14 +133,12 @@ fn assert_closed(
 ) {
     assert_eq!(r, Err(InputError::Protocol(err)));
     assert_eq!(err.code(), code);
-    let mut out = Vec::new();
-    while c.poll_transmit(&mut out).is_some() {}
-    // The last frame is CONNECTION_CLOSE with the code.
-    let close_at = out
-        .windows(1)
-        .rposition(|w| w[0] == 0x0a)
-        .expect("no CONNECTION_CLOSE");
-    assert_eq!(out[close_at + 1] as u64, code.to_wire());
+    let text = err.to_string();
+    let cut = text.len().min(c.config().max_close_reason);
+    assert_eq!(
+        close_sent(&mut c),
+        (code.to_wire(), text.as_bytes()[..cut].to_vec())
+    );
     let mut closed = false;
     while let Some(ev) = c.poll_event() {
         if ev == Event::Closed(CloseReason::ProtocolError(err)) {
@@ -82,12 +169,9 @@ fn unknown_frame_type() {
     let mut w = wire();
     w.push(0x3f);
     let (r, c) = feed(Config::default(), &w);
-    assert_closed(
-        r,
-        c,
-        ProtocolError::Malformed("unknown frame type"),
-        ErrorCode::ProtocolViolation,
-    );
+    let e = ProtocolError::UnknownFrameType(0x3f);
+    assert_eq!(e.to_string(), "unknown frame type 0x3f");
+    assert_closed(r, c, e, ErrorCode::ProtocolViolation);
 }
 
 #[test]
@@ -107,7 +191,10 @@ fn oversized_data_frame() {
     assert_closed(
         r,
         c,
-        ProtocolError::FrameTooLarge(cfg.max_frame_payload + 1),
+        ProtocolError::FrameTooLarge {
+            len: cfg.max_frame_payload + 1,
+            max: cfg.max_frame_payload,
+        },
         ErrorCode::FrameSize,
     );
 }
@@ -153,7 +240,9 @@ fn more_flows_than_granted() {
     let mut cfg = Config::default();
     cfg.max_concurrent_flows = initial::MAX_FLOWS;
     let (r, c) = feed(cfg, &w);
-    assert_closed(r, c, ProtocolError::FlowLimit, ErrorCode::FlowLimit);
+    let e = ProtocolError::FlowLimit(initial::MAX_FLOWS);
+    assert_eq!(e.to_string(), "flow limit 64 exceeded");
+    assert_closed(r, c, e, ErrorCode::FlowLimit);
 }
 
 #[test]
@@ -231,6 +320,7 @@ fn reset_flood() {
     // Open-and-reset as fast as possible ("rapid reset").
     let mut cfg = Config::default();
     cfg.max_resets_per_sec = 10;
+    cfg.reset_burst = 10;
     let mut w = wire();
     for i in 0..11 {
         data(&mut w, i * 2, b"", false);
@@ -244,7 +334,55 @@ fn reset_flood() {
         );
     }
     let (r, c) = feed(cfg, &w);
-    assert_closed(r, c, ProtocolError::ResetFlood, ErrorCode::EnhanceYourCalm);
+    let e = ProtocolError::ResetFlood {
+        rate: 10,
+        burst: 10,
+    };
+    assert_eq!(e.to_string(), "reset rate 10/s (burst 10) exceeded");
+    assert_closed(r, c, e, ErrorCode::ResetFlood);
+}
+
+#[test]
+fn a_sustained_reset_flood_is_caught_after_the_burst() {
+    // Default buckets: 1000 at once pass, then 1000/s. 200 open-and-reset
+    // pairs every 100 ms is 2000/s: the bucket loses 100 a round. (Flow
+    // credit for all those opens, so only the resets can end it.)
+    let mut cfg = Config::default();
+    cfg.max_concurrent_flows = 4096;
+    let mut c = Connection::new(cfg.clone(), Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_input(Instant::ZERO, PREFACE).unwrap();
+    let mut flow = 0;
+    let mut result = Ok(());
+    let mut rounds = 0;
+    for round in 0..100u64 {
+        let mut w = Vec::new();
+        for _ in 0..200 {
+            data(&mut w, flow, b"", false);
+            control(
+                &mut w,
+                Control::ResetFlow {
+                    flow,
+                    code: 0,
+                    final_size: 0,
+                },
+            );
+            flow += 2;
+        }
+        let now = Instant::ZERO + Duration::from_millis(100 * round);
+        result = c.handle_input(now, &w);
+        rounds = round;
+        if result.is_err() {
+            break;
+        }
+        let _ = sent(&mut c);
+    }
+    // 1000 + 100 per round of credit against 200 a round.
+    assert_eq!(rounds, 9);
+    let e = ProtocolError::ResetFlood {
+        rate: cfg.max_resets_per_sec,
+        burst: cfg.reset_burst,
+    };
+    assert_closed(result, c, e, ErrorCode::ResetFlood);
 }
 
 #[test]
@@ -275,36 +413,155 @@ fn resets_spread_over_time_are_fine() {
 fn ping_flood() {
     let mut cfg = Config::default();
     cfg.max_pings_per_sec = 5;
+    cfg.ping_burst = 5;
     let mut w = wire();
     for i in 0..6 {
         control(&mut w, Control::Ping(i));
     }
     let (r, c) = feed(cfg, &w);
-    assert_closed(r, c, ProtocolError::PingFlood, ErrorCode::EnhanceYourCalm);
+    let e = ProtocolError::PingFlood { rate: 5, burst: 5 };
+    assert_closed(r, c, e, ErrorCode::PingFlood);
+}
+
+/// `n` PINGs in one write from a peer that reads: every one gets its PONG.
+fn ping_burst_is_answered(n: u64) {
+    let mut c = Connection::new(Config::default(), Side::Acceptor, Instant::ZERO).unwrap();
+    let _ = sent(&mut c);
+    let mut w = wire();
+    for i in 0..n {
+        control(&mut w, Control::Ping(1000 + i));
+    }
+    assert_eq!(c.handle_input(Instant::ZERO, &w), Ok(()));
+    assert_eq!(pongs(&sent(&mut c)), (1000..1000 + n).collect::<Vec<_>>());
+    assert!(!c.is_closed());
+}
+
+#[test]
+fn a_burst_of_65_pings_in_one_write_is_answered() {
+    // One more than max_queued_control: the queue limit is for a peer
+    // that does not read, not for one write.
+    ping_burst_is_answered(Config::default().max_queued_control as u64 + 1);
+}
+
+#[test]
+fn a_burst_of_256_pings_in_one_write_is_answered() {
+    ping_burst_is_answered(u64::from(Config::default().ping_burst));
+}
+
+#[test]
+fn a_sustained_ping_flood_closes_with_the_ping_code() {
+    // 50 PINGs every 100 ms (500/s) against 100/s and a burst of 256, from
+    // a peer that reads every PONG: the bucket loses 40 a round.
+    let cfg = Config::default();
+    let mut c = Connection::new(cfg.clone(), Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_input(Instant::ZERO, PREFACE).unwrap();
+    let mut result = Ok(());
+    let mut answered = 0;
+    for round in 0..100u64 {
+        let mut w = Vec::new();
+        for i in 0..50 {
+            control(&mut w, Control::Ping(round * 50 + i));
+        }
+        let now = Instant::ZERO + Duration::from_millis(100 * round);
+        result = c.handle_input(now, &w);
+        if result.is_err() {
+            break;
+        }
+        answered += pongs(&sent(&mut c)).len();
+    }
+    // 256 + 10 a round against 50 a round: round 6 runs dry.
+    assert_eq!(answered, 300);
+    let e = ProtocolError::PingFlood {
+        rate: 100,
+        burst: 256,
+    };
+    assert_eq!(e.to_string(), "ping rate 100/s (burst 256) exceeded");
+    assert_closed(result, c, e, ErrorCode::PingFlood);
+}
+
+#[test]
+fn pings_at_the_sustained_rate_never_close() {
+    let mut c = Connection::new(Config::default(), Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_input(Instant::ZERO, PREFACE).unwrap();
+    for round in 0..600u64 {
+        let mut w = Vec::new();
+        for i in 0..10 {
+            control(&mut w, Control::Ping(i));
+        }
+        let now = Instant::ZERO + Duration::from_millis(100 * round);
+        assert_eq!(c.handle_input(now, &w), Ok(()), "round {round}");
+        assert_eq!(pongs(&sent(&mut c)).len(), 10);
+    }
 }
 
 #[test]
 fn pongs_pile_up_while_the_peer_does_not_read() {
+    // One PING per input and nothing flushed in between: from the second
+    // input on, PONGs from earlier inputs wait, and the limit applies.
     let mut cfg = Config::default();
     cfg.max_queued_control = 4;
     let mut c = Connection::new(cfg, Side::Acceptor, Instant::ZERO).unwrap();
-    let mut out = Vec::new();
-    while c.poll_transmit(&mut out).is_some() {}
-    let mut w = wire();
-    for i in 0..5 {
+    let _ = sent(&mut c);
+    c.handle_input(Instant::ZERO, PREFACE).unwrap();
+    let mut r = Ok(());
+    let mut inputs = 0;
+    for i in 0..10 {
+        let mut w = Vec::new();
         control(&mut w, Control::Ping(i));
+        r = c.handle_input(Instant::ZERO, &w);
+        if r.is_err() {
+            break;
+        }
+        inputs += 1;
     }
-    let r = c.handle_input(Instant::ZERO, &w);
-    assert_closed(
-        r,
-        c,
-        ProtocolError::ControlQueueFull,
-        ErrorCode::EnhanceYourCalm,
-    );
+    assert_eq!(inputs, 4);
+    let e = ProtocolError::ControlQueueFull(4);
+    assert_closed(r, c, e, ErrorCode::ControlQueueFull);
+}
+
+#[test]
+fn a_burst_after_a_flushed_one_is_fine() {
+    // Two bursts past max_queued_control, flushed in between: the peer
+    // reads, so neither counts against the queue limit.
+    let mut cfg = Config::default();
+    cfg.max_queued_control = 4;
+    let mut c = Connection::new(cfg, Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_input(Instant::ZERO, PREFACE).unwrap();
+    let _ = sent(&mut c);
+    for burst in 0..2 {
+        let mut w = Vec::new();
+        for i in 0..20 {
+            control(&mut w, Control::Ping(burst * 20 + i));
+        }
+        assert_eq!(c.handle_input(Instant::ZERO, &w), Ok(()));
+        assert_eq!(pongs(&sent(&mut c)).len(), 20);
+    }
 }
 
 #[test]
 fn close_reason_too_long() {
+    let mut w = wire();
+    control(
+        &mut w,
+        Control::ConnectionClose {
+            code: 0,
+            reason: &[b'x'; 5000],
+        },
+    );
+    let (r, c) = feed(Config::default(), &w);
+    let e = ProtocolError::CloseReasonTooLong {
+        len: 5000,
+        max: 1024,
+    };
+    assert_eq!(
+        e.to_string(),
+        "close reason of 5000 bytes exceeds max_close_reason 1024"
+    );
+    assert_closed(r, c, e, ErrorCode::ProtocolViolation);
+}
+
+#[test]
+fn our_reason_text_is_cut_at_max_close_reason() {
     let mut cfg = Config::default();
     cfg.max_close_reason = 8;
     let mut w = wire();
@@ -315,13 +572,43 @@ fn close_reason_too_long() {
             reason: b"way too long a reason",
         },
     );
-    let (r, c) = feed(cfg, &w);
-    assert_closed(
-        r,
-        c,
-        ProtocolError::Malformed("close reason too long"),
-        ErrorCode::ProtocolViolation,
-    );
+    let (r, mut c) = feed(cfg, &w);
+    let e = ProtocolError::CloseReasonTooLong { len: 21, max: 8 };
+    assert_eq!(r, Err(InputError::Protocol(e)));
+    assert_eq!(close_sent(&mut c), (1, b"close re".to_vec()));
+}
+
+#[test]
+fn each_protocol_violation_names_its_cause() {
+    // Same code, different reasons: the peer's log says which rule broke.
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (b"WEFTMUX2".to_vec(), "peer did not send the mux preface"),
+        ([&PREFACE[..], &[0x20]].concat(), "unknown frame type 0x20"),
+        (
+            {
+                let mut w = wire();
+                data(&mut w, 6, b"x", false);
+                w
+            },
+            "frame names flow 6, which the peer may not use",
+        ),
+        (
+            {
+                let mut w = wire();
+                control(&mut w, Control::MaxFlows(1 << 61));
+                w
+            },
+            "credit frame out of range",
+        ),
+    ];
+    for (w, text) in cases {
+        let (r, mut c) = feed(Config::default(), &w);
+        let Err(InputError::Protocol(e)) = r else {
+            panic!("{text}: {r:?}");
+        };
+        assert_eq!(e.to_string(), text);
+        assert_eq!(close_sent(&mut c), (1, text.as_bytes().to_vec()));
+    }
 }
 
 #[test]
@@ -386,4 +673,185 @@ fn tiny_frames_cannot_inflate_memory() {
         assert!(s.recv_buffered <= cfg.conn_recv_budget);
     }
     assert!(total <= cfg.conn_recv_budget);
+}
+
+// ----------------------------------------------------------- truncated frames
+
+/// An acceptor that got `w` and then the end of the stream: why it closed.
+fn ended_after(w: &[u8]) -> CloseReason {
+    let mut c = Connection::new(Config::default(), Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_input(Instant::ZERO, w).unwrap();
+    c.handle_transport_closed(Instant::ZERO);
+    let closed = std::iter::from_fn(|| c.poll_event()).find_map(|e| match e {
+        Event::Closed(why) => Some(why),
+        _ => None,
+    });
+    closed.expect("no Closed event")
+}
+
+#[test]
+fn the_stream_ending_inside_a_frame_head_is_a_truncated_frame() {
+    let mut w = wire();
+    control(
+        &mut w,
+        Control::ResetFlow {
+            flow: 0,
+            code: 1 << 40,
+            final_size: 0,
+        },
+    );
+    w.truncate(w.len() - 3);
+    assert_eq!(
+        ended_after(&w),
+        CloseReason::TruncatedFrame {
+            part: FramePart::Head,
+            received: 8,
+            missing: None,
+        }
+    );
+}
+
+#[test]
+fn the_stream_ending_inside_a_payload_is_a_truncated_frame() {
+    let mut w = wire();
+    data(&mut w, 0, &[7u8; 100], false);
+    w.truncate(w.len() - 40);
+    assert_eq!(
+        ended_after(&w),
+        CloseReason::TruncatedFrame {
+            part: FramePart::Payload,
+            received: 60,
+            missing: Some(40),
+        }
+    );
+}
+
+#[test]
+fn the_stream_ending_inside_the_preface_is_a_truncated_frame() {
+    assert_eq!(
+        ended_after(b"WEFT"),
+        CloseReason::TruncatedFrame {
+            part: FramePart::Preface,
+            received: 4,
+            missing: Some(4),
+        }
+    );
+}
+
+#[test]
+fn the_stream_ending_between_frames_is_a_clean_end() {
+    let mut w = wire();
+    data(&mut w, 0, b"hello", true);
+    control(&mut w, Control::Ping(1));
+    assert_eq!(ended_after(&w), CloseReason::TransportEnded);
+    assert_eq!(ended_after(&wire()), CloseReason::TransportEnded);
+    // Nothing at all: the peer connected and left.
+    let mut c = Connection::new(Config::default(), Side::Acceptor, Instant::ZERO).unwrap();
+    c.handle_transport_closed(Instant::ZERO);
+    let evs: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(evs.contains(&Event::Closed(CloseReason::TransportEnded)));
+}
+
+// ---------------------------------------------------------------- send stall
+
+fn secs(s: u64) -> Instant {
+    Instant::ZERO + Duration::from_secs(s)
+}
+
+/// An acceptor whose peer opened flow 0 (and granted the initial credit),
+/// everything sent so far taken.
+fn with_peer_flow() -> Connection {
+    let mut c = Connection::new(Config::default(), Side::Acceptor, Instant::ZERO).unwrap();
+    let mut w = wire();
+    data(&mut w, 0, b"hi", false);
+    c.handle_input(Instant::ZERO, &w).unwrap();
+    let _ = sent(&mut c);
+    while c.poll_event().is_some() {}
+    c
+}
+
+/// One PING from the peer at `now`; fires the timer first if it is due,
+/// as a driver does.
+fn ping_at(c: &mut Connection, now: Instant, v: u64) {
+    if c.poll_timeout().is_some_and(|(t, _)| t <= now) {
+        c.handle_timeout(now);
+    }
+    if c.is_closed() {
+        return;
+    }
+    let mut w = Vec::new();
+    control(&mut w, Control::Ping(v));
+    c.handle_input(now, &w).unwrap();
+}
+
+#[test]
+fn output_nobody_takes_closes_the_connection_despite_pings() {
+    let mut c = with_peer_flow();
+    // Data with credit to send, and a driver that never takes it (its
+    // queue to the transport is full: the peer does not read).
+    c.flow(FlowId(0)).write(&[1u8; 100_000]).unwrap();
+    for t in 1..=30 {
+        ping_at(&mut c, secs(t), t);
+        assert!(!c.is_closed(), "closed at {t} s");
+    }
+    // The first input after the write saw it waiting: 1 s + 30 s.
+    assert_eq!(c.poll_timeout(), Some((secs(31), TimerReason::SendStall)));
+    ping_at(&mut c, secs(31), 31);
+    assert!(c.is_closed());
+    let evs: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        evs.contains(&Event::Closed(CloseReason::SendStall)),
+        "{evs:?}"
+    );
+    let (code, reason) = close_sent(&mut c);
+    assert_eq!(ErrorCode::from_wire(code), ErrorCode::SendStall);
+    assert_eq!(
+        reason,
+        b"send stalled: no output taken for send_stall_timeout 30s"
+    );
+}
+
+#[test]
+fn output_that_is_taken_never_stalls() {
+    let mut c = with_peer_flow();
+    for t in 1..=120 {
+        c.flow(FlowId(0)).write(&[1u8; 1000]).unwrap();
+        ping_at(&mut c, secs(t), t);
+        let _ = sent(&mut c);
+        assert!(!c.is_closed(), "closed at {t} s");
+    }
+}
+
+#[test]
+fn data_waiting_for_flow_credit_is_not_a_stall() {
+    let mut c = with_peer_flow();
+    // More than the peer's 256 KiB of flow credit: the rest waits for
+    // credit the peer withholds, which is its backpressure, not a stall.
+    let mut written = 0;
+    while written < 300_000 {
+        match c.flow(FlowId(0)).write(&[1u8; 16_384]) {
+            Ok(n) => written += n,
+            Err(_) => {
+                let _ = sent(&mut c);
+            }
+        }
+    }
+    let _ = sent(&mut c);
+    assert!(c.stats().send_buffered > 0);
+    assert!(!c.wants_transmit());
+    // The peer keeps talking (PONGs for nothing: no output owed) and the
+    // driver is never asked for more.
+    for t in 1..=120 {
+        if c.poll_timeout().is_some_and(|(d, _)| d <= secs(t)) {
+            c.handle_timeout(secs(t));
+        }
+        let mut w = Vec::new();
+        control(&mut w, Control::Pong(12345));
+        c.handle_input(secs(t), &w).unwrap();
+        assert!(!c.is_closed(), "closed at {t} s");
+        assert_ne!(
+            c.poll_timeout().map(|(_, r)| r),
+            Some(TimerReason::SendStall)
+        );
+    }
 }

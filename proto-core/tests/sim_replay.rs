@@ -95,7 +95,12 @@ fn every_field_changed() -> proto_core::mux::Config {
     c.max_close_reason = 99;
     c.max_queued_control = 33;
     c.max_resets_per_sec = 77;
+    c.reset_burst = 78;
     c.max_pings_per_sec = 55;
+    c.ping_burst = 56;
+    c.max_refused_opens_per_sec = 57;
+    c.refused_open_burst = 58;
+    c.send_stall_timeout = None;
     c.keepalive_interval = None;
     c.channel_timeout = Some(Duration::from_nanos(12_345_678_901));
     c.idle_timeout = Some(Duration::from_millis(4500));

@@ -7,7 +7,8 @@ mod common;
 use common::cfg;
 use proto_core::mux::yamux::{flags, go_away, Header, Type, HEADER_LEN, INITIAL_WINDOW};
 use proto_core::mux::{
-    CloseReason, Config, Connection, ErrorCode, Event, InputError, Profile, ProtocolError, Side,
+    CloseReason, Config, Connection, ErrorCode, Event, FlowId, FramePart, InputError, Profile,
+    ProtocolError, Side, TimerReason,
 };
 use proto_core::time::{Duration, Instant};
 
@@ -92,7 +93,7 @@ fn bad_version() {
     .to_vec();
     w[0] = 1;
     let (r, c) = feed(yamux(), &w);
-    assert_closed(r, c, ProtocolError::Malformed("yamux version is not 0"));
+    assert_closed(r, c, ProtocolError::BadYamuxVersion(1));
 }
 
 #[test]
@@ -100,13 +101,15 @@ fn unknown_frame_type() {
     let mut w = vec![0u8; HEADER_LEN];
     w[1] = 9;
     let (r, c) = feed(yamux(), &w);
-    assert_closed(r, c, ProtocolError::Malformed("unknown yamux frame type"));
+    let e = ProtocolError::UnknownFrameType(9);
+    assert_eq!(e.to_string(), "unknown frame type 0x09");
+    assert_closed(r, c, e);
 }
 
 #[test]
 fn a_native_peer_is_rejected() {
     let (r, c) = feed(yamux(), b"WEFTMUX1\x01\x00\x00\x00");
-    assert_closed(r, c, ProtocolError::Malformed("yamux version is not 0"));
+    assert_closed(r, c, ProtocolError::BadYamuxVersion(b'W'));
 }
 
 #[test]
@@ -115,7 +118,14 @@ fn oversized_data_frame() {
     let max = yamux().max_flow_window as u32;
     hdr(&mut w, Type::Data, flags::SYN, 1, max + 1);
     let (r, c) = feed(yamux(), &w);
-    assert_closed(r, c, ProtocolError::FrameTooLarge(u64::from(max) + 1));
+    assert_closed(
+        r,
+        c,
+        ProtocolError::FrameTooLarge {
+            len: u64::from(max) + 1,
+            max: u64::from(max),
+        },
+    );
 }
 
 #[test]
@@ -311,28 +321,57 @@ fn excess_opens_are_reset_not_fatal() {
 
 #[test]
 fn syn_flood() {
+    // Opens beyond the limit are refused with RST, each from the refusal
+    // bucket (256 at once by default): one more in the same write is a
+    // flood with its own code, not a reset flood or a full queue.
     let mut config = yamux();
     config.max_concurrent_flows = 64;
-    config.max_queued_control = 10_000;
     let mut w = Vec::new();
-    let n = 64 + config.max_resets_per_sec + 1;
+    let n = 64 + config.refused_open_burst + 1;
     for i in 0..n {
         hdr(&mut w, Type::WindowUpdate, flags::SYN, 1 + 2 * i, 0);
     }
-    let (r, c) = feed(config, &w);
-    assert_closed(r, c, ProtocolError::ResetFlood);
+    let (r, c) = feed(config.clone(), &w);
+    let e = ProtocolError::OpenFlood {
+        rate: config.max_refused_opens_per_sec,
+        burst: config.refused_open_burst,
+    };
+    assert_eq!(e.code(), ErrorCode::OpenFlood);
+    assert_eq!(
+        e.to_string(),
+        "refused-open rate 100/s (burst 256) exceeded"
+    );
+    assert_closed(r, c, e);
+}
+
+#[test]
+fn a_burst_of_refused_opens_within_the_bucket_is_answered() {
+    let mut config = yamux();
+    config.max_concurrent_flows = 64;
+    let mut w = Vec::new();
+    let n = 64 + config.refused_open_burst;
+    for i in 0..n {
+        hdr(&mut w, Type::WindowUpdate, flags::SYN, 1 + 2 * i, 0);
+    }
+    let (r, mut c) = feed(config.clone(), &w);
+    assert_eq!(r, Ok(()));
+    let rst = sent(&mut c).iter().filter(|h| h.has(flags::RST)).count();
+    assert_eq!(rst, config.refused_open_burst as usize);
 }
 
 #[test]
 fn rst_flood() {
     let mut config = yamux();
     config.max_resets_per_sec = 5;
+    config.reset_burst = 5;
     let mut w = Vec::new();
     for i in 0..=config.max_resets_per_sec {
         data(&mut w, flags::SYN | flags::RST, 1 + 2 * i, b"");
     }
     let (r, c) = feed(config, &w);
-    assert_closed(r, c, ProtocolError::ResetFlood);
+    let e = ProtocolError::ResetFlood { rate: 5, burst: 5 };
+    assert_eq!(e.code(), ErrorCode::ResetFlood);
+    assert_closed(r, c, e);
 }
 
 #[test]
@@ -365,24 +404,65 @@ fn resets_spread_over_time_are_fine() {
 fn ping_flood() {
     let mut config = yamux();
     config.max_pings_per_sec = 5;
+    config.ping_burst = 5;
     let mut w = Vec::new();
     for i in 0..=config.max_pings_per_sec {
         hdr(&mut w, Type::Ping, flags::SYN, 0, i);
     }
     let (r, c) = feed(config, &w);
-    assert_closed(r, c, ProtocolError::PingFlood);
+    let e = ProtocolError::PingFlood { rate: 5, burst: 5 };
+    assert_eq!(e.code(), ErrorCode::PingFlood);
+    assert_closed(r, c, e);
+}
+
+/// `n` pings in one write from a peer that reads: each gets its answer.
+fn ping_burst_is_answered(n: u32) {
+    let mut w = Vec::new();
+    for i in 0..n {
+        hdr(&mut w, Type::Ping, flags::SYN, 0, 1000 + i);
+    }
+    let (r, mut c) = feed(yamux(), &w);
+    assert_eq!(r, Ok(()));
+    let pongs: Vec<u32> = sent(&mut c)
+        .iter()
+        .filter(|h| h.ty == Type::Ping && h.has(flags::ACK))
+        .map(|h| h.length)
+        .collect();
+    assert_eq!(pongs, (1000..1000 + n).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_burst_of_65_pings_in_one_write_is_answered() {
+    ping_burst_is_answered(yamux().max_queued_control as u32 + 1);
+}
+
+#[test]
+fn a_burst_of_256_pings_in_one_write_is_answered() {
+    ping_burst_is_answered(yamux().ping_burst);
 }
 
 #[test]
 fn pongs_pile_up_while_the_peer_does_not_read() {
+    // A ping per input, nothing flushed: earlier pongs wait, the limit bites.
     let mut config = yamux();
-    config.max_pings_per_sec = 10_000;
-    let mut w = Vec::new();
-    for i in 0..=config.max_queued_control as u32 {
+    config.max_queued_control = 3;
+    let mut c = Connection::new(config, Side::Acceptor, Instant::ZERO).unwrap();
+    let _ = sent(&mut c);
+    let mut r = Ok(());
+    let mut inputs = 0;
+    for i in 0..10 {
+        let mut w = Vec::new();
         hdr(&mut w, Type::Ping, flags::SYN, 0, i);
+        r = c.handle_input(Instant::ZERO, &w);
+        if r.is_err() {
+            break;
+        }
+        inputs += 1;
     }
-    let (r, c) = feed(config, &w);
-    assert_closed(r, c, ProtocolError::ControlQueueFull);
+    assert_eq!(inputs, 3);
+    let e = ProtocolError::ControlQueueFull(3);
+    assert_eq!(e.code(), ErrorCode::ControlQueueFull);
+    assert_closed(r, c, e);
 }
 
 #[test]
@@ -458,4 +538,92 @@ fn junk_for_unknown_streams_is_bounded() {
     }
     assert_eq!(c.stats().recv_buffered, 0);
     assert!(!c.is_closed());
+}
+
+/// A yamux server that got `w` and then the end of the stream: why it closed.
+fn ended_after(w: &[u8]) -> CloseReason {
+    let (r, mut c) = feed(yamux(), w);
+    assert_eq!(r, Ok(()));
+    c.handle_transport_closed(Instant::ZERO);
+    std::iter::from_fn(|| c.poll_event())
+        .find_map(|e| match e {
+            Event::Closed(why) => Some(why),
+            _ => None,
+        })
+        .expect("no Closed event")
+}
+
+#[test]
+fn the_stream_ending_inside_a_header_is_a_truncated_frame() {
+    let mut w = Vec::new();
+    data(&mut w, flags::SYN, 1, b"hi");
+    hdr(&mut w, Type::Ping, flags::SYN, 0, 7);
+    w.truncate(w.len() - 5);
+    assert_eq!(
+        ended_after(&w),
+        CloseReason::TruncatedFrame {
+            part: FramePart::Head,
+            received: 7,
+            missing: Some(5),
+        }
+    );
+}
+
+#[test]
+fn the_stream_ending_inside_a_payload_is_a_truncated_frame() {
+    let mut w = Vec::new();
+    data(&mut w, flags::SYN, 1, &[3u8; 1000]);
+    w.truncate(w.len() - 1);
+    assert_eq!(
+        ended_after(&w),
+        CloseReason::TruncatedFrame {
+            part: FramePart::Payload,
+            received: 999,
+            missing: Some(1),
+        }
+    );
+}
+
+#[test]
+fn the_stream_ending_between_frames_is_a_clean_end() {
+    let mut w = Vec::new();
+    data(&mut w, flags::SYN, 1, b"hi");
+    assert_eq!(ended_after(&w), CloseReason::TransportEnded);
+    assert_eq!(ended_after(&[]), CloseReason::TransportEnded);
+}
+
+#[test]
+fn output_nobody_takes_closes_with_goaway_internal_despite_pings() {
+    let mut w = Vec::new();
+    data(&mut w, flags::SYN, 1, b"hi");
+    let (r, mut c) = feed(yamux(), &w);
+    assert_eq!(r, Ok(()));
+    let _ = sent(&mut c);
+    c.flow(FlowId(1)).write(&[5u8; 50_000]).unwrap();
+    let secs = |s: u64| Instant::ZERO + Duration::from_secs(s);
+    for t in 1..=40u64 {
+        if c.poll_timeout().is_some_and(|(d, _)| d <= secs(t)) {
+            c.handle_timeout(secs(t));
+        }
+        if c.is_closed() {
+            break;
+        }
+        let mut w = Vec::new();
+        hdr(&mut w, Type::Ping, flags::SYN, 0, t as u32);
+        c.handle_input(secs(t), &w).unwrap();
+    }
+    assert!(c.is_closed());
+    assert_eq!(c.poll_timeout().map(|(_, r)| r), None::<TimerReason>);
+    let evs: Vec<Event> = std::iter::from_fn(|| c.poll_event()).collect();
+    assert!(
+        evs.contains(&Event::Closed(CloseReason::SendStall)),
+        "{evs:?}"
+    );
+    // yamux's GoAway has three codes: a stall is ours, not the peer's
+    // protocol error.
+    let last = *sent(&mut c).last().unwrap();
+    assert_eq!(
+        (last.ty, last.length),
+        (Type::GoAway, go_away::INTERNAL_ERROR)
+    );
 }

@@ -5,14 +5,14 @@
 
 use super::error::{ErrorCode, ProtocolError};
 use super::frame::{
-    data_header_len, decode_head, encode_control, encode_data_header, Control, DataHeader, Head,
-    MAX_DATA_HEADER,
+    data_header_len, decode_head, encode_control, encode_data_header, is_known_type, ty, Control,
+    DataHeader, Head, MAX_DATA_HEADER,
 };
 use super::policy::Policy;
 use super::scheduler::Queued;
 use super::yamux::{self as ym, flags as yf};
-use crate::wire::DecodeError;
 use crate::wire::TransmitBuf;
+use crate::wire::{DecodeError, Reader};
 use alloc::vec::Vec;
 
 /// Longest frame head the native decoder buffers: RESET_FLOW's three
@@ -40,7 +40,45 @@ pub(super) fn decode(
     match r {
         Ok(f) => Ok(Some(f)),
         Err(DecodeError::Incomplete) => Ok(None),
-        Err(DecodeError::Invalid(what)) => Err(ProtocolError::Malformed(what)),
+        Err(DecodeError::Invalid(what)) => Err(decode_error(policy, buf, max_reason, what)),
+    }
+}
+
+/// What made the head at the front of `buf` undecodable, with the values
+/// the close reason names. The decoders report a static text only (they
+/// are public and allocation-free), so the values are read back here.
+fn decode_error(
+    policy: Policy,
+    buf: &[u8],
+    max_reason: usize,
+    what: &'static str,
+) -> ProtocolError {
+    match policy {
+        Policy::Native => {
+            let mut r = Reader::new(buf);
+            let Ok(t) = r.u8() else {
+                return ProtocolError::Malformed(what);
+            };
+            if !is_known_type(t) {
+                return ProtocolError::UnknownFrameType(t);
+            }
+            if t == ty::CONNECTION_CLOSE || t == ty::APPLICATION_CLOSE {
+                if let (Ok(_), Ok(len)) = (r.varint(), r.varint()) {
+                    if len > max_reason as u64 {
+                        return ProtocolError::CloseReasonTooLong {
+                            len,
+                            max: max_reason as u64,
+                        };
+                    }
+                }
+            }
+            ProtocolError::Malformed(what)
+        }
+        Policy::Yamux => match *buf {
+            [v, ..] if v != ym::VERSION => ProtocolError::BadYamuxVersion(v),
+            [_, t, ..] => ProtocolError::UnknownFrameType(t),
+            _ => ProtocolError::Malformed(what),
+        },
     }
 }
 
@@ -227,9 +265,13 @@ fn yamux_close_code(app: bool, code: u64) -> u32 {
     }
     match ErrorCode::from_wire(code) {
         ErrorCode::NoError | ErrorCode::Idle => ym::go_away::NORMAL,
-        ErrorCode::ChannelTimeout | ErrorCode::DrainTimeout | ErrorCode::Internal => {
-            ym::go_away::INTERNAL_ERROR
-        }
+        // Our own timeouts and resource limits: the peer broke no rule.
+        ErrorCode::ChannelTimeout
+        | ErrorCode::DrainTimeout
+        | ErrorCode::Internal
+        | ErrorCode::SendStall
+        | ErrorCode::MemoryBudget => ym::go_away::INTERNAL_ERROR,
+        // Every rule the peer broke, floods and a full control queue too.
         _ => ym::go_away::PROTOCOL_ERROR,
     }
 }
@@ -269,6 +311,43 @@ mod tests {
             code(false, ErrorCode::FlowControl),
             ym::go_away::PROTOCOL_ERROR
         );
+        for flood in [
+            ErrorCode::PingFlood,
+            ErrorCode::ResetFlood,
+            ErrorCode::OpenFlood,
+            ErrorCode::ControlQueueFull,
+        ] {
+            assert_eq!(code(false, flood), ym::go_away::PROTOCOL_ERROR);
+        }
+        for ours in [ErrorCode::SendStall, ErrorCode::MemoryBudget] {
+            assert_eq!(code(false, ours), ym::go_away::INTERNAL_ERROR);
+        }
+    }
+
+    #[test]
+    fn undecodable_heads_name_their_cause() {
+        let native = |b: &[u8]| decode(Policy::Native, b, 8).err();
+        assert_eq!(native(&[0x20]), Some(ProtocolError::UnknownFrameType(0x20)));
+        assert_eq!(native(&[0x03]), Some(ProtocolError::UnknownFrameType(0x03)));
+        let mut close = Vec::new();
+        encode_control(
+            &mut close,
+            &Control::ConnectionClose {
+                code: 0,
+                reason: &[b'x'; 9],
+            },
+        );
+        assert_eq!(
+            native(&close[..3]),
+            Some(ProtocolError::CloseReasonTooLong { len: 9, max: 8 })
+        );
+        let yamux = |b: &[u8]| decode(Policy::Yamux, b, 8).err();
+        let mut h = [0u8; ym::HEADER_LEN];
+        h[0] = 1;
+        assert_eq!(yamux(&h), Some(ProtocolError::BadYamuxVersion(1)));
+        h[0] = 0;
+        h[1] = 7;
+        assert_eq!(yamux(&h), Some(ProtocolError::UnknownFrameType(7)));
     }
 
     #[test]

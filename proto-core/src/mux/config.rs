@@ -49,7 +49,8 @@ pub mod initial {
 ///   windows only within `conn_recv_budget`, but each new stream starts
 ///   with yamux's fixed 256 KiB, so unread data is bounded by
 ///   `max(conn_recv_budget, max_concurrent_flows * 256 KiB)`. Excess peer
-///   opens are answered with RST (counted against `max_resets_per_sec`),
+///   opens are answered with RST (counted against
+///   `max_refused_opens_per_sec` / `refused_open_burst`),
 ///   and our opens wait ([`OpenError::FlowLimit`](super::OpenError::FlowLimit),
 ///   then [`Event::FlowCredit`](super::Event::FlowCredit)) while
 ///   `max_unacked_opens` of them have no ACK yet.
@@ -65,8 +66,11 @@ pub mod initial {
 ///   receiving a GoAway, which would abort the flows being drained.
 /// - **Close**: there is no CLOSE frame; closing sends GoAway with code
 ///   normal (local close, drain, idle), protocol error (any
-///   [`ProtocolError`](super::ProtocolError)) or internal error (timeouts).
-///   The application code and reason text are not sent.
+///   [`ProtocolError`](super::ProtocolError), floods and a full control
+///   queue included) or internal error (channel and drain timeouts, a send
+///   stall, the memory budget). The application code and reason text are
+///   not sent, so the specific [`ErrorCode`](super::ErrorCode) of a limit
+///   stays local.
 /// - **Pings** carry 32-bit opaque values.
 /// - **Frame size**: yamux peers may send a Data frame as large as the
 ///   window (hashicorp does), so frames up to `max_flow_window` are
@@ -126,13 +130,59 @@ pub struct Config {
     /// Longest CLOSE reason accepted (and sent: longer ones are cut).
     /// Default 1024.
     pub max_close_reason: usize,
-    /// Control frames (PONGs, PINGs, GOAWAY) queued for sending while the
-    /// peer is not reading. Default 64.
+    /// Control frames the peer made us owe it (PONGs; yamux: RSTs refusing
+    /// its opens) that may wait unsent while the peer is not reading.
+    /// Enforced only when such frames from an earlier input are still
+    /// queued: the driver could not flush them, so the peer does not read.
+    /// An input that finds none queued may queue what the buckets below
+    /// allow (at most `ping_burst + refused_open_burst` frames), so a
+    /// legitimate burst from a reading peer passes. Breaking it closes with
+    /// [`ErrorCode::ControlQueueFull`](super::ErrorCode::ControlQueueFull).
+    /// Default 64.
     pub max_queued_control: usize,
-    /// RESET_FLOW frames accepted from the peer per second. Default 1000.
+    /// Sustained rate of resets (RESET_FLOW, yamux RST) accepted from the
+    /// peer, per second, refilling a bucket of `reset_burst`; beyond it the
+    /// connection closes with
+    /// [`ErrorCode::ResetFlood`](super::ErrorCode::ResetFlood). Default 1000.
     pub max_resets_per_sec: u32,
-    /// PING frames accepted from the peer per second. Default 100.
+    /// Resets accepted at once before `max_resets_per_sec` applies.
+    /// Default 1000: a peer may reset every one of `max_concurrent_flows`
+    /// flows in one go.
+    pub reset_burst: u32,
+    /// Sustained rate of PINGs accepted from the peer, per second,
+    /// refilling a bucket of `ping_burst`; beyond it the connection closes
+    /// with [`ErrorCode::PingFlood`](super::ErrorCode::PingFlood). Default 100.
     pub max_pings_per_sec: u32,
+    /// PINGs accepted at once before `max_pings_per_sec` applies. Default
+    /// 256: a few hundred PINGs in one write are a burst, not a flood.
+    pub ping_burst: u32,
+    /// yamux: sustained rate of peer opens we refuse with RST (beyond
+    /// `max_concurrent_flows`, or after our GOAWAY), per second, refilling
+    /// a bucket of `refused_open_burst`; beyond it (a SYN flood) the
+    /// connection closes with [`ErrorCode::OpenFlood`](super::ErrorCode::OpenFlood).
+    /// Default 100. Unused by the native profile, where an open beyond the
+    /// granted credit is already a protocol error.
+    pub max_refused_opens_per_sec: u32,
+    /// yamux: refused opens accepted at once. Default 256: yamux peers stop
+    /// opening at 256 unacknowledged streams (an RST answers one), so a
+    /// peer that merely overshoots our limit stays within it.
+    pub refused_open_burst: u32,
+    /// Close the connection with
+    /// [`ErrorCode::SendStall`](super::ErrorCode::SendStall) when output has
+    /// been waiting this long and the driver has taken none of it.
+    ///
+    /// "Waiting" is what [`wants_transmit`](super::Connection::wants_transmit)
+    /// reports: control frames, and DATA the peer gave credit for. Data
+    /// held back because the peer withholds credit is not waiting (that is
+    /// the peer's backpressure, and flow credit is how it applies it). The
+    /// wait counts from the first input or timer (calls that carry the
+    /// time) that finds output waiting, and ends at any `poll_transmit`
+    /// call. A driver that stops calling `poll_transmit` while its own
+    /// queue to the transport is full (as weft's adapters do) therefore
+    /// closes connections whose peer stopped reading, whatever else the
+    /// peer keeps sending: PINGs do not keep it open. Default 30 s; `None`
+    /// never closes; zero is refused.
+    pub send_stall_timeout: Option<Duration>,
     /// Send a PING when nothing was received for this long. Default 15 s.
     pub keepalive_interval: Option<Duration>,
     /// Close the connection when nothing was received for this long.
@@ -181,7 +231,12 @@ impl Default for Config {
             max_close_reason: 1024,
             max_queued_control: 64,
             max_resets_per_sec: 1000,
+            reset_burst: 1000,
             max_pings_per_sec: 100,
+            ping_burst: 256,
+            max_refused_opens_per_sec: 100,
+            refused_open_burst: 256,
+            send_stall_timeout: Some(Duration::from_secs(30)),
             keepalive_interval: Some(Duration::from_secs(15)),
             channel_timeout: Some(Duration::from_secs(30)),
             idle_timeout: None,
@@ -219,8 +274,12 @@ pub enum ConfigError {
     TransmitTooSmall,
     /// `flow_send_buffer`, `conn_send_buffer`, `max_queued_control`,
     /// `max_outstanding_pings`, `max_unacked_opens` or
-    /// `pressure_send_floor` is zero.
+    /// `pressure_send_floor` or `send_stall_timeout` is zero.
     ZeroLimit,
+    /// `ping_burst`, `reset_burst` or `refused_open_burst` is zero while
+    /// its rate is not: the bucket could never hold a token, so the rate
+    /// would mean nothing.
+    ZeroBurst,
     /// `flow_send_buffer` or `max_flow_window` is above 4 GiB - 1, or
     /// another size or count above [`MAX_LIMIT`].
     TooLarge,
@@ -243,7 +302,8 @@ impl fmt::Display for ConfigError {
                 "send_chunk must be between 1 and the protocol minimum frame payload, and at most pressure_window"
             }
             ConfigError::TransmitTooSmall => "max_transmit cannot hold one full DATA frame",
-            ConfigError::ZeroLimit => "a buffer or queue limit is zero",
+            ConfigError::ZeroLimit => "a buffer or queue limit, or send_stall_timeout, is zero",
+            ConfigError::ZeroBurst => "a rate limit has a nonzero rate but a burst of zero",
             ConfigError::TooLarge => {
                 "flow_send_buffer and max_flow_window must fit in 32 bits, other limits in 2^61 - 1"
             }
@@ -283,8 +343,17 @@ impl Config {
             || self.max_queued_control == 0
             || self.max_outstanding_pings == 0
             || self.max_unacked_opens == 0
+            || self.send_stall_timeout == Some(Duration::ZERO)
         {
             return Err(ConfigError::ZeroLimit);
+        }
+        let buckets = [
+            (self.max_pings_per_sec, self.ping_burst),
+            (self.max_resets_per_sec, self.reset_burst),
+            (self.max_refused_opens_per_sec, self.refused_open_burst),
+        ];
+        if buckets.iter().any(|&(rate, burst)| rate > 0 && burst == 0) {
+            return Err(ConfigError::ZeroBurst);
         }
         if self.flow_send_buffer > u32::MAX as usize
             || self.max_flow_window > u32::MAX as u64

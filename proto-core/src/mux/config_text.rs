@@ -86,7 +86,12 @@ pub fn encode_mux_config(cfg: &Config) -> String {
         max_close_reason,
         max_queued_control,
         max_resets_per_sec,
+        reset_burst,
         max_pings_per_sec,
+        ping_burst,
+        max_refused_opens_per_sec,
+        refused_open_burst,
+        send_stall_timeout,
         keepalive_interval,
         channel_timeout,
         idle_timeout,
@@ -109,7 +114,7 @@ pub fn encode_mux_config(cfg: &Config) -> String {
     let budget = budget
         .as_ref()
         .map_or(String::from("none"), |b| b.limit().to_string());
-    let items: [(&str, String); 23] = [
+    let items: [(&str, String); 28] = [
         ("profile", String::from(profile)),
         ("max_unacked_opens", max_unacked_opens.to_string()),
         ("max_concurrent_flows", max_concurrent_flows.to_string()),
@@ -123,7 +128,15 @@ pub fn encode_mux_config(cfg: &Config) -> String {
         ("max_close_reason", max_close_reason.to_string()),
         ("max_queued_control", max_queued_control.to_string()),
         ("max_resets_per_sec", max_resets_per_sec.to_string()),
+        ("reset_burst", reset_burst.to_string()),
         ("max_pings_per_sec", max_pings_per_sec.to_string()),
+        ("ping_burst", ping_burst.to_string()),
+        (
+            "max_refused_opens_per_sec",
+            max_refused_opens_per_sec.to_string(),
+        ),
+        ("refused_open_burst", refused_open_burst.to_string()),
+        ("send_stall_timeout", opt(send_stall_timeout)),
         ("keepalive_interval", opt(keepalive_interval)),
         ("channel_timeout", opt(channel_timeout)),
         ("idle_timeout", opt(idle_timeout)),
@@ -206,7 +219,12 @@ pub fn decode_mux_config(text: &str) -> Result<Config, MuxConfigError> {
             "max_close_reason" => cfg.max_close_reason = size(item, v)?,
             "max_queued_control" => cfg.max_queued_control = size(item, v)?,
             "max_resets_per_sec" => cfg.max_resets_per_sec = num(item, v)?,
+            "reset_burst" => cfg.reset_burst = num(item, v)?,
             "max_pings_per_sec" => cfg.max_pings_per_sec = num(item, v)?,
+            "ping_burst" => cfg.ping_burst = num(item, v)?,
+            "max_refused_opens_per_sec" => cfg.max_refused_opens_per_sec = num(item, v)?,
+            "refused_open_burst" => cfg.refused_open_burst = num(item, v)?,
+            "send_stall_timeout" => cfg.send_stall_timeout = opt(item, v)?,
             "keepalive_interval" => cfg.keepalive_interval = opt(item, v)?,
             "channel_timeout" => cfg.channel_timeout = opt(item, v)?,
             "idle_timeout" => cfg.idle_timeout = opt(item, v)?,

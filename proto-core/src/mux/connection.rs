@@ -9,7 +9,7 @@ use super::drain::Drain;
 use super::error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
-use super::event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
+use super::event::{CloseReason, ConnectionStats, Event, FlowStats, FramePart, TimerReason};
 use super::flow::{flag, BufferPool, End, Flow, RecvState, SendState};
 use super::flow_control::ConnFlowControl;
 use super::frame::{Control, DataHeader, Head, MAX_DATA_HEADER, PREFACE};
@@ -18,6 +18,7 @@ use super::limits::RateLimits;
 use super::opens::Opens;
 use super::policy::{Policy, StopMapping};
 use super::scheduler::{shrink_idle, Queued, Scheduler};
+use super::stall::SendStall;
 use super::yamux::{self as ym, flags as yf};
 use super::{FlowId, Side, REFUSED};
 use crate::budget::Share;
@@ -25,6 +26,7 @@ use crate::time::{Duration, Instant};
 use crate::wire::TransmitBuf;
 use crate::wire::VARINT_MAX;
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use bytes::Bytes;
 
@@ -34,6 +36,8 @@ enum Rx {
     Head,
     Payload {
         flow: u64,
+        /// The payload's whole length: what a truncation report needs.
+        len: u64,
         remaining: u64,
         fin: bool,
     },
@@ -118,6 +122,7 @@ pub struct Connection {
 
     health: Health,
     limits: RateLimits,
+    stall: SendStall,
     drain: Drain,
 
     stats: ConnectionStats,
@@ -193,7 +198,8 @@ impl Connection {
             head_buf: Vec::new(),
             events: VecDeque::new(),
             health: Health::new(now),
-            limits: RateLimits::new(now),
+            limits: RateLimits::new(),
+            stall: SendStall::default(),
             drain: Drain::default(),
             stats: ConnectionStats::default(),
             share: config.budget.as_ref().map(|b| b.share()),
@@ -252,6 +258,8 @@ impl Connection {
             return Ok(());
         }
         self.health.on_input(now);
+        self.stall.observe(now, self.wants_transmit());
+        self.sched.start_input();
         self.stats.bytes_received += data.len() as u64;
         let r = self.decode(data, src);
         self.sync_budget();
@@ -259,11 +267,13 @@ impl Connection {
             Ok(()) => Ok(()),
             Err(e) => {
                 trace!(error = %e, "mux protocol error");
+                // The peer's log should say which rule and which value.
+                let reason = e.to_string();
                 self.close_with(
                     true,
                     false,
                     e.code().to_wire(),
-                    b"protocol error",
+                    reason.as_bytes(),
                     CloseReason::ProtocolError(e),
                 );
                 Err(InputError::Protocol(e))
@@ -272,10 +282,39 @@ impl Connection {
     }
 
     /// The transport's read side ended (EOF or error): the connection is
-    /// closed; buffered data stays readable.
+    /// closed; buffered data stays readable. Ending inside a frame closes
+    /// with [`CloseReason::TruncatedFrame`], between frames with
+    /// [`CloseReason::TransportEnded`].
     pub fn handle_transport_closed(&mut self, now: Instant) {
         self.tick(now);
-        self.close_with(false, false, 0, b"", CloseReason::TransportEnded);
+        let why = self.truncated().unwrap_or(CloseReason::TransportEnded);
+        self.close_with(false, false, 0, b"", why);
+    }
+
+    /// What the stream ended inside of, if not at a frame boundary.
+    fn truncated(&self) -> Option<CloseReason> {
+        let (part, received, missing) = match self.rx {
+            Rx::Preface(0) => return None,
+            Rx::Preface(got) => (
+                FramePart::Preface,
+                u64::from(got),
+                Some((PREFACE.len() - usize::from(got)) as u64),
+            ),
+            Rx::Head if self.head_buf.is_empty() => return None,
+            Rx::Head => {
+                let got = self.head_buf.len();
+                let missing = self.policy.fixed_head_len().map(|n| (n - got) as u64);
+                (FramePart::Head, got as u64, missing)
+            }
+            Rx::Payload { len, remaining, .. } => {
+                (FramePart::Payload, len - remaining, Some(remaining))
+            }
+        };
+        Some(CloseReason::TruncatedFrame {
+            part,
+            received,
+            missing,
+        })
     }
 
     /// Call when the deadline from [`poll_timeout`](Self::poll_timeout) has
@@ -285,6 +324,9 @@ impl Connection {
         if self.closed {
             return;
         }
+        // Before the deadline is read: a stall deadline armed from a stale
+        // time is stamped here instead of firing.
+        self.stall.observe(now, self.wants_transmit());
         let Some((deadline, reason)) = self.poll_timeout() else {
             return;
         };
@@ -318,6 +360,22 @@ impl Connection {
                 self.health.keepalive_fired();
                 let _ = self.ping();
             }
+            TimerReason::SendStall => {
+                if !self.stall.stalled(now, self.config.send_stall_timeout) {
+                    return;
+                }
+                let reason = alloc::format!(
+                    "send stalled: no output taken for send_stall_timeout {:?}",
+                    self.config.send_stall_timeout.unwrap_or_default()
+                );
+                self.close_with(
+                    true,
+                    false,
+                    ErrorCode::SendStall.to_wire(),
+                    reason.as_bytes(),
+                    CloseReason::SendStall,
+                );
+            }
         }
     }
 
@@ -335,13 +393,23 @@ impl Connection {
             return None;
         }
         // Called after every command by drivers: plain comparisons only.
-        let health = self.health.deadline(&self.config);
-        match (health, self.drain.deadline()) {
-            // The drain deadline only wins when strictly earlier.
-            (Some((t, _)), Some(d)) if d < t => Some((d, TimerReason::Drain)),
-            (None, Some(d)) => Some((d, TimerReason::Drain)),
-            (best, _) => best,
-        }
+        let mut best = self.health.deadline(&self.config);
+        // Later reasons win only when strictly earlier.
+        let mut consider = |t: Option<Instant>, why: TimerReason| {
+            if let Some(t) = t {
+                if best.is_none_or(|(b, _)| t < b) {
+                    best = Some((t, why));
+                }
+            }
+        };
+        consider(self.drain.deadline(), TimerReason::Drain);
+        let stall = self.stall.deadline(
+            self.now,
+            self.wants_transmit(),
+            self.config.send_stall_timeout,
+        );
+        consider(stall, TimerReason::SendStall);
+        best
     }
 
     /// Whether [`poll_transmit`](Self::poll_transmit) may have bytes to
@@ -403,6 +471,8 @@ impl Connection {
         if self.closed {
             return None;
         }
+        // Taken or not, nothing waits untaken once the driver asks.
+        self.stall.taken();
         if !self.preface_sent {
             self.preface_sent = true;
             out.put_slice(PREFACE);

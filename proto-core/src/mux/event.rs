@@ -80,7 +80,7 @@ pub enum CloseReason {
     Drained,
     /// GOAWAY drain took longer than `drain_timeout`.
     DrainTimeout,
-    /// The driver reported that the byte stream ended.
+    /// The driver reported that the byte stream ended, between frames.
     TransportEnded,
     /// We closed it to make room in the process memory budget (the
     /// connection held the most unread data when a new one needed room).
@@ -88,6 +88,33 @@ pub enum CloseReason {
         /// The reason text sent to the peer.
         reason: Vec<u8>,
     },
+    /// The byte stream ended inside the preface or a frame: the peer's
+    /// last frame was cut short (a crash, or a reset transport), which a
+    /// clean end between frames is not.
+    TruncatedFrame {
+        /// Where the stream ended.
+        part: FramePart,
+        /// Bytes of that part that arrived.
+        received: u64,
+        /// Bytes of it still due, when known (a native frame head's length
+        /// is only known once it is complete).
+        missing: Option<u64>,
+    },
+    /// Output waited `send_stall_timeout` and the driver took none of it:
+    /// the peer does not read.
+    SendStall,
+}
+
+/// Which part of the stream a [`CloseReason::TruncatedFrame`] cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FramePart {
+    /// The native preface.
+    Preface,
+    /// A frame head (type and fields; yamux: the 12-byte header).
+    Head,
+    /// A DATA payload.
+    Payload,
 }
 
 /// What a deadline from `poll_timeout` is for.
@@ -102,6 +129,8 @@ pub enum TimerReason {
     Idle,
     /// Close because a GOAWAY drain took too long.
     Drain,
+    /// Close because output waited `send_stall_timeout` untaken.
+    SendStall,
 }
 
 /// Connection counters.

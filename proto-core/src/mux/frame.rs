@@ -179,6 +179,14 @@ pub fn decode_head(buf: &[u8], max_reason: usize) -> Result<(Head<'_>, usize), D
     Ok((head, r.position()))
 }
 
+/// Whether `t` is a frame type this version decodes.
+pub(crate) fn is_known_type(t: u8) -> bool {
+    matches!(
+        t,
+        ty::PING | ty::PONG | ty::MAX_DATA..=ty::APPLICATION_CLOSE
+    ) || t & !(ty::DATA_FIN | ty::DATA_SIDE) == ty::DATA
+}
+
 /// Appends `c` to `out`.
 pub fn encode_control(out: &mut impl BufMut, c: &Control<'_>) {
     match *c {

@@ -37,8 +37,11 @@
 //!   ([`CloseReason::Drained`]), or after [`Config::drain_timeout`].
 //! - **Hostile peers**: every limit is a [`Config`] field; breaking one
 //!   closes the connection with a [`ProtocolError`] whose
-//!   [`ErrorCode`] goes to the peer. No input panics or allocates without
-//!   bound.
+//!   [`ErrorCode`] (one per limit) and text (naming the limit and its
+//!   value) go to the peer. Peer PINGs, resets and refused opens pass
+//!   token buckets; output that waits untaken for
+//!   [`Config::send_stall_timeout`] closes the connection. No input panics
+//!   or allocates without bound.
 
 mod codec;
 mod config;
@@ -61,6 +64,7 @@ mod recorded;
 mod scheduler;
 #[cfg(feature = "sim")]
 pub mod sim_core;
+mod stall;
 pub mod yamux;
 
 pub use crate::wire::{IoChunks, TransmitBuf};
@@ -69,7 +73,7 @@ pub use connection::{Connection, FlowMut};
 pub use error::{
     ErrorCode, InputError, OpenError, PingError, ProtocolError, ReadError, WriteError,
 };
-pub use event::{CloseReason, ConnectionStats, Event, FlowStats, TimerReason};
+pub use event::{CloseReason, ConnectionStats, Event, FlowStats, FramePart, TimerReason};
 pub use on_flow::OnFlow;
 
 use core::fmt;

@@ -46,6 +46,15 @@ impl Policy {
         self == Policy::Native
     }
 
+    /// Every frame head has this length (yamux's 12 bytes); `None` where
+    /// the length depends on the fields (native varints).
+    pub fn fixed_head_len(self) -> Option<usize> {
+        match self {
+            Policy::Native => None,
+            Policy::Yamux => Some(super::yamux::HEADER_LEN),
+        }
+    }
+
     /// The wire carries connection-level credit (MAX_DATA) and flow-count
     /// credit (MAX_FLOWS). Without them the limits start unbounded and the
     /// connection never blocks on them nor announces them.

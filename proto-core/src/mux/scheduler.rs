@@ -35,9 +35,15 @@ pub(super) struct Scheduler {
     ctrl: VecDeque<u64>,
     /// Writers blocked on the connection's send buffer (not their flow's).
     write_waiters: Vec<u64>,
-    /// Bounded by `max_queued_control` for what the peer can make us queue
-    /// (PONGs, refusals); our own PINGs are bounded by `max_outstanding_pings`.
+    /// What the peer makes us queue (PONGs, refusals) is bounded by the
+    /// buckets per input and by `max_queued_control` across inputs (see
+    /// `queue`); our own PINGs are bounded by `max_outstanding_pings`.
     queued: VecDeque<Queued>,
+    /// PONGs and refusals in `queued`.
+    owed: usize,
+    /// Some of `owed` were queued before the current input: the driver did
+    /// not flush them, so the peer is not reading.
+    backlog: bool,
 }
 
 impl Scheduler {
@@ -109,13 +115,23 @@ impl Scheduler {
         }
     }
 
-    /// Queues a frame the peer asked for, within `max` queued frames: a
-    /// peer that never reads must not grow our queue without bound.
+    /// An input starts: frames the peer made us owe that are still queued
+    /// were not flushed after the previous one.
+    pub fn start_input(&mut self) {
+        self.backlog = self.owed > 0;
+    }
+
+    /// Queues a frame the peer asked for. Within one input the caller's
+    /// token buckets bound how many; `max` applies only while frames owed
+    /// from an earlier input still wait, because only a peer that does not
+    /// read (the driver could not flush) makes the queue grow across inputs.
+    /// A reading peer's burst therefore never trips it.
     pub fn queue(&mut self, q: Queued, max: usize) -> Result<(), ProtocolError> {
-        if self.queued.len() >= max {
-            return Err(ProtocolError::ControlQueueFull);
+        if self.backlog && self.owed >= max {
+            return Err(ProtocolError::ControlQueueFull(max as u64));
         }
         self.queued.push_back(q);
+        self.owed += 1;
         Ok(())
     }
 
@@ -125,7 +141,11 @@ impl Scheduler {
     }
 
     pub fn pop_queued(&mut self) -> Option<Queued> {
-        self.queued.pop_front()
+        let q = self.queued.pop_front();
+        if let Some(Queued::Pong(_) | Queued::Rst(_)) = q {
+            self.owed -= 1;
+        }
+        q
     }
 
     pub fn add_write_waiter(&mut self, id: u64) {
@@ -145,6 +165,7 @@ impl Scheduler {
         self.conn_blocked.clear();
         self.ctrl.clear();
         self.queued.clear();
+        self.owed = 0;
         self.write_waiters.clear();
     }
 
@@ -230,20 +251,50 @@ mod tests {
     }
 
     #[test]
-    fn peer_driven_control_is_bounded() {
+    fn one_input_may_queue_past_the_limit_when_nothing_waited_before() {
         let mut s = Scheduler::default();
+        s.start_input();
+        for v in 0..10 {
+            s.queue(Queued::Pong(v), 2).unwrap();
+        }
+        // Flushed before the next input: still no backlog.
+        while s.pop_queued().is_some() {}
+        s.start_input();
+        for v in 0..10 {
+            s.queue(Queued::Pong(v), 2).unwrap();
+        }
+    }
+
+    #[test]
+    fn peer_driven_control_is_bounded_while_the_peer_does_not_read() {
+        let mut s = Scheduler::default();
+        s.start_input();
         s.queue(Queued::Pong(1), 2).unwrap();
+        // Not flushed: the next input finds a backlog.
+        s.start_input();
         s.queue(Queued::Rst(3), 2).unwrap();
         assert_eq!(
             s.queue(Queued::Pong(2), 2),
-            Err(ProtocolError::ControlQueueFull)
+            Err(ProtocolError::ControlQueueFull(2))
         );
-        // Our own ping is not the peer's doing.
+        // Our own ping is not the peer's doing and counts for nothing.
         s.queue_ping(7);
         assert_eq!(s.pop_queued(), Some(Queued::Pong(1)));
         assert_eq!(s.pop_queued(), Some(Queued::Rst(3)));
         assert_eq!(s.pop_queued(), Some(Queued::Ping(7)));
         assert_eq!(s.pop_queued(), None);
+        s.start_input();
+        s.queue(Queued::Pong(4), 2).unwrap();
+    }
+
+    #[test]
+    fn our_own_pings_waiting_are_no_backlog() {
+        let mut s = Scheduler::default();
+        s.queue_ping(1);
+        s.start_input();
+        for v in 0..5 {
+            s.queue(Queued::Pong(v), 1).unwrap();
+        }
     }
 
     #[test]

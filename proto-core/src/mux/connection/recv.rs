@@ -24,6 +24,7 @@ impl Connection {
                 }
                 Rx::Payload {
                     flow,
+                    len,
                     remaining,
                     fin,
                 } => {
@@ -39,6 +40,7 @@ impl Connection {
                     } else {
                         self.rx = Rx::Payload {
                             flow,
+                            len,
                             remaining,
                             fin,
                         };
@@ -109,8 +111,9 @@ impl Connection {
     }
 
     pub(super) fn on_data_header(&mut self, h: DataHeader) -> Result<(), ProtocolError> {
-        if h.len > self.max_data_payload() {
-            return Err(ProtocolError::FrameTooLarge(h.len));
+        let max = self.max_data_payload();
+        if h.len > max {
+            return Err(ProtocolError::FrameTooLarge { len: h.len, max });
         }
         self.fc.check_recv(h.len)?;
         let id = h.flow;
@@ -137,6 +140,7 @@ impl Connection {
         }
         self.rx = Rx::Payload {
             flow: id,
+            len: h.len,
             remaining: h.len,
             fin: h.fin,
         };
@@ -157,7 +161,7 @@ impl Connection {
                 limit = self.opens.peer_max(),
                 "mux flow refused: limit"
             );
-            return Err(ProtocolError::FlowLimit);
+            return Err(ProtocolError::FlowLimit(self.config.max_concurrent_flows));
         }
         self.opens.opened_peer();
         if self.opens.peer_refused(id) {
@@ -240,7 +244,7 @@ impl Connection {
     pub(super) fn on_control(&mut self, c: Control<'_>) -> Result<(), ProtocolError> {
         match c {
             Control::Ping(v) => {
-                self.limits.ping(self.now, self.config.max_pings_per_sec)?;
+                self.limits.ping(self.now, &self.config)?;
                 self.queue(Queued::Pong(v))?;
             }
             Control::Pong(v) => {
@@ -282,8 +286,7 @@ impl Connection {
                 final_size,
             } => {
                 self.opens.check_known(id)?;
-                self.limits
-                    .reset(self.now, self.config.max_resets_per_sec)?;
+                self.limits.reset(self.now, &self.config)?;
                 self.on_reset(id, code, final_size)?;
             }
             Control::StopSending { flow: id, code } => {

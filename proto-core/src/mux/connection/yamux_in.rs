@@ -61,8 +61,9 @@ impl Connection {
             ym::Type::Data => u64::from(h.length),
             _ => 0,
         };
-        if len > self.max_data_payload() {
-            return Err(ProtocolError::FrameTooLarge(len));
+        let max = self.max_data_payload();
+        if len > max {
+            return Err(ProtocolError::FrameTooLarge { len, max });
         }
         if id == 0 {
             return Err(ProtocolError::BadFlowId(0));
@@ -97,6 +98,7 @@ impl Connection {
             if len > 0 {
                 self.rx = Rx::Payload {
                     flow: DISCARD,
+                    len,
                     remaining: len,
                     fin: false,
                 };
@@ -139,8 +141,7 @@ impl Connection {
         }
         if self.opens.refusing_peer() || !self.opens.peer_may_open() || for_budget {
             trace!(flow = id, "yamux open refused with RST");
-            self.limits
-                .reset(self.now, self.config.max_resets_per_sec)?;
+            self.limits.refused_open(self.now, &self.config)?;
             return self.queue(Queued::Rst(id));
         }
         self.accept(id, false)
@@ -157,8 +158,7 @@ impl Connection {
 
     /// The peer's RST: both directions of `id` end.
     pub(super) fn yamux_reset(&mut self, id: u64) -> Result<(), ProtocolError> {
-        self.limits
-            .reset(self.now, self.config.max_resets_per_sec)?;
+        self.limits.reset(self.now, &self.config)?;
         let Some(flow) = self.flows.get_mut(&id) else {
             return Ok(());
         };
