@@ -52,6 +52,7 @@
 
 extern crate alloc;
 
+pub mod admission;
 pub mod mux;
 pub mod secure;
 #[cfg(feature = "sim")]
