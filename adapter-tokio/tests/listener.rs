@@ -101,8 +101,12 @@ async fn flood_from_one_source_is_refused_while_another_connects() {
     let conn = client.await.unwrap();
     assert!(conn.security().is_some());
     let s = l.stats();
-    assert_eq!(s.admission.in_progress, 4, "{s:?}");
     assert_eq!((s.established, s.accepted, s.handshake_failures), (1, 1, 0));
+    // The permit goes once the connection is handed over: soon after `accept`.
+    until(&l, "kept the flood's four places", |s| {
+        s.admission.in_progress == 4
+    })
+    .await;
     // The held slots fail their handshakes once their sockets go.
     drop(flood);
     until(&l, "released the held slots", |s| {
@@ -124,8 +128,10 @@ async fn a_source_over_its_rate_is_refused() {
     for _ in 0..5 {
         held.push(raw_from("127.0.0.1", addr).await);
     }
+    // 2 refusals, or 1 if the machine was slow enough for a token to come back.
     until(&l, "refused over the rate", |s| {
-        s.admission.refused.source_rate == 2 && s.admission.admitted == 3
+        let r = s.admission.refused.source_rate;
+        r >= 1 && r + s.admission.admitted == 5
     })
     .await;
     let client = tokio::spawn(client_from("127.0.0.3", addr, b"fresh bucket"));
@@ -171,7 +177,8 @@ async fn queue_timeout_closes_queued_sockets() {
         max_in_progress_per_source: 1,
         excess: Excess::Queue,
         max_queued_per_source: 2,
-        queue_timeout: Duration::from_millis(200),
+        // Long enough that the three sockets below all arrive before it.
+        queue_timeout: Duration::from_secs(1),
         ..AdmissionConfig::default()
     })
     .await;
@@ -236,6 +243,10 @@ async fn a_slow_acceptor_holds_admission_places() {
         .unwrap();
     let addr = l.local_addr();
     let a = client_from("127.0.0.2", addr, b"A").await;
+    until(&l, "queued A for accept", |s| {
+        s.ready == 1 && s.admission.in_progress == 0
+    })
+    .await;
     // A waits in the backlog; B completes its handshake and then waits
     // for room, holding the one place, so C is refused.
     let b = tokio::spawn(client_from("127.0.0.3", addr, b"B"));
