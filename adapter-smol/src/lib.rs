@@ -56,6 +56,13 @@ use std::time::Instant;
 
 use futures_io::{AsyncRead, AsyncWrite};
 
+mod listener;
+
+pub use adapter_core::listener::{
+    AdmissionConfig, AdmissionStats, Excess, ListenerOptions, ListenerStats, Reason, RefusalCounts,
+};
+pub use listener::Listener;
+
 pub use adapter_core::secure::{self, Addresses, Credentials, Security};
 pub use adapter_core::{
     close_reason, reset_code, stop_code, CloseReason, Config, ConnectionClosed, ConnectionStats,

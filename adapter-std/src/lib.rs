@@ -42,8 +42,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod listener;
 mod pipe;
 mod threads;
+
+pub use adapter_core::listener::{
+    AdmissionConfig, AdmissionStats, Excess, ListenerOptions, ListenerStats, Reason, RefusalCounts,
+};
+pub use listener::Listener;
 
 pub use pipe::{pipe, PipeStream, PIPE_CAPACITY};
 

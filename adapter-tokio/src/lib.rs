@@ -41,8 +41,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod listener;
 #[cfg(feature = "lonet")]
 pub mod lonet;
+
+pub use adapter_core::listener::{
+    AdmissionConfig, AdmissionStats, Excess, ListenerOptions, ListenerStats, Reason, RefusalCounts,
+};
+pub use listener::Listener;
 
 use std::fmt;
 use std::future::Future;

@@ -901,6 +901,7 @@ fn main() {
     pair_seeds();
     secure_seeds();
     sim_trace_seeds();
+    admission_seeds();
     println!("seeds written under {}/corpus", env!("CARGO_MANIFEST_DIR"));
 }
 
@@ -1106,4 +1107,31 @@ fn sim_trace_seeds() {
         }
         write_seed(T, name, &t.into_bytes().unwrap());
     }
+}
+
+// -------------------------------------------------------- admission seeds
+
+/// Config bytes then `[kind, arg]` ops, as `fuzz_targets/admission.rs`
+/// reads them (kind % 7: 0-1 offer, 2 finished, 3 cancel, 4 forward,
+/// 5 back, 6 timeout).
+fn admission_seeds() {
+    let refuse = [4u8, 2, 5, 3, 3, 64, 0, 8];
+    let queue = [4u8, 2, 5, 3, 3, 64, 0b0000_1001, 4 * 4 + 3];
+    let mut flood = Vec::new();
+    for i in 0..24u8 {
+        flood.extend([0, i % 2]);
+    }
+    flood.extend([0, 5, 2, 0, 2, 0, 6, 0, 4, 40, 6, 1, 0, 1]);
+    for (name, head) in [("refuse", refuse), ("queue", queue)] {
+        let mut input = head.to_vec();
+        input.extend(&flood);
+        write_seed("admission", &format!("flood-{name}"), &input);
+    }
+    // Many sources, IPv6 hosts in one /64, v4-mapped twins, time going back.
+    let mut mixed = queue.to_vec();
+    for arg in [0x80u8, 0x81, 0x82, 0xc1, 1, 2, 3, 4, 5, 6, 7] {
+        mixed.extend([1, arg]);
+    }
+    mixed.extend([5, 200, 3, 1, 6, 0, 4, 255, 6, 0, 2, 0, 2, 1]);
+    write_seed("admission", "sources", &mixed);
 }

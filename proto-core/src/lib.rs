@@ -53,6 +53,7 @@
 
 extern crate alloc;
 
+pub mod admission;
 pub mod budget;
 pub mod mux;
 pub mod secure;
