@@ -37,13 +37,17 @@ fn registry() -> &'static Mutex<Vec<Entry>> {
     REGISTRY.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// What a peer may send a new connection before any credit frame: it is
-/// charged whatever the budget says, so room is made for it first.
+/// What a new connection will hold whatever the budget says, so room is
+/// made for it first: what a peer may send before any credit frame
+/// (native: the connection window; yamux: one stream's window, the one
+/// flow every connection may hold under pressure), and the driver's read
+/// buffer and output queue.
 fn floor(config: &Config) -> usize {
-    match config.profile {
-        Profile::Yamux => 0, // per stream, and new streams can be refused
+    let protocol = match config.profile {
+        Profile::Yamux => mux::initial::FLOW_WINDOW as usize,
         _ => mux::initial::CONN_WINDOW as usize,
-    }
+    };
+    protocol + crate::runtime::RECV_CHUNK + crate::driver::TRANSMIT_HIGH_WATER
 }
 
 /// Gives `config` the default budget if it has none, and makes room for a

@@ -17,6 +17,8 @@ use std::time::{Duration, Instant};
 
 /// Output the driver collects from `poll_transmit` before writing.
 pub const TRANSMIT_HIGH_WATER: usize = 256 * 1024;
+/// The same while the memory budget is under pressure.
+pub const PRESSURE_HIGH_WATER: usize = 64 * 1024;
 /// How long a closed connection keeps reading (and discarding) after its
 /// FIN, so that closing does not turn into a TCP reset that could destroy
 /// the CLOSE frame in flight; also how long it tries to flush its last
@@ -143,6 +145,10 @@ pub struct Driver<L: Layer, T: Transport, M: Timer> {
     /// When a closed connection gives up flushing its last bytes.
     close_deadline: Option<Instant>,
     error: Option<io::Error>,
+    /// `out` and the read buffer charged to the machine's memory budget:
+    /// output taken from the machine but not yet written, and room for the
+    /// next read, are memory too.
+    queue_share: Option<proto_core::budget::Share>,
 }
 
 // The driver never pins its fields: `Transport` and `Timer` take `&mut self`.
@@ -163,7 +169,11 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
     /// The driver of `shared`'s layer over `io`, with `timer` for its
     /// deadlines.
     pub fn new(shared: Arc<Shared<L>>, io: T, timer: M) -> Self {
+        let queue_share = shared
+            .with_driver(|st| st.layer.budget())
+            .map(|b| b.side_share());
         Driver {
+            queue_share,
             shared,
             io,
             timer,
@@ -177,6 +187,17 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
             phase: Phase::Running,
             close_deadline: None,
             error: None,
+        }
+    }
+
+    /// How much output to collect before writing: less while the memory
+    /// budget is under pressure, since a peer that does not read pins it.
+    fn high_water(&self) -> usize {
+        match &self.queue_share {
+            Some(s) if s.budget().pressure() >= proto_core::budget::Pressure::Shrink => {
+                PRESSURE_HIGH_WATER
+            }
+            _ => TRANSMIT_HIGH_WATER,
         }
     }
 
@@ -219,9 +240,10 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
             }
         }
 
+        let high_water = self.high_water();
         let status = self
             .shared
-            .pass(input, &mut self.out, TRANSMIT_HIGH_WATER, cx.waker());
+            .pass(input, &mut self.out, high_water, cx.waker());
         if status.wants_input != self.wants_input {
             self.wants_input = status.wants_input;
             progress |= status.wants_input;
@@ -250,6 +272,9 @@ impl<L: Layer, T: Transport, M: Timer> Driver<L, T, M> {
                 }
                 Poll::Pending => break,
             }
+        }
+        if let Some(share) = &mut self.queue_share {
+            share.set(self.out.len() + self.recv.capacity());
         }
         if self.out.is_empty() && self.need_flush && !self.write_done {
             match self.io.poll_flush(cx) {

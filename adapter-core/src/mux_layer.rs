@@ -169,6 +169,10 @@ impl Layer for MuxLayer {
         &self.stack
     }
 
+    fn budget(&self) -> Option<proto_core::budget::MemoryBudget> {
+        self.stack.conn().config().budget.clone()
+    }
+
     fn transport_failed(&mut self, e: &io::Error) {
         if self.transport_error.is_none() && !self.stack.conn().is_closed() {
             self.transport_error = Some(e.to_string());

@@ -228,6 +228,12 @@ impl RecvBuffer {
         &mut self.buf
     }
 
+    /// Bytes of the current allocation not yet handed out (what the buffer
+    /// holds between reads).
+    pub fn capacity(&self) -> usize {
+        self.buf.capacity()
+    }
+
     /// The first `n` bytes of the last [`spare`](Self::spare) (or of what
     /// was appended to [`unfilled`](Self::unfilled)), which a read filled.
     pub fn take(&mut self, n: usize) -> Bytes {

@@ -85,6 +85,11 @@ pub trait Layer: Send + 'static {
     fn transport_failed(&mut self, _error: &io::Error) {}
     /// Once per driver pass, after transmitting (a recorder flushes here).
     fn end_of_pass(&mut self) {}
+    /// The memory budget the machine draws from, if any: the driver
+    /// charges its own queue of unwritten output to it too.
+    fn budget(&self) -> Option<proto_core::budget::MemoryBudget> {
+        None
+    }
 }
 
 /// The state under the lock: the layer and the driver's bookkeeping.

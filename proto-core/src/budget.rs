@@ -16,7 +16,7 @@
 //! | < 50 %    | `Normal`      | windows grow with the measured RTT                     |
 //! | ≥ 50 %    | `Hold`        | windows stop growing                                   |
 //! | ≥ 75 %    | `Shrink`      | connections over their fair share shrink their windows and stop buffering writes past a floor |
-//! | ≥ 90 %    | `Refuse`      | new peer flows are refused (reset with [`mux::OVERLOADED`](crate::mux::OVERLOADED)) |
+//! | ≥ 90 %    | `Refuse`      | connections over their fair share refuse new peer flows (reset with [`mux::OVERLOADED`](crate::mux::OVERLOADED)) |
 //!
 //! The thresholds are [`BudgetConfig`] fields. The fair share is the limit
 //! divided by the number of connections holding a share. Protocol floors
@@ -175,6 +175,18 @@ impl MemoryBudget {
         Share {
             budget: self.clone(),
             held: 0,
+            counted: true,
+        }
+    }
+
+    /// A share for bytes a connection holds outside its state machine (a
+    /// driver's queue of output not yet written): it counts in `used` but
+    /// is not another connection, so the fair share stays the same.
+    pub fn side_share(&self) -> Share {
+        Share {
+            budget: self.clone(),
+            held: 0,
+            counted: false,
         }
     }
 
@@ -266,6 +278,8 @@ impl MemoryBudget {
 pub struct Share {
     budget: MemoryBudget,
     held: usize,
+    /// Counted in `shares` (a connection), or a side share.
+    counted: bool,
 }
 
 impl Share {
@@ -299,7 +313,9 @@ impl Share {
 impl Drop for Share {
     fn drop(&mut self) {
         self.set(0);
-        self.budget.inner.shares.fetch_sub(1, Relaxed);
+        if self.counted {
+            self.budget.inner.shares.fetch_sub(1, Relaxed);
+        }
     }
 }
 
@@ -359,6 +375,20 @@ mod tests {
         assert_eq!(b.fair_share(), 1000);
         drop(x);
         assert_eq!(b.stats().used, 0);
+    }
+
+    #[test]
+    fn side_shares_count_bytes_not_connections() {
+        let b = MemoryBudget::new(BudgetConfig::with_limit(1000));
+        let _conn = b.share();
+        let mut queue = b.side_share();
+        queue.set(300);
+        assert_eq!(b.used(), 300);
+        assert_eq!(b.stats().shares, 1);
+        assert_eq!(b.fair_share(), 1000);
+        drop(queue);
+        assert_eq!(b.used(), 0);
+        assert_eq!(b.stats().shares, 1);
     }
 
     #[test]

@@ -187,8 +187,18 @@ fn a_connection_over_its_share_shrinks_under_pressure() {
 fn new_flows_are_refused_with_overloaded_near_the_limit() {
     for profile in PROFILES {
         let budget = MemoryBudget::new(BudgetConfig::with_limit(16 * MIB));
+        // Many connections: a fair share of 256 KiB, which b's next flow
+        // would take it past (yamux: b already holds the one flow every
+        // connection may hold).
+        let _idle: Vec<_> = (0..62).map(|_| budget.share()).collect();
         let mut p = pair(profile, &budget);
         p.settle();
+        if profile == Profile::Yamux {
+            let first = p.a.conn.open_flow().unwrap();
+            p.a.conn.flow(first).write(b"first").unwrap();
+            p.settle();
+            assert_eq!(opened(&p.take_events_b()).len(), 1);
+        }
         let mut other = budget.share();
         other.set(15 * MIB); // 90 %+
         let id = p.a.conn.open_flow().unwrap();
@@ -221,6 +231,25 @@ fn new_flows_are_refused_with_overloaded_near_the_limit() {
         p.a.conn.flow(id2).write(b"again").unwrap();
         p.settle();
         assert_eq!(opened(&p.take_events_b()).len(), 1, "{profile:?}");
+    }
+}
+
+#[test]
+fn a_connection_within_its_share_still_opens_flows_near_the_limit() {
+    // A greedy connection filling the budget must not deny service to the
+    // others: only connections over their fair share refuse.
+    for profile in PROFILES {
+        let budget = MemoryBudget::new(BudgetConfig::with_limit(64 * MIB));
+        let mut p = pair(profile, &budget);
+        p.settle();
+        let mut greedy = budget.share();
+        greedy.set(60 * MIB);
+        assert_eq!(budget.pressure(), Pressure::Refuse);
+        let id = p.a.conn.open_flow().unwrap();
+        p.a.conn.flow(id).write(b"hello").unwrap();
+        p.settle();
+        assert_eq!(opened(&p.take_events_b()).len(), 1, "{profile:?}");
+        assert_eq!(budget.stats().flows_refused, 0);
     }
 }
 

@@ -30,9 +30,29 @@ impl Connection {
         self.pressure() < Pressure::Hold
     }
 
-    /// New peer flows are refused.
+    /// A new peer flow is refused: the budget is nearly spent and this
+    /// connection would hold more than its fair share with it, or the
+    /// budget is full. Connections within their share keep opening flows
+    /// until then, so a greedy peer cannot deny service to the others by
+    /// filling its part; and every connection may hold one flow, or with
+    /// many connections none could do anything (the adapters make room for
+    /// that one by the last resort).
     pub(super) fn refuses_flows(&self) -> bool {
-        self.pressure() >= Pressure::Refuse
+        let Some(share) = &self.share else {
+            return false;
+        };
+        let cost = if self.policy.has_credit_frames() {
+            FLOW_STATE_BYTES // bounded by the connection window
+        } else {
+            initial::FLOW_WINDOW + FLOW_STATE_BYTES // yamux: a window per stream
+        };
+        let budget = share.budget();
+        let held = share.held() as u64;
+        if held + cost <= cost.max(FLOW_STATE_BYTES * 4) {
+            return false; // the one flow every connection may hold
+        }
+        budget.pressure() >= Pressure::Refuse
+            && (held + cost > budget.fair_share() as u64 || !budget.fits(cost as usize))
     }
 
     /// The connection window to keep granted (native profile). Without a
