@@ -4,8 +4,10 @@
 
 mod sim_support;
 
+use proto_core::budget::Pressure;
+use proto_core::mux::Profile;
 use proto_core::sim::{world, FaultKind, Swarm};
-use sim_support::{mux, yamux};
+use sim_support::{budget_for, mux, mux_in};
 
 fn seeds() -> u64 {
     std::env::var("WEFT_SIM_SEEDS")
@@ -32,9 +34,17 @@ fn swarm_sweep_keeps_invariants_and_fires_every_fault() {
         .unwrap_or(0u64);
     let mut fired = [0u64; FaultKind::ALL.len()];
     let (mut streams, mut completed, mut failed) = (0, 0, 0);
+    let mut greedy_ends = std::collections::BTreeMap::new();
+    let mut pressed = 0;
     for seed in start..start + n {
         let cfg = Swarm::from_seed(seed);
-        let o = world::run(&cfg, mux, false);
+        let budget = budget_for(cfg.budget);
+        let o = world::run_budgeted(
+            &cfg,
+            mux_in(Profile::Native, budget.clone()),
+            budget.clone(),
+            false,
+        );
         if !o.violations.is_empty() {
             panic!(
                 "seed {seed} broke invariants:\n{}\n{cfg}\n{o}\nreproduce: cargo run --release -p proto-core --features sim --example sim -- --seed {seed}",
@@ -44,11 +54,25 @@ fn swarm_sweep_keeps_invariants_and_fires_every_fault() {
         for (f, n) in fired.iter_mut().zip(o.faults) {
             *f += n;
         }
+        for (k, v) in &o.greedy_ends {
+            *greedy_ends.entry(*k).or_insert(0) += v;
+        }
+        // A greedy connection still open at the end is reported by the
+        // liveness check; one ending any other way is a valid outcome.
+        if let Some(b) = &budget {
+            let s = b.stats();
+            let shrink = s.limit / 100 * usize::from(b.config().shrink_percent);
+            pressed += usize::from(s.peak >= shrink);
+        }
         streams += o.streams;
         completed += o.completed;
         failed += o.failed;
     }
     println!("{n} seeds: {streams} streams, {completed} completed, {failed} failed");
+    println!(
+        "greedy peers ended: {greedy_ends:?}; {pressed} budgets reached {:?}",
+        Pressure::Shrink
+    );
     for (k, f) in FaultKind::ALL.iter().zip(fired) {
         println!("  {:<18} {f}", k.name());
     }
@@ -57,6 +81,11 @@ fn swarm_sweep_keeps_invariants_and_fires_every_fault() {
         for (k, f) in FaultKind::ALL.iter().zip(fired) {
             assert!(f > 0, "fault {} never fired in {n} seeds", k.name());
         }
+        assert!(pressed > 0, "no greedy peer pushed its budget to Shrink");
+        assert!(
+            greedy_ends.keys().any(|k| *k != "left" && *k != "crashed"),
+            "no greedy peer was closed for a limit: {greedy_ends:?}"
+        );
     }
 }
 
@@ -68,7 +97,8 @@ fn yamux_profile_sweep_keeps_invariants() {
     let (mut streams, mut completed) = (0, 0);
     for seed in 0..n {
         let cfg = Swarm::from_seed(seed);
-        let o = world::run(&cfg, yamux, false);
+        let budget = budget_for(cfg.budget);
+        let o = world::run_budgeted(&cfg, mux_in(Profile::Yamux, budget.clone()), budget, false);
         assert!(
             o.violations.is_empty(),
             "seed {seed} broke invariants over yamux:\n{}\n{cfg}\n{o}",

@@ -129,6 +129,10 @@ pub struct Connection {
 
     /// This connection's part of the process memory budget, if any.
     share: Option<Share>,
+
+    /// Why it closed, kept after the `Closed` event: a driver that sees
+    /// many connections (the simulator's invariants) asks for it later.
+    close_reason: Option<CloseReason>,
 }
 
 macro_rules! trace {
@@ -142,6 +146,7 @@ macro_rules! trace {
 // they use).
 mod flow_ops;
 mod pressure;
+pub(super) use pressure::FLOW_STATE_BYTES;
 mod recv;
 mod send;
 mod yamux_in;
@@ -203,6 +208,7 @@ impl Connection {
             drain: Drain::default(),
             stats: ConnectionStats::default(),
             share: config.budget.as_ref().map(|b| b.share()),
+            close_reason: None,
             config,
         };
         c.sync_budget();
@@ -225,6 +231,12 @@ impl Connection {
     /// can still be read.
     pub fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    /// Why the connection closed (the reason its [`Event::Closed`]
+    /// carried); `None` while it is open.
+    pub fn close_reason(&self) -> Option<&CloseReason> {
+        self.close_reason.as_ref()
     }
 
     /// A GOAWAY was sent or received: no new flows.
@@ -666,6 +678,7 @@ impl Connection {
                 self.events.push_back(Event::Writable(FlowId(id)));
             }
         }
+        self.close_reason = Some(why.clone());
         self.events.push_back(Event::Closed(why));
         self.sync_budget();
     }

@@ -5,9 +5,12 @@
 //! Commands ignore the `now` they are given: the mux takes the time of its
 //! latest input, as its contract says.
 
+use super::config::{initial, Profile};
 use super::config_text::MuxConfigError;
 use super::{CloseReason, Connection, ErrorCode, Event, FlowId, OpenError, ReadError, WriteError};
-use crate::sim::{CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, SimCore, StreamId};
+use crate::sim::{
+    BudgetUse, CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, SimCore, StreamId,
+};
 use crate::time::Instant;
 use alloc::vec::Vec;
 
@@ -93,6 +96,47 @@ impl SimCore for Connection {
             },
             extra::READ => copying_read(self, s, arg, &mut Vec::new()),
             _ => Err(CmdError::Gone),
+        }
+    }
+
+    /// The floor is what `budget.rs` calls the protocol floors, plus the
+    /// writes a pressure check still lets in: the native initial connection
+    /// window (the peer may fill it before any grant), or on yamux each
+    /// open stream's initial window; `pressure_send_floor` unsent bytes
+    /// and one `send_chunk` (the write that finds pressure below Shrink may
+    /// take that much past it); and the per-flow state charge.
+    fn budget_use(&self) -> Option<BudgetUse> {
+        let cfg = self.config();
+        cfg.budget.as_ref()?;
+        let st = self.stats();
+        let windows = match cfg.profile {
+            Profile::Native => initial::CONN_WINDOW,
+            Profile::Yamux => st.flows_open * initial::FLOW_WINDOW,
+        };
+        let writes = (cfg.pressure_send_floor + cfg.send_chunk) as u64;
+        Some(BudgetUse {
+            held: st.budget_held,
+            floor: windows + writes + st.flows_open * super::connection::FLOW_STATE_BYTES,
+        })
+    }
+
+    fn ping_op(&self) -> Option<u64> {
+        Some(extra::PING)
+    }
+
+    fn closed_by_limit(&self) -> Option<&'static str> {
+        let code = match self.close_reason()? {
+            CloseReason::SendStall => return Some("send-stall"),
+            CloseReason::Evicted { .. } => return Some("memory-budget"),
+            CloseReason::ProtocolError(e) => e.code(),
+            _ => return None,
+        };
+        match code {
+            ErrorCode::PingFlood => Some("ping-flood"),
+            ErrorCode::ResetFlood => Some("reset-flood"),
+            ErrorCode::OpenFlood => Some("open-flood"),
+            ErrorCode::ControlQueueFull => Some("control-queue-full"),
+            _ => None,
         }
     }
 

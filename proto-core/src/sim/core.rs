@@ -149,6 +149,40 @@ pub trait SimCore: Machine {
     ) -> Result<Result<u64, CmdError>, DeliveryMismatch> {
         Ok(self.extra(now, op, stream, arg, data))
     }
+
+    /// What this core holds in a shared memory budget, if it draws from
+    /// one: the scenario checks the budget's totals against these. The
+    /// default draws from none.
+    fn budget_use(&self) -> Option<BudgetUse> {
+        None
+    }
+
+    /// The [`extra`](Self::extra) op that sends a liveness probe (a PING)
+    /// with no other effect, if the core has one: the greedy peer sends
+    /// it to keep a connection busy without reading. The default has none.
+    fn ping_op(&self) -> Option<u64> {
+        None
+    }
+
+    /// The name of the limit this core closed for (a flood, a send stall,
+    /// the memory budget), if it closed for one: how the scenario tells a
+    /// greedy peer's connection ending for cause from one ending by
+    /// accident. `None` while open or closed for any other reason.
+    fn closed_by_limit(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A core's part of a shared memory budget (see [`SimCore::budget_use`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BudgetUse {
+    /// Bytes its share holds now.
+    pub held: u64,
+    /// The part of a share it may be charged whatever the budget says:
+    /// what the protocol lets the peer send before any grant, plus what it
+    /// lets a write put in under pressure. Over the limit by at most the
+    /// sum of these is still within the budget's contract.
+    pub floor: u64,
 }
 
 /// A replayed op delivered other bytes than the recording says it did
@@ -279,5 +313,14 @@ impl<T: SimCore + ?Sized> SimCore for alloc::boxed::Box<T> {
         data: &[u8],
     ) -> Result<Result<u64, CmdError>, DeliveryMismatch> {
         (**self).replay_extra(now, op, stream, arg, data)
+    }
+    fn budget_use(&self) -> Option<BudgetUse> {
+        (**self).budget_use()
+    }
+    fn ping_op(&self) -> Option<u64> {
+        (**self).ping_op()
+    }
+    fn closed_by_limit(&self) -> Option<&'static str> {
+        (**self).closed_by_limit()
     }
 }

@@ -67,7 +67,8 @@ pub mod trace;
 pub mod world;
 
 pub use self::core::{
-    CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, Rejected, Role, SimCore, StreamId,
+    BudgetUse, CmdError, CoreEvent, DeliveryMismatch, ReadOutcome, Rejected, Role, SimCore,
+    StreamId,
 };
 pub use error::NetError;
 pub use net::{

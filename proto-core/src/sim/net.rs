@@ -173,11 +173,14 @@ pub enum FaultKind {
     Corrupt,
     /// A datagram was above the MTU and dropped.
     MtuDrop,
+    /// A greedy peer connected (the scenario's fault, not the network's:
+    /// it opens flows, writes, never reads, and sends PINGs).
+    GreedyPeer,
 }
 
 impl FaultKind {
     /// Every kind, in order.
-    pub const ALL: [FaultKind; 18] = [
+    pub const ALL: [FaultKind; 19] = [
         FaultKind::Rechunk,
         FaultKind::Bandwidth,
         FaultKind::Hold,
@@ -196,6 +199,7 @@ impl FaultKind {
         FaultKind::Reorder,
         FaultKind::Corrupt,
         FaultKind::MtuDrop,
+        FaultKind::GreedyPeer,
     ];
 
     /// A short name.
@@ -219,6 +223,7 @@ impl FaultKind {
             FaultKind::Reorder => "reorder",
             FaultKind::Corrupt => "corrupt",
             FaultKind::MtuDrop => "mtu-drop",
+            FaultKind::GreedyPeer => "greedy-peer",
         }
     }
 }

@@ -46,6 +46,12 @@ pub trait Network {
     fn send(&mut self, c: ConnId, data: &[u8]) -> Result<(), NetError>;
     fn close(&mut self, c: ConnId) -> Result<(), NetError>;
     fn local_addr(&self, c: ConnId) -> Result<Addr, NetError>;
+    /// The peer's address. The default knows none (`UnknownId`): the
+    /// scenario then cannot tell which accepted connection is a greedy
+    /// peer's.
+    fn remote_addr(&self, _c: ConnId) -> Result<Addr, NetError> {
+        Err(NetError::UnknownId)
+    }
     fn bind(&mut self, host: HostId, port: u16) -> Result<SocketId, NetError>;
     fn send_to(&mut self, s: SocketId, to: Addr, data: &[u8]) -> Result<(), NetError>;
     fn partition(&mut self, from: HostId, to: HostId, both: bool) -> Result<(), NetError>;
@@ -122,6 +128,9 @@ impl Network for Net {
     }
     fn local_addr(&self, c: ConnId) -> Result<Addr, NetError> {
         Net::local_addr(self, c)
+    }
+    fn remote_addr(&self, c: ConnId) -> Result<Addr, NetError> {
+        Net::remote_addr(self, c)
     }
     fn bind(&mut self, host: HostId, port: u16) -> Result<SocketId, NetError> {
         Net::bind(self, host, port)

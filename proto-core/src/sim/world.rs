@@ -18,8 +18,9 @@ use super::net::{
 use super::network::Network;
 use super::rng::{label_hash, Rng};
 use super::trace::tag;
+use crate::budget::MemoryBudget;
 use crate::time::{Duration, Instant};
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -78,6 +79,14 @@ pub struct Swarm {
     pub datagram_ppm: [u32; 4],
     /// Datagram MTU (sizes go up to 1600, so a small MTU drops some).
     pub mtu: usize,
+    /// The greedy peer: a host of its own that connects once during chaos,
+    /// opens flows and writes into them, never reads any, and sends PINGs
+    /// every this often. `None` = off.
+    pub greedy: Option<Duration>,
+    /// The limit in bytes of the memory budget every core shares (for
+    /// cores that take one, see [`run_budgeted`]). Drawn with the greedy
+    /// peer, whose point is to push it into pressure.
+    pub budget: Option<usize>,
 }
 
 impl Swarm {
@@ -105,6 +114,8 @@ impl Swarm {
             skew: false,
             datagram_ppm: [0; 4],
             mtu: 2000,
+            greedy: None,
+            budget: None,
         }
     }
 
@@ -135,6 +146,8 @@ impl Swarm {
             skew: true,
             datagram_ppm: [20_000, 20_000, 20_000, 20_000],
             mtu: 1200,
+            greedy: None,
+            budget: None,
         }
     }
 
@@ -173,10 +186,11 @@ impl Swarm {
         } else {
             [0; 4]
         };
-        Swarm {
+        let conns_per_host = r.range(1, 2) as usize;
+        let mut swarm = Swarm {
             seed,
             hosts,
-            conns_per_host: r.range(1, 2) as usize,
+            conns_per_host,
             chaos: Duration::from_millis(r.range(3_000, 15_000)),
             liveness: Duration::from_secs(40),
             tick: Duration::from_millis(r.range(20, 300)),
@@ -199,7 +213,25 @@ impl Swarm {
             skew: flags[6],
             datagram_ppm: dg,
             mtu: if r.chance(500_000) { 1200 } else { 2000 },
+            greedy: None,
+            budget: None,
+        };
+        // Its own stream, drawn after everything else: a seed without the
+        // greedy peer is the run it was before the greedy peer existed.
+        let mut g = Rng::stream(seed, &[b"greedy"]);
+        if g.chance(300_000) {
+            swarm.greedy = Some(Duration::from_millis(g.range(5, 200)));
+            // Every connection is charged a protocol floor of about 1 MiB
+            // (the native initial window) at birth: the limit is that for
+            // each connection the workload keeps (both ends, plus the
+            // greedy pair) and a little room, so some seeds stay calm and
+            // others reach Hold, Shrink or Refuse once the greedy peer
+            // pins its share.
+            let conns = 2 * (hosts * conns_per_host + 1);
+            let per_conn = g.range(1 << 20, 3 << 19) as usize;
+            swarm.budget = Some(conns * per_conn);
         }
+        swarm
     }
 
     fn link(&self) -> LinkConfig {
@@ -294,7 +326,16 @@ impl fmt::Display for Swarm {
             self.datagram_ppm[2],
             self.datagram_ppm[3],
             self.mtu
-        )
+        )?;
+        // Printed only when on: this text opens the trace, and a seed
+        // without the greedy peer keeps its old trace.
+        if let Some(every) = self.greedy {
+            write!(f, "\ngreedy peer       pings every {every:?}")?;
+        }
+        if let Some(limit) = self.budget {
+            write!(f, "\nmemory budget     {limit} bytes shared")?;
+        }
+        Ok(())
     }
 }
 
@@ -327,6 +368,13 @@ pub struct Outcome {
     pub end: Instant,
     /// Scheduler steps.
     pub steps: u64,
+    /// The shared memory budget at the end, if the run had one.
+    pub budget: Option<crate::budget::BudgetStats>,
+    /// How each greedy peer's connection ended, seen from its victim: the
+    /// limit it closed for, `"left"` (the greedy peer closed at the heal),
+    /// `"crashed"` (the victim's host was down at the end) or `"open"`
+    /// (which the liveness check reports).
+    pub greedy_ends: BTreeMap<&'static str, u64>,
 }
 
 impl fmt::Display for Outcome {
@@ -357,7 +405,15 @@ impl fmt::Display for Outcome {
             f,
             "trace             {} records, hash {:016x}",
             self.records, self.hash
-        )
+        )?;
+        if let Some(b) = &self.budget {
+            write!(
+                f,
+                "\nbudget            limit {}, peak {}, used {}, {} flows refused; greedy ends {:?}",
+                b.limit, b.peak, b.used, b.flows_refused, self.greedy_ends
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -402,6 +458,11 @@ struct Slot<C> {
     draining: bool,
     timer: Option<(TimerId, Instant)>,
     streams: BTreeMap<StreamId, St>,
+    /// A greedy peer's flows and the bytes written into each; `None` for
+    /// every well-behaved core.
+    greedy: Option<BTreeMap<StreamId, (u64, u64)>>,
+    /// The other end of a greedy peer's connection (the victim).
+    greedy_victim: bool,
 }
 
 const T_WORKLOAD: u64 = 1 << 32;
@@ -411,6 +472,14 @@ const T_END: u64 = 4 << 32;
 const T_RELEASE: u64 = 5 << 32;
 const T_RESTART: u64 = 6 << 32;
 const T_PARTITION_END: u64 = 7 << 32;
+const T_GREEDY: u64 = 8 << 32;
+const T_GREEDY_TICK: u64 = 9 << 32;
+/// Length the greedy peer's flows claim: they never end.
+const GREEDY_LEN: u64 = 1 << 40;
+/// Greedy flow uids live apart from the workload's, which count from 1.
+const GREEDY_UID: u64 = 1 << 63;
+/// PINGs the greedy peer tries per tick (the mux lets 8 wait for a PONG).
+const GREEDY_PINGS: usize = 8;
 const LOW: u64 = 0xffff_ffff;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -442,6 +511,14 @@ pub struct World<C, F, N = Net> {
     next_uid: u64,
     dgrams: [u64; 3],
     echoed: u64,
+    budget: Option<MemoryBudget>,
+    /// The budget peak already checked.
+    budget_peak: usize,
+    greedy_host: Option<HostId>,
+    greedy_dials: BTreeSet<OpId>,
+    greedy_fired: u64,
+    grng: Rng,
+    next_greedy_uid: u64,
 }
 
 /// Cap on violations kept (the first ones tell the story).
@@ -456,6 +533,22 @@ pub fn run<C: SimCore, F: FnMut(Role, Instant) -> C>(
     keep_trace: bool,
 ) -> Outcome {
     World::new(cfg.clone(), make, keep_trace).run()
+}
+
+/// [`run`], with `budget` the memory budget every core `make` builds
+/// draws from: the run also checks the budget invariant (see
+/// `docs/decisions.md`, sim). Cores report their part through
+/// [`SimCore::budget_use`].
+pub fn run_budgeted<C: SimCore, F: FnMut(Role, Instant) -> C>(
+    cfg: &Swarm,
+    make: F,
+    budget: Option<MemoryBudget>,
+    keep_trace: bool,
+) -> Outcome {
+    let mut w = World::new(cfg.clone(), make, keep_trace);
+    w.budget_peak = budget.as_ref().map_or(0, |b| b.stats().peak);
+    w.budget = budget;
+    w.run()
 }
 
 /// Runs the standard scenario on another [`Network`] (real sockets, say):
@@ -492,6 +585,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         // The trace says what produced it.
         let text = format!("{cfg}");
         net.trace_mut().record(tag::NOTE, 0, &[0], text.as_bytes());
+        let w_seed = cfg.seed;
         let mut w = World {
             wrng: Rng::stream(cfg.seed, &[b"workload"]),
             frng: Rng::stream(cfg.seed, &[b"faults"]),
@@ -512,6 +606,13 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             next_uid: 1,
             dgrams: [0; 3],
             echoed: 0,
+            budget: None,
+            budget_peak: 0,
+            greedy_host: None,
+            greedy_dials: BTreeSet::new(),
+            greedy_fired: 0,
+            grng: Rng::stream(w_seed, &[b"greedy", b"run"]),
+            next_greedy_uid: 0,
         };
         for i in 0..w.cfg.hosts {
             let name = format!("h{i}");
@@ -532,6 +633,15 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             let _ = w.net.set_timer(None, at, T_FAULT);
         }
         let heal = now + w.cfg.chaos;
+        if w.cfg.greedy.is_some() {
+            // Added after the others and never listening: nobody dials it,
+            // and no other host's link or clock stream moves.
+            w.greedy_host = w.net.add_host("greedy").ok();
+            let at = w.grng.range(0, super::net::dur_ns_pub(w.cfg.chaos) / 2);
+            let _ = w
+                .net
+                .set_timer(None, now + Duration::from_nanos(at), T_GREEDY);
+        }
         let _ = w.net.set_timer(None, heal, T_HEAL);
         let _ = w.net.set_timer(None, heal + w.cfg.liveness, T_END);
         w
@@ -600,7 +710,10 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             faults: self.net.fault_counts(),
             end: self.net.now(),
             steps: self.net.stats().steps,
+            budget: self.budget.as_ref().map(|b| b.stats()),
+            greedy_ends: self.greedy_ends(),
         };
+        o.faults[FaultKind::GreedyPeer as usize] += self.greedy_fired;
         let trace = self.net.take_trace();
         o.hash = trace.hash();
         o.records = trace.records();
@@ -612,8 +725,13 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         match ev {
             NetEvent::Dialed { op, result } => {
                 self.dialing.remove(&op);
+                let greedy = self.greedy_dials.remove(&op);
                 if let Ok(c) = result {
-                    self.new_core(c, Role::Dialer);
+                    if greedy {
+                        self.greedy_connected(c);
+                    } else {
+                        self.new_core(c, Role::Dialer);
+                    }
                 }
             }
             NetEvent::Accepted { op, result } => {
@@ -664,6 +782,9 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         let Ok(host) = self.net.local_addr(c).map(|a| a.host) else {
             return;
         };
+        let victim = role == Role::Acceptor
+            && self.greedy_host.is_some()
+            && self.net.remote_addr(c).map(|a| a.host).ok() == self.greedy_host;
         let now = self.clock(host);
         let id = self.slots.len() as u32;
         let core = (self.make)(role, now);
@@ -678,6 +799,8 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             draining: false,
             timer: None,
             streams: BTreeMap::new(),
+            greedy: None,
+            greedy_victim: victim,
         });
         self.by_conn.insert(c, id as usize);
         self.drive(id as usize);
@@ -742,6 +865,38 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                 });
             }
         }
+        self.check_budget();
+    }
+
+    /// The budget invariant, after every drive (a core's shares only move
+    /// inside calls into it): `used` is the sum of what the cores hold, and
+    /// the peak, if it rose, is within the limit plus every core's floor.
+    fn check_budget(&mut self) {
+        let Some(b) = &self.budget else {
+            return;
+        };
+        let st = b.stats();
+        let (mut held, mut floors) = (0u64, 0u64);
+        for s in &self.slots {
+            if let Some(u) = s.t.core.budget_use() {
+                held += u.held;
+                floors += u.floor;
+            }
+        }
+        if st.used as u64 != held {
+            let m = format!("budget: {} bytes used but the cores hold {held}", st.used);
+            self.violation(m);
+        }
+        if st.peak > self.budget_peak {
+            self.budget_peak = st.peak;
+            if st.peak as u64 > st.limit as u64 + floors {
+                let m = format!(
+                    "budget: peak {} is over the limit {} plus the floors {floors}",
+                    st.peak, st.limit
+                );
+                self.violation(m);
+            }
+        }
     }
 
     fn cmd(&mut self, i: usize, c: Command<'_>) -> Result<(u64, Option<ReadOutcome>), CmdError> {
@@ -756,6 +911,9 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
     }
 
     fn react(&mut self, i: usize, ev: CoreEvent) {
+        if self.slots[i].greedy.is_some() {
+            return self.greedy_react(i, ev);
+        }
         match ev {
             CoreEvent::Opened(s) => {
                 self.slots[i].streams.insert(
@@ -1055,6 +1213,8 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                     && s.transport
                     && !s.draining
                     && !s.t.core.is_closed()
+                    && s.greedy.is_none()
+                    && !s.greedy_victim
                     && role.is_none_or(|r| r == s.role)
             })
             .collect()
@@ -1072,6 +1232,8 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
             }
             T_RESTART => self.restart(HostId((token & LOW) as u32)),
             T_PARTITION_END => self.net.heal(),
+            T_GREEDY => self.greedy_dial(),
+            T_GREEDY_TICK => self.greedy_tick((token & LOW) as usize),
             _ => {}
         }
     }
@@ -1080,7 +1242,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         if self.phase != Phase::Chaos {
             return;
         }
-        let hosts: Vec<HostId> = self.net.hosts();
+        let hosts: Vec<HostId> = self.hosts();
         // Keep each host's dialed connections topped up.
         let h = hosts[self.wrng.below(hosts.len())];
         let mine = self
@@ -1197,7 +1359,7 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         self.net
             .trace_mut()
             .record(tag::NOTE, t, &[4, kind as u64], b"fault tick");
-        let hosts: Vec<HostId> = self.net.hosts();
+        let hosts: Vec<HostId> = self.hosts();
         let len = Duration::from_nanos(
             self.frng
                 .range(1, super::net::dur_ns_pub(self.cfg.fault_len)),
@@ -1267,11 +1429,14 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         self.net.trace_mut().record(tag::NOTE, t, &[1], b"heal");
         self.phase = Phase::Settle;
         self.net.heal_all();
-        let hosts: Vec<HostId> = self.net.hosts();
+        let hosts: Vec<HostId> = self.hosts();
         for h in hosts {
             self.restart(h);
         }
         for i in 0..self.slots.len() {
+            if self.slots[i].greedy.is_some() {
+                self.greedy_leave(i);
+            }
             self.maybe_finish_conn(i);
         }
     }
@@ -1296,6 +1461,18 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
         }
         for i in 0..self.slots.len() {
             let s = &self.slots[i];
+            // A limit closing a well-behaved connection is a false alarm
+            // that would cut off honest clients under load.
+            if s.greedy.is_none() && !s.greedy_victim {
+                if let Some(limit) = s.t.core.closed_by_limit() {
+                    let m = format!(
+                        "core {} ({:?}), not a greedy peer's, closed for {limit}",
+                        s.t.id, s.role
+                    );
+                    self.violation(m);
+                }
+            }
+            let s = &self.slots[i];
             if s.alive && !s.t.core.is_closed() {
                 let m = format!(
                     "liveness: core {} ({:?} on {}) still open {:?} after the heal",
@@ -1307,6 +1484,159 @@ impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
                 self.violation(m);
             }
         }
+    }
+}
+
+impl<C: SimCore, F: FnMut(Role, Instant) -> C, N: Network> World<C, F, N> {
+    /// The hosts the workload and the other faults use: all but the
+    /// greedy peer's.
+    fn hosts(&self) -> Vec<HostId> {
+        let mut h = self.net.hosts();
+        h.retain(|x| Some(*x) != self.greedy_host);
+        h
+    }
+
+    fn greedy_dial(&mut self) {
+        let (Some(g), Phase::Chaos) = (self.greedy_host, self.phase) else {
+            return;
+        };
+        let hosts = self.hosts();
+        let to = hosts[self.grng.below(hosts.len())];
+        if !self.net.host_up(to) {
+            // A crashed victim: try again later, as a client would.
+            let at = self.net.now() + self.cfg.greedy.unwrap_or(Duration::from_secs(1)) * 10;
+            let _ = self.net.set_timer(None, at, T_GREEDY);
+            return;
+        }
+        let addr = format!("{}:{STREAM_PORT}", self.net.host_name(to).unwrap_or("?"));
+        if let Ok(op) = self.net.dial(g, &addr) {
+            self.greedy_dials.insert(op);
+        }
+    }
+
+    fn greedy_connected(&mut self, c: ConnId) {
+        self.new_core(c, Role::Dialer);
+        let i = self.slots.len() - 1;
+        self.slots[i].greedy = Some(BTreeMap::new());
+        self.greedy_fired += 1;
+        let t = self.net.now().as_nanos();
+        self.net.trace_mut().record(
+            tag::NOTE,
+            t,
+            &[5, u64::from(self.slots[i].t.id)],
+            b"greedy peer",
+        );
+        self.greedy_tick(i);
+    }
+
+    /// One more flow, every flow written until blocked, a volley of PINGs.
+    fn greedy_tick(&mut self, i: usize) {
+        let s = &self.slots[i];
+        if self.phase != Phase::Chaos || !s.alive || s.t.core.is_closed() {
+            return;
+        }
+        if let Ok((f, _)) = self.cmd(i, Command::Open) {
+            let uid = GREEDY_UID | self.next_greedy_uid;
+            self.next_greedy_uid += 1;
+            if let Some(g) = &mut self.slots[i].greedy {
+                g.insert(f, (uid, 0));
+            }
+        }
+        let flows: Vec<StreamId> = self.slots[i]
+            .greedy
+            .as_ref()
+            .map_or(Vec::new(), |g| g.keys().copied().collect());
+        for f in flows {
+            self.greedy_write(i, f);
+        }
+        if let Some(op) = self.slots[i].t.core.ping_op() {
+            for _ in 0..GREEDY_PINGS {
+                let c = Command::Extra {
+                    op,
+                    stream: 0,
+                    arg: 0,
+                    data: &[],
+                };
+                if self.cmd(i, c).is_err() {
+                    break;
+                }
+            }
+        }
+        self.drive(i);
+        if let Some(every) = self.cfg.greedy {
+            let at = self.net.now() + every;
+            let _ = self.net.set_timer(None, at, T_GREEDY_TICK | i as u64);
+        }
+    }
+
+    /// Writes valid stream content (the victim checks every byte as for
+    /// any stream) until the flow blocks.
+    fn greedy_write(&mut self, i: usize, f: StreamId) {
+        loop {
+            let Some(&(uid, w)) = self.slots[i].greedy.as_ref().and_then(|g| g.get(&f)) else {
+                return;
+            };
+            self.buf.clear();
+            self.buf
+                .extend((0..16 * 1024).map(|k| content_byte(uid, GREEDY_LEN, w + k)));
+            let data = core::mem::take(&mut self.buf);
+            let r = self.cmd(i, Command::Write(f, &data));
+            self.buf = data;
+            match r {
+                Ok((n, _)) => {
+                    if let Some(e) = self.slots[i].greedy.as_mut().and_then(|g| g.get_mut(&f)) {
+                        e.1 += n;
+                    }
+                }
+                Err(CmdError::Blocked) => return,
+                Err(_) => {
+                    // Refused (OVERLOADED) or reset: the greedy peer moves on.
+                    if let Some(g) = &mut self.slots[i].greedy {
+                        g.remove(&f);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Never reads: data, opens and ends are left where they are.
+    fn greedy_react(&mut self, i: usize, ev: CoreEvent) {
+        match ev {
+            CoreEvent::Writable(f) => self.greedy_write(i, f),
+            CoreEvent::StreamClosed(f) => {
+                if let Some(g) = &mut self.slots[i].greedy {
+                    g.remove(&f);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// At the heal the greedy peer goes away, closing its connection: the
+    /// victim's liveness is then checked like any other core's.
+    fn greedy_leave(&mut self, i: usize) {
+        let s = &self.slots[i];
+        if s.alive && !s.t.core.is_closed() {
+            let _ = self.cmd(i, Command::Close(0, &[]));
+            self.drive(i);
+        }
+    }
+
+    /// How each greedy connection ended, seen from its victim.
+    fn greedy_ends(&self) -> BTreeMap<&'static str, u64> {
+        let mut m = BTreeMap::new();
+        for s in self.slots.iter().filter(|s| s.greedy_victim) {
+            let k = match s.t.core.closed_by_limit() {
+                Some(l) => l,
+                None if s.t.core.is_closed() => "left",
+                // Its host crashed with it: no reason to read.
+                None if !s.alive => "crashed",
+                None => "open",
+            };
+            *m.entry(k).or_insert(0) += 1;
+        }
+        m
     }
 }
 

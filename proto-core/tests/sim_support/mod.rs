@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+use proto_core::budget::{BudgetConfig, MemoryBudget};
 use proto_core::mux::{Config, Connection, Profile, Side};
 use proto_core::sim::Role;
 use proto_core::time::{Duration, Instant};
@@ -32,4 +33,22 @@ pub fn yamux(role: Role, now: Instant) -> Connection {
     let mut cfg = mux_config();
     cfg.profile = Profile::Yamux;
     Connection::new(cfg, side(role), now).expect("valid config")
+}
+
+/// The budget a swarm asks for (`Swarm::budget`), fresh for one run.
+pub fn budget_for(limit: Option<usize>) -> Option<MemoryBudget> {
+    limit.map(|l| MemoryBudget::new(BudgetConfig::with_limit(l)))
+}
+
+/// `mux` or `yamux` (by `profile`), every connection drawing from `budget`.
+pub fn mux_in(
+    profile: Profile,
+    budget: Option<MemoryBudget>,
+) -> impl FnMut(Role, Instant) -> Connection {
+    move |role, now| {
+        let mut cfg = mux_config();
+        cfg.profile = profile;
+        cfg.budget = budget.clone();
+        Connection::new(cfg, side(role), now).expect("valid config")
+    }
 }

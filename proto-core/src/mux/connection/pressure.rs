@@ -7,7 +7,7 @@ use crate::budget::Pressure;
 
 /// What one flow's state costs, charged to the budget per flow: about what
 /// `tests/mux_memory.rs` measures for an idle flow, rounded up.
-const FLOW_STATE_BYTES: u64 = 256;
+pub(in crate::mux) const FLOW_STATE_BYTES: u64 = 256;
 
 impl Connection {
     /// The budget's pressure; `Normal` without a budget.
