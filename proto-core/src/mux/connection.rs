@@ -146,6 +146,7 @@ macro_rules! trace {
 // they use).
 mod flow_ops;
 mod pressure;
+#[cfg(feature = "sim")]
 pub(super) use pressure::FLOW_STATE_BYTES;
 mod recv;
 mod send;
