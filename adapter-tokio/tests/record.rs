@@ -127,9 +127,12 @@ async fn record_and_replay(suite: Option<Suite>, config: Config) {
         let cores = driver::cores_in(&recs);
         assert_eq!(cores.len(), 1);
         let recorded = sim_core::recorded_mux_config(&recs).unwrap().unwrap();
+        // The adapter gave the connection the process default budget.
+        let mut expected = config.clone();
+        expected.budget = Some(adapter_core::default_budget());
         assert_eq!(
             config_text::encode_mux_config(&recorded),
-            config_text::encode_mux_config(&config),
+            config_text::encode_mux_config(&expected),
             "the recording names the connection's own config"
         );
         let rep = replay_as_cli(&recs, cores[0].0);
