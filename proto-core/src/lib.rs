@@ -56,6 +56,7 @@ extern crate alloc;
 pub mod admission;
 pub mod budget;
 pub mod mux;
+mod rate;
 pub mod secure;
 #[cfg(feature = "sim")]
 pub mod sim;

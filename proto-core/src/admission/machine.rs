@@ -1,7 +1,7 @@
 //! The admission machine: counts, buckets, the queue and its turns.
 
-use super::bucket::{Bucket, Rate};
 use super::{AdmissionConfig, AdmissionConfigError, Excess, Reason, RefusalCounts, Source};
+use crate::rate::{Bucket, Rate};
 use crate::time::Instant;
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use core::net::IpAddr;
@@ -205,7 +205,7 @@ impl Admission {
         // An idle source with a full bucket is the same as an unknown one:
         // drop it now so the table holds only sources that matter.
         if let Some(s) = self.sources.get(&source) {
-            if s.is_idle() && s.bucket.is_full(now) {
+            if s.is_idle() && s.bucket.is_full(self.rate, now) {
                 self.sources.remove(&source);
             }
         }
@@ -411,7 +411,12 @@ impl Admission {
             .sources
             .iter()
             .filter(|(_, s)| s.is_idle())
-            .min_by_key(|(_, s)| (!s.bucket.is_full(now), s.bucket.full_at()))
+            .min_by_key(|(_, s)| {
+                (
+                    !s.bucket.is_full(self.rate, now),
+                    s.bucket.full_at(self.rate),
+                )
+            })
             .map(|(k, _)| *k);
         match victim {
             Some(k) => {

@@ -46,7 +46,6 @@
 //! assert!(matches!(adm.offer(now, ip), Decision::Admit(_)));
 //! ```
 
-mod bucket;
 mod config;
 mod machine;
 mod reason;
