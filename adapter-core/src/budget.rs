@@ -60,40 +60,33 @@ pub(crate) fn prepare(config: &mut Config) {
     if budget.fits(need) {
         return;
     }
-    let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
-    reg.retain(|e| e.conn.strong_count() > 0);
+    // The open connections drawing from this budget, with what they hold.
+    let mut candidates: Vec<_> = {
+        let mut reg = registry().lock().unwrap_or_else(|e| e.into_inner());
+        reg.retain(|e| e.conn.strong_count() > 0);
+        reg.iter()
+            .filter(|e| e.budget == budget)
+            .filter_map(|e| e.conn.upgrade())
+            .filter_map(|c| {
+                let held = c.with(|st| {
+                    let m = st.stack.conn();
+                    let s = m.stats();
+                    let unread = (s.recv_buffered + s.send_buffered) as usize;
+                    (!m.is_closed()).then_some((unread, s.budget_held as usize))
+                })?;
+                Some((c, held))
+            })
+            .collect()
+    };
     // One victim usually frees enough; more only while what the victims
     // held does not cover the floor (their unread bytes go when their
     // owners drop them, so `used` lags behind).
     let mut freed = 0;
-    let mut tried = 0;
-    while !budget.fits(need) && freed < need && tried < reg.len() {
-        tried += 1;
-        let candidates = reg
-            .iter()
-            .enumerate()
-            .filter(|(_, e)| e.budget == budget)
-            .filter_map(|(i, e)| Some((i, e.conn.upgrade()?)))
-            .filter_map(|(i, c)| {
-                c.with(|st| {
-                    let m = st.stack.conn();
-                    let s = m.stats();
-                    let unread = (s.recv_buffered + s.send_buffered) as usize;
-                    (!m.is_closed()).then_some((i, unread, s.budget_held as usize))
-                })
-            })
-            .collect::<Vec<_>>();
-        let Some((i, unread)) = pick_victim(candidates.iter().map(|&(i, u, _)| (i, u))) else {
-            break;
-        };
-        freed += candidates
-            .iter()
-            .find(|c| c.0 == i)
-            .map_or(0, |c| c.2)
-            .max(1);
-        let Some(victim) = reg[i].conn.upgrade() else {
-            continue;
-        };
+    while !budget.fits(need) && freed < need {
+        let most = pick_victim(candidates.iter().enumerate().map(|(i, c)| (i, c.1 .0)));
+        let Some((i, unread)) = most else { break };
+        let (victim, (_, held)) = candidates.swap_remove(i);
+        freed += held.max(1);
         let reason = format!(
             "memory budget of {} bytes exhausted: this connection held the most unread data ({unread} bytes)",
             budget.limit()

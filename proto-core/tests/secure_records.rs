@@ -271,7 +271,7 @@ macro_rules! record_tests {
                 config.record.max_plaintext =
                     [MAX_RECORD_PLAINTEXT, 1000, 4096, 333][seed as usize % 4];
                 let (mut a, mut b) = secured_pair(config);
-                let mut rng = Rng(seed);
+                let mut rng = Rng::new(seed);
                 let sizes = [0usize, 1, 5000, 300_000, 70_000, 12];
                 let mut ids = Vec::new();
                 for &n in &sizes {

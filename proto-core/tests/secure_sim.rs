@@ -172,7 +172,7 @@ fn data(flow: u64, len: usize) -> Vec<u8> {
 }
 
 fn run(seed: u64) {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let f = Fixture::new();
     let any: Arc<dyn PeerAuthorizer> = Arc::new(AllowNames::new(["acme:*"]));
     let now0 = Instant::ZERO;

@@ -119,15 +119,20 @@ impl Connection {
         }
     }
 
+    /// Counts a peer flow refused for memory, here and in the budget.
+    pub(super) fn count_refused_flow(&mut self) {
+        if let Some(share) = &self.share {
+            share.budget().note_flow_refused();
+        }
+        self.stats.flows_refused += 1;
+    }
+
     /// Refuses a peer's new flow for memory: it is reset and stopped with
     /// [`OVERLOADED`](crate::mux::OVERLOADED) and the application never
     /// sees it.
     pub(super) fn refuse_for_budget(&mut self, id: u64, flags: u16) {
         trace!(flow = id, "mux flow refused: memory budget");
-        if let Some(share) = &self.share {
-            share.budget().note_flow_refused();
-        }
-        self.stats.flows_refused += 1;
+        self.count_refused_flow();
         self.insert_flow(id, flags);
         let _ = self.reset(id, crate::mux::OVERLOADED);
         let _ = self.stop(id, crate::mux::OVERLOADED);

@@ -134,10 +134,7 @@ impl Connection {
         self.claim_peer_id(id)?;
         let for_budget = self.refuses_flows();
         if for_budget {
-            if let Some(share) = &self.share {
-                share.budget().note_flow_refused();
-            }
-            self.stats.flows_refused += 1;
+            self.count_refused_flow();
         }
         if self.opens.refusing_peer() || !self.opens.peer_may_open() || for_budget {
             trace!(flow = id, "yamux open refused with RST");
