@@ -57,6 +57,7 @@ pub mod admission;
 pub mod budget;
 pub mod mux;
 mod rate;
+pub mod taps;
 pub mod secure;
 #[cfg(feature = "sim")]
 pub mod sim;
