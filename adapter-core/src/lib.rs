@@ -62,6 +62,7 @@ pub mod secure;
 mod security;
 mod shared;
 mod stack;
+pub mod taps;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;

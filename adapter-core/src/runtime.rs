@@ -240,3 +240,45 @@ impl RecvBuffer {
         self.buf.split_to(n.min(self.buf.len())).freeze()
     }
 }
+
+/// A boxed transport is one: racing hands out TCP and Unix sockets (and
+/// any user transport) as one type.
+impl Transport for Box<dyn Transport> {
+    fn poll_read(&mut self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+        (**self).poll_read(cx, buf)
+    }
+    fn poll_read_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        recv: &mut RecvBuffer,
+    ) -> Poll<io::Result<usize>> {
+        (**self).poll_read_recv(cx, recv)
+    }
+    fn poll_recv(
+        &mut self,
+        cx: &mut Context<'_>,
+        recv: &mut RecvBuffer,
+    ) -> Poll<io::Result<Bytes>> {
+        (**self).poll_recv(cx, recv)
+    }
+    fn poll_write_vectored(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        (**self).poll_write_vectored(cx, bufs)
+    }
+    fn poll_write_chunks(
+        &mut self,
+        cx: &mut Context<'_>,
+        out: &mut IoChunks,
+    ) -> Poll<io::Result<usize>> {
+        (**self).poll_write_chunks(cx, out)
+    }
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_flush(cx)
+    }
+    fn poll_shutdown(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        (**self).poll_shutdown(cx)
+    }
+}

@@ -44,6 +44,7 @@
 
 mod listener;
 mod pipe;
+mod taps;
 mod threads;
 
 pub use adapter_core::listener::{

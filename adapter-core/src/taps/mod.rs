@@ -1,0 +1,24 @@
+//! Transport services on any runtime: the adapter half of
+//! [`proto_core::taps`]. The core decides (which candidates, in which
+//! order, when to start and cancel each attempt, how messages are framed
+//! and scheduled); this module only resolves names, connects sockets,
+//! brings stacks up, fires timers and runs the message connection through
+//! the one [`Driver`](crate::Driver).
+
+mod establish;
+mod net;
+mod resolve;
+mod tar_pit;
+mod thread_future;
+
+pub use establish::{establish, Established, StackOptions};
+pub use net::{Connected, Net};
+pub use resolve::{Resolver, SystemResolver};
+pub use tar_pit::TarPit;
+pub use thread_future::{on_thread, stopped, ThreadResult};
+
+use std::future::Future;
+use std::pin::Pin;
+
+/// A boxed, sendable future: what runtime and resolver hooks return.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
