@@ -12,7 +12,7 @@ mod tar_pit;
 mod thread_future;
 
 pub use establish::{establish, Established, StackOptions};
-pub use net::{Connected, Net};
+pub use net::{Accept, Connected, Net};
 pub use resolve::{Resolver, SystemResolver};
 pub use tar_pit::TarPit;
 pub use thread_future::{on_thread, stopped, ThreadResult};

@@ -6,6 +6,7 @@ use crate::secure::Addresses;
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::task::{Context, Poll};
 
 /// A connected stream socket: the transport the driver runs, and both
 /// ends' addresses (for the secure layer's authorizer and for reports).
@@ -33,4 +34,16 @@ pub trait Net: Runtime + Clone {
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<io::Result<Connected>>;
     /// Connects a Unix stream socket at `path`.
     fn connect_unix(&self, path: PathBuf) -> BoxFuture<io::Result<Connected>>;
+    /// Listens on TCP `addr` (port 0: any free port).
+    fn bind_tcp(&self, addr: SocketAddr) -> io::Result<Box<dyn Accept>>;
+    /// Listens on a Unix socket at `path`.
+    fn bind_unix(&self, path: PathBuf) -> io::Result<Box<dyn Accept>>;
+}
+
+/// A listening socket. Dropping it stops listening.
+pub trait Accept: Send + 'static {
+    /// The next incoming connection.
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>>;
+    /// Where it listens (`127.0.0.1:4000`, `unix:/run/x.sock`).
+    fn local_addr(&self) -> String;
 }
