@@ -220,14 +220,6 @@ impl Connection {
         }
         let queued = self.send.queued_bytes();
         let limit = self.config.max_queued_send_bytes;
-        // Checked before framing too, so a refused message costs no copy.
-        if queued.saturating_add(data.len()) > limit {
-            return Err(SendError::QueueFull {
-                queued,
-                len: data.len(),
-                limit,
-            });
-        }
         let framed = self.framer.frame(data).map_err(SendError::Framer)?;
         if queued.saturating_add(framed.len()) > limit {
             return Err(SendError::QueueFull {

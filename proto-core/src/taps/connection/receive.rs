@@ -71,6 +71,15 @@ impl Receiver {
         while !self.blocked && self.held_cost < limit {
             match framer.parse(&self.raw)? {
                 ParseStep::ParseInput { min_bytes } => {
+                    if min_bytes > limit {
+                        // More than may be held: input would stop for good.
+                        return Err(bug(
+                            framer,
+                            format!(
+                                "asked for {min_bytes} bytes, over the receive buffer of {limit}"
+                            ),
+                        ));
+                    }
                     if min_bytes <= self.raw.len() {
                         // Calling again would get the same answer: a hang.
                         return Err(bug(
