@@ -561,28 +561,30 @@ fn receive_requests_are_bounded() {
 #[test]
 fn input_past_the_slack_while_paused_fails_the_connection() {
     let cfg = Config {
-        max_buffered_receive_bytes: 100,
-        input_slack: 50,
+        max_buffered_receive_bytes: 200,
+        input_slack: 100,
         ..Config::default()
     };
     let mut b = Connection::new(cfg, Box::new(LengthPrefix::default()), Instant::ZERO).unwrap();
     let mut wire = Vec::new();
-    for _ in 0..10 {
-        wire.extend_from_slice(&[0, 0, 0, 20]);
-        wire.extend_from_slice(&[1; 20]);
+    for _ in 0..20 {
+        wire.extend_from_slice(&[0, 0, 0, 100]);
+        wire.extend_from_slice(&[1; 100]);
     }
-    b.handle_input(Instant::ZERO, wire[..120].to_vec().into())
-        .unwrap();
-    assert!(!b.wants_input());
-    assert!(b
-        .handle_input(Instant::ZERO, wire[120..].to_vec().into())
-        .is_err());
+    let mut rest = &wire[..];
+    while b.wants_input() {
+        b.handle_input(Instant::ZERO, bytes(&rest[..50])).unwrap();
+        rest = &rest[50..];
+    }
+    // A driver that ignores `wants_input` and hands over far more.
+    assert!(b.handle_input(Instant::ZERO, bytes(rest)).is_err());
     let evs = events(&mut b);
     assert!(matches!(
         evs.last(),
-        Some(Event::ConnectionError(
-            ConnectionFailure::ReceiveOverrun { .. }
-        ))
+        Some(Event::ConnectionError(ConnectionFailure::ReceiveOverrun {
+            limit: 300,
+            ..
+        }))
     ));
 }
 

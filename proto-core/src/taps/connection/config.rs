@@ -65,7 +65,8 @@ impl Config {
     /// Checks the limits can work together.
     ///
     /// # Errors
-    /// A zero where progress needs at least one.
+    /// A limit too small for progress: a zero where one is needed, or a
+    /// receive buffer under `2 * MESSAGE_OVERHEAD`.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let zero = [
             (
@@ -78,8 +79,19 @@ impl Config {
         ];
         for (v, name) in zero {
             if v == 0 {
-                return Err(ConfigError { field: name });
+                return Err(ConfigError {
+                    field: name,
+                    min: 1,
+                });
             }
+        }
+        // Room for a held message's overhead and some of its bytes, so a
+        // message in progress can always be delivered in part.
+        if self.max_buffered_receive_bytes < 2 * MESSAGE_OVERHEAD {
+            return Err(ConfigError {
+                field: "max_buffered_receive_bytes",
+                min: 2 * MESSAGE_OVERHEAD,
+            });
         }
         Ok(())
     }
@@ -90,6 +102,8 @@ impl Config {
 pub struct ConfigError {
     /// The field.
     pub field: &'static str,
+    /// Its smallest workable value.
+    pub min: usize,
 }
 
 impl fmt::Display for ConfigError {

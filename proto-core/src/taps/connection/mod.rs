@@ -492,7 +492,12 @@ impl Machine for Connection {
         if self.ended {
             return false;
         }
-        self.closing || self.peer_ended || self.rx.held() < self.config.max_buffered_receive_bytes
+        // Also when only input can move the receiver on (a message's
+        // overhead, a framer's partial header): holding back would hang.
+        self.closing
+            || self.peer_ended
+            || self.rx.held() < self.config.max_buffered_receive_bytes
+            || self.rx.needs_input()
     }
 
     fn is_closed(&self) -> bool {

@@ -53,6 +53,12 @@ impl Receiver {
         };
     }
 
+    /// Nothing held can be delivered and the framer waits for bytes:
+    /// only input moves this receiver on, whatever it holds.
+    pub(super) fn needs_input(&self) -> bool {
+        self.blocked && self.held.iter().all(|h| !h.end && h.data.is_empty())
+    }
+
     fn has_complete(&self) -> bool {
         self.held.iter().any(|h| h.end)
     }
