@@ -14,3 +14,6 @@
 pub mod candidate;
 pub mod endpoint;
 // -- modules (one line each, kept sorted) --
+pub mod connection;
+pub mod framer;
+pub mod message;
