@@ -14,3 +14,7 @@
 pub mod candidate;
 pub mod endpoint;
 // -- modules (one line each, kept sorted) --
+pub mod cache;
+pub mod preconnection;
+pub mod properties;
+pub mod selection;
