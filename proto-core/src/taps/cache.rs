@@ -325,9 +325,9 @@ pub const VERSION: u8 = 1;
 
 const HEADER: usize = 4 + 1 + 4;
 const CHECKSUM: usize = 4;
-/// The smallest entry: kind, IPv4 address and port, stack, flags, two
-/// durations and two counters.
-const MIN_ENTRY: usize = 1 + 4 + 2 + 1 + 1 + 8 + 8 + 4 + 4;
+/// A lower bound on an entry's size (a Unix key with an empty path):
+/// kind, path length, stack, flags, two durations and two counters.
+const MIN_ENTRY: usize = 1 + 2 + 1 + 1 + 8 + 8 + 4 + 4;
 
 const FLAG_SUCCEEDED: u8 = 1;
 const FLAG_RTT: u8 = 2;
