@@ -90,13 +90,33 @@ fn run(
     security: SecurityMode,
     endpoint: EndpointKind,
 ) -> Result<Selection, SelectionError> {
-    select(&SelectionInput {
+    let s = select(&SelectionInput {
         properties: props,
         security,
         endpoint,
         cache: None,
         interfaces: &[],
-    })
+    });
+    if let Ok(s) = &s {
+        // Every stack is either kept or pruned with a reason it fails.
+        let mut all: Vec<Stack> = s.stacks().to_vec();
+        for p in &s.pruned {
+            assert!(!p.reason.admits(p.stack), "{p}");
+            all.push(p.stack);
+        }
+        all.sort();
+        assert_eq!(
+            all,
+            [
+                Stack::Tcp,
+                Stack::SecureMux,
+                Stack::Yamux,
+                Stack::Udp,
+                Stack::Unix
+            ]
+        );
+    }
+    s
 }
 
 const LEVELS: [Preference; 5] = [

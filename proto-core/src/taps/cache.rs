@@ -1,7 +1,7 @@
 //! What past connections taught: per remote and stack, whether the last
-//! attempt succeeded and a smoothed round-trip time (RFC 9623 section
-//! 4.2.1's "cached state"). Selection ranks stacks with it; adapters save
-//! and restore it across runs.
+//! attempt succeeded and a smoothed round-trip time (the cached state
+//! RFC 9623 lets an implementation order candidates by). Selection ranks
+//! stacks with it; adapters save and restore it across runs.
 //!
 //! Bounded: at most [`CacheConfig::max_entries`] entries, the least
 //! recently recorded evicted first.

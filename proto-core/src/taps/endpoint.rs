@@ -243,7 +243,9 @@ pub fn check_unix_path(path: &str, limits: &SpecifierLimits) -> Result<(), Speci
     Ok(())
 }
 
-fn check_interface(name: &str, limits: &SpecifierLimits) -> Result<(), SpecifierError> {
+/// Checks an interface name against `limits`: not empty, not too long, no
+/// NUL, `/` or white space.
+pub fn check_interface(name: &str, limits: &SpecifierLimits) -> Result<(), SpecifierError> {
     if name.is_empty() {
         return Err(SpecifierError::InvalidInterface("empty"));
     }

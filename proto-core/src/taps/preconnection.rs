@@ -16,7 +16,8 @@
 
 use super::cache::{PathCache, RemoteKey};
 use super::endpoint::{
-    LocalSpecifier, RemoteSpecifier, SpecifierError, SpecifierLimits, ValidLocal, ValidRemote,
+    check_interface, LocalSpecifier, RemoteSpecifier, SpecifierError, SpecifierLimits, ValidLocal,
+    ValidRemote,
 };
 use super::properties::TransportProperties;
 use super::selection::{
@@ -105,6 +106,8 @@ pub enum PreconnectionError {
     Remote(SpecifierError),
     /// The local specifier is invalid.
     Local(SpecifierError),
+    /// An interface named in the transport properties is invalid.
+    Interface(SpecifierError),
     /// One endpoint is a Unix path and the other an IP endpoint.
     MixedEndpoints,
     /// No candidate satisfies the properties and security.
@@ -121,6 +124,7 @@ impl fmt::Display for PreconnectionError {
             PreconnectionError::NoLocal => f.write_str("no local endpoint specified"),
             PreconnectionError::Remote(e) => write!(f, "remote endpoint: {e}"),
             PreconnectionError::Local(e) => write!(f, "local endpoint: {e}"),
+            PreconnectionError::Interface(e) => write!(f, "transport properties: {e}"),
             PreconnectionError::MixedEndpoints => {
                 f.write_str("one endpoint is a Unix socket path and the other an IP endpoint")
             }
@@ -136,7 +140,9 @@ impl fmt::Display for PreconnectionError {
 impl core::error::Error for PreconnectionError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            PreconnectionError::Remote(e) | PreconnectionError::Local(e) => Some(e),
+            PreconnectionError::Remote(e)
+            | PreconnectionError::Local(e)
+            | PreconnectionError::Interface(e) => Some(e),
             PreconnectionError::Selection(e) => Some(e),
             _ => None,
         }
@@ -273,6 +279,10 @@ impl Preconnection {
         unix: bool,
         key: Option<&RemoteKey>,
     ) -> Result<Selection, PreconnectionError> {
+        let limits = ctx.limits.cloned().unwrap_or_default();
+        for (name, _) in self.properties.interfaces() {
+            check_interface(name, &limits).map_err(PreconnectionError::Interface)?;
+        }
         select(&SelectionInput {
             properties: &self.properties,
             security: self.security.mode(),
