@@ -57,9 +57,9 @@ pub mod admission;
 pub mod budget;
 pub mod mux;
 mod rate;
+pub mod taps;
 pub mod secure;
 #[cfg(feature = "sim")]
 pub mod sim;
-pub mod taps;
 pub mod time;
 pub mod wire;
