@@ -555,3 +555,40 @@ mod tests {
         assert!(!d.at_message_boundary(&[]));
     }
 }
+
+/// Makes a fresh framer for each connection of a preconnection: a framer
+/// keeps per-stream state, so connections cannot share one. The default
+/// makes [`LengthPrefix::default`].
+///
+/// ```
+/// use proto_core::taps::framer::{Delimiter, FramerFactory};
+/// let lines = FramerFactory::new(|| Box::new(Delimiter::default()));
+/// assert_eq!(lines.make().name(), "delimiter");
+/// assert_eq!(FramerFactory::default().make().name(), "length-prefix");
+/// ```
+#[derive(Clone)]
+pub struct FramerFactory(alloc::sync::Arc<dyn Fn() -> alloc::boxed::Box<dyn Framer> + Send + Sync>);
+
+impl FramerFactory {
+    /// A factory calling `make` for each connection.
+    pub fn new(make: impl Fn() -> alloc::boxed::Box<dyn Framer> + Send + Sync + 'static) -> Self {
+        FramerFactory(alloc::sync::Arc::new(make))
+    }
+
+    /// A new framer.
+    pub fn make(&self) -> alloc::boxed::Box<dyn Framer> {
+        (self.0)()
+    }
+}
+
+impl Default for FramerFactory {
+    fn default() -> Self {
+        FramerFactory::new(|| alloc::boxed::Box::new(LengthPrefix::default()))
+    }
+}
+
+impl fmt::Debug for FramerFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FramerFactory({})", self.make().name())
+    }
+}

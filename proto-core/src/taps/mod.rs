@@ -11,9 +11,12 @@
 //! on the winner's byte stream, with [`framer`]s and [`message`]
 //! properties. Adapters only resolve names, run attempts and timers.
 
+pub mod cache;
 pub mod candidate;
-pub mod endpoint;
-// -- modules (one line each, kept sorted) --
 pub mod connection;
+pub mod endpoint;
 pub mod framer;
 pub mod message;
+pub mod preconnection;
+pub mod properties;
+pub mod selection;
