@@ -19,4 +19,5 @@ pub mod framer;
 pub mod message;
 pub mod preconnection;
 pub mod properties;
+pub mod race;
 pub mod selection;
