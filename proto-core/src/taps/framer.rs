@@ -321,8 +321,12 @@ pub struct Delimiter {
 impl Default for Delimiter {
     /// `b"\n"`, messages up to [`DEFAULT_MAX_MESSAGE_LEN`].
     fn default() -> Self {
-        Delimiter::new(Bytes::from_static(b"\n"), DEFAULT_MAX_MESSAGE_LEN)
-            .unwrap_or_else(|_| unreachable!("a one-byte delimiter is valid"))
+        Delimiter {
+            delimiter: Bytes::from_static(b"\n"),
+            max_message_len: DEFAULT_MAX_MESSAGE_LEN,
+            delivered: 0,
+            skip_delimiter: false,
+        }
     }
 }
 

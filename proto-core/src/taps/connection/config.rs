@@ -24,7 +24,10 @@ pub struct Config {
     /// Input the connection still takes after it asked for none (the
     /// driver's read in flight). More than this over
     /// `max_buffered_receive_bytes` fails the connection. Default 256 KiB
-    /// (twice the driver's read buffer).
+    /// (twice the driver's read buffer). Parsing turns unread bytes into
+    /// held messages, each with its overhead, only up to
+    /// `max_buffered_receive_bytes`, so a connection holds at most
+    /// `2 * max_buffered_receive_bytes + input_slack + MESSAGE_OVERHEAD`.
     pub input_slack: usize,
     /// Receive requests outstanding at once. Default 64.
     pub max_receive_requests: usize,

@@ -11,7 +11,8 @@
 //! starts (on a byte stream, interleaving would corrupt both). A message
 //! whose lifetime passes before its first byte is handed to
 //! `poll_transmit` is dropped with [`Event::Expired`]; its deadline is in
-//! `poll_timeout`, and "passes" means `now >= send time + lifetime`.
+//! `poll_timeout`, and "passes" means `now >= send time + lifetime`, for
+//! the `now` of every input and command (`poll_transmit` uses the latest).
 //! [`Event::Sent`] follows the message's last byte into `poll_transmit`.
 //! A final message goes after every message queued before it; later
 //! sends fail.
@@ -64,8 +65,8 @@
 //!    stream (priority order, then send order), which is the order of
 //!    their bytes.
 //! 4. Each message taken by `send` gets exactly one of `Sent`, `Expired`
-//!    and `SendError`, unless the connection ends by `close` after it
-//!    was sent (then `Sent`).
+//!    and `SendError`, before the last event (a refused `send` returns
+//!    its error and has no event).
 //! 5. Each receive request gets at most one `Received`,
 //!    `ReceivedPartial` or `ReceiveError`; messages and the parts of a
 //!    message come in stream order, the last part with `end_of_message`.
@@ -467,6 +468,8 @@ impl Machine for Connection {
         if self.ended {
             return None;
         }
+        // Nothing whose lifetime passed by the latest input's time starts.
+        self.expire(self.now);
         let events = &mut self.events;
         let n = self
             .send

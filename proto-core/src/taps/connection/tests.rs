@@ -128,3 +128,34 @@ fn a_misbehaving_framer_fails_the_connection_instead_of_hanging() {
     );
     assert!(c.is_closed());
 }
+
+#[test]
+fn poll_transmit_does_not_start_a_message_past_its_lifetime() {
+    let mut c = conn(Config::default());
+    let life = crate::time::Duration::from_millis(5);
+    let props = MessageProperties {
+        lifetime: Some(life),
+        ..MessageProperties::default()
+    };
+    c.send(
+        Instant::ZERO,
+        MessageRef(1),
+        Bytes::from_static(b"x"),
+        props,
+    )
+    .unwrap();
+    // A command at the deadline moves the connection's time without
+    // expiring anything itself; the next transmit must not start it.
+    c.soft_error(Instant::ZERO + life, "icmp");
+    assert!(drain(&mut c).is_empty());
+    assert_eq!(
+        events(&mut c),
+        [
+            Event::Ready,
+            Event::SoftError {
+                reason: "icmp".into()
+            },
+            Event::Expired(MessageRef(1))
+        ]
+    );
+}
