@@ -57,7 +57,7 @@ use std::time::Instant;
 use futures_io::{AsyncRead, AsyncWrite};
 
 mod listener;
-mod taps;
+pub mod taps;
 
 pub use adapter_core::listener::{
     AdmissionConfig, AdmissionStats, Excess, ListenerOptions, ListenerStats, Reason, RefusalCounts,

@@ -1,4 +1,44 @@
-//! smol's sockets for racing and listening ([`adapter_core::taps::Net`]).
+//! Transport services on smol: race a preconnection's candidates and
+//! talk in messages (RFC 9622). The core plans and decides
+//! ([`proto_core::taps`]); this module only opens sockets, and the shared
+//! [`adapter_core::taps`] runs the race and the message connection.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use adapter_smol::taps::{self, Context, Preconnection, RemoteSpecifier};
+//! use adapter_smol::taps::{SecurityParameters, TransportProperties};
+//! let pre = Preconnection::new(TransportProperties::new(), SecurityParameters::Disabled)
+//!     .with_remote(
+//!     RemoteSpecifier::new().with_host_name("localhost").with_port(4000),
+//! );
+//! let ctx = Context::new();
+//! let taps::Initiated { connection, report } = taps::initiate(&ctx, &pre).await?;
+//! println!("{report}"); // every attempt, with its timing
+//! connection.send_default("hello").await;
+//! let reply = connection.receive(64 * 1024).await?;
+//! # drop(reply); Ok(()) }
+//! ```
+
+pub use adapter_core::proto_core::taps::endpoint::{LocalSpecifier, RemoteSpecifier};
+pub use adapter_core::proto_core::taps::framer::{Delimiter, FramerFactory, LengthPrefix};
+pub use adapter_core::proto_core::taps::message::MessageProperties;
+pub use adapter_core::proto_core::taps::preconnection::{Preconnection, SecurityParameters};
+pub use adapter_core::proto_core::taps::properties::{Preference, Property, TransportProperties};
+pub use adapter_core::taps::{
+    Context, Ended, Initiated, Listener, MessageConnection, Notice, RaceFailed, RaceReport,
+    Received, SendOutcome, Settings, TarPit,
+};
+
+/// Races `pre`'s candidates on SmolRuntime (RFC 9622 Initiate): the winner's
+/// message connection and the race's report, or every attempt's error.
+pub async fn initiate(ctx: &Context, pre: &Preconnection) -> io::Result<Initiated> {
+    adapter_core::taps::initiate(&SmolRuntime, ctx, pre).await
+}
+
+/// Listens with `pre` (RFC 9622 Listen; call inside the runtime).
+pub fn listen(ctx: &Context, pre: &Preconnection) -> io::Result<Listener> {
+    adapter_core::taps::listen(&SmolRuntime, ctx, pre)
+}
 
 use crate::{Addressed, SmolIo, SmolRuntime};
 use adapter_core::taps::{Accept, BoxFuture, Connected, Net};
@@ -6,7 +46,7 @@ use smol::Async;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 impl Net for SmolRuntime {
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<io::Result<Connected>> {
@@ -67,8 +107,8 @@ impl Net for SmolRuntime {
 /// Accepts without blocking: waits for readability, then tries, until the
 /// listener has no more waiting connections.
 fn poll_nonblocking<T>(
-    cx: &mut Context<'_>,
-    mut ready: impl FnMut(&mut Context<'_>) -> Poll<io::Result<()>>,
+    cx: &mut std::task::Context<'_>,
+    mut ready: impl FnMut(&mut std::task::Context<'_>) -> Poll<io::Result<()>>,
     mut accept: impl FnMut() -> io::Result<T>,
 ) -> Poll<io::Result<T>> {
     loop {
@@ -87,7 +127,7 @@ fn poll_nonblocking<T>(
 struct TcpAccept(Async<TcpListener>);
 
 impl Accept for TcpAccept {
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>> {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connected>> {
         let listener = &self.0;
         poll_nonblocking(
             cx,
@@ -119,7 +159,7 @@ struct UnixAccept(Async<std::os::unix::net::UnixListener>);
 
 #[cfg(unix)]
 impl Accept for UnixAccept {
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>> {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connected>> {
         let listener = &self.0;
         poll_nonblocking(
             cx,

@@ -44,7 +44,7 @@
 
 mod listener;
 mod pipe;
-mod taps;
+pub mod taps;
 mod threads;
 
 pub use adapter_core::listener::{

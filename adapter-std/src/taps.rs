@@ -1,7 +1,101 @@
-//! Blocking sockets for racing ([`adapter_core::taps::Net`]): each attempt
-//! connects on its own thread, without blocking, checking between polls
-//! whether the race cancelled it, so a loser's socket closes within about
-//! a millisecond of its cancel rather than at the OS's connect timeout.
+//! Transport services with blocking calls: race a preconnection's
+//! candidates and talk in messages (RFC 9622). The core plans and decides
+//! ([`proto_core::taps`](adapter_core::proto_core::taps)); the shared
+//! [`adapter_core::taps`] runs the race and the message connection on
+//! threads; this module opens sockets and blocks on the results.
+//!
+//! Each attempt connects on its own thread without blocking, checking
+//! between polls whether the race cancelled it, so a loser's socket closes
+//! within about a millisecond of its cancel rather than at the OS's
+//! connect timeout.
+//!
+//! ```no_run
+//! use adapter_std::taps::{self, Context, Preconnection, RemoteSpecifier};
+//! use adapter_std::taps::{SecurityParameters, TransportProperties};
+//! let pre = Preconnection::new(TransportProperties::new(), SecurityParameters::Disabled)
+//!     .with_remote(RemoteSpecifier::new().with_host_name("localhost").with_port(4000));
+//! let (conn, report) = taps::initiate(&Context::new(), &pre)?;
+//! println!("{report}");
+//! conn.send(b"hello".to_vec(), Default::default())?;
+//! let reply = conn.receive(64 * 1024)?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub use adapter_core::proto_core::taps::endpoint::{LocalSpecifier, RemoteSpecifier};
+pub use adapter_core::proto_core::taps::framer::{Delimiter, FramerFactory, LengthPrefix};
+pub use adapter_core::proto_core::taps::message::MessageProperties;
+pub use adapter_core::proto_core::taps::preconnection::{Preconnection, SecurityParameters};
+pub use adapter_core::proto_core::taps::properties::{Preference, Property, TransportProperties};
+pub use adapter_core::taps::{
+    Context, Ended, MessageConnection, Notice, RaceFailed, RaceReport, Received, SendOutcome,
+    Settings, TarPit,
+};
+
+use adapter_core::block_on;
+
+/// A message connection with blocking calls.
+#[derive(Debug, Clone)]
+pub struct Connection(pub MessageConnection);
+
+impl Connection {
+    /// Sends one message and waits until it went to the transport; an
+    /// expired or refused message is an error naming why.
+    pub fn send(&self, data: impl Into<bytes::Bytes>, props: MessageProperties) -> io::Result<()> {
+        match block_on(self.0.send(data, props)) {
+            SendOutcome::Sent => Ok(()),
+            SendOutcome::Expired => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the message expired before it was sent",
+            )),
+            SendOutcome::Failed(e) => Err(io::Error::other(e)),
+            _ => Err(io::Error::other("the message was not sent")),
+        }
+    }
+
+    /// Receives the next message (in parts past `max_len` bytes).
+    pub fn receive(&self, max_len: usize) -> io::Result<Received> {
+        block_on(self.0.receive(max_len))
+    }
+
+    /// Closes gracefully, then waits for the end.
+    pub fn close(&self) -> Ended {
+        self.0.close();
+        block_on(self.0.ended())
+    }
+
+    /// RFC 9622 Clone: another connection of the group.
+    pub fn clone_connection(&self) -> io::Result<Connection> {
+        block_on(self.0.clone_connection()).map(Connection)
+    }
+}
+
+/// Races `pre`'s candidates (RFC 9622 Initiate) and returns the winner's
+/// connection and the race's report.
+pub fn initiate(ctx: &Context, pre: &Preconnection) -> io::Result<(Connection, RaceReport)> {
+    let i = block_on(adapter_core::taps::initiate(&Threads, ctx, pre))?;
+    Ok((Connection(i.connection), i.report))
+}
+
+/// A listener with a blocking accept.
+#[derive(Debug)]
+pub struct Listener(pub adapter_core::taps::Listener);
+
+impl Listener {
+    /// The next incoming connection.
+    pub fn accept(&self) -> io::Result<Connection> {
+        block_on(self.0.accept()).map(Connection)
+    }
+
+    /// Where it listens.
+    pub fn local_addr(&self) -> &str {
+        self.0.local_addr()
+    }
+}
+
+/// Listens with `pre` (RFC 9622 Listen).
+pub fn listen(ctx: &Context, pre: &Preconnection) -> io::Result<Listener> {
+    adapter_core::taps::listen(&Threads, ctx, pre).map(Listener)
+}
 
 use crate::threads::{ThreadedIo, Threads};
 use crate::Addressed;
@@ -13,7 +107,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::task::{Context, Poll, Waker};
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 /// The longest pause between two checks of a connect in progress.
@@ -188,7 +282,7 @@ impl ThreadAccept {
 }
 
 impl Accept for ThreadAccept {
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>> {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connected>> {
         let (state, room) = &*self.shared;
         let mut st = lock(state);
         match st.queue.pop_front() {

@@ -44,7 +44,7 @@
 mod listener;
 #[cfg(feature = "lonet")]
 pub mod lonet;
-mod taps;
+pub mod taps;
 
 pub use adapter_core::listener::{
     AdmissionConfig, AdmissionStats, Excess, ListenerOptions, ListenerStats, Reason, RefusalCounts,

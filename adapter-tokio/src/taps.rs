@@ -1,11 +1,51 @@
-//! tokio's sockets for racing and listening ([`adapter_core::taps::Net`]).
+//! Transport services on tokio: race a preconnection's candidates and
+//! talk in messages (RFC 9622). The core plans and decides
+//! ([`proto_core::taps`]); this module only opens sockets, and the shared
+//! [`adapter_core::taps`] runs the race and the message connection.
+//!
+//! ```no_run
+//! # async fn f() -> std::io::Result<()> {
+//! use adapter_tokio::taps::{self, Context, Preconnection, RemoteSpecifier};
+//! use adapter_tokio::taps::{SecurityParameters, TransportProperties};
+//! let pre = Preconnection::new(TransportProperties::new(), SecurityParameters::Disabled)
+//!     .with_remote(
+//!     RemoteSpecifier::new().with_host_name("localhost").with_port(4000),
+//! );
+//! let ctx = Context::new();
+//! let taps::Initiated { connection, report } = taps::initiate(&ctx, &pre).await?;
+//! println!("{report}"); // every attempt, with its timing
+//! connection.send_default("hello").await;
+//! let reply = connection.receive(64 * 1024).await?;
+//! # drop(reply); Ok(()) }
+//! ```
+
+pub use adapter_core::proto_core::taps::endpoint::{LocalSpecifier, RemoteSpecifier};
+pub use adapter_core::proto_core::taps::framer::{Delimiter, FramerFactory, LengthPrefix};
+pub use adapter_core::proto_core::taps::message::MessageProperties;
+pub use adapter_core::proto_core::taps::preconnection::{Preconnection, SecurityParameters};
+pub use adapter_core::proto_core::taps::properties::{Preference, Property, TransportProperties};
+pub use adapter_core::taps::{
+    Context, Ended, Initiated, Listener, MessageConnection, Notice, RaceFailed, RaceReport,
+    Received, SendOutcome, Settings, TarPit,
+};
+
+/// Races `pre`'s candidates on TokioRuntime (RFC 9622 Initiate): the winner's
+/// message connection and the race's report, or every attempt's error.
+pub async fn initiate(ctx: &Context, pre: &Preconnection) -> io::Result<Initiated> {
+    adapter_core::taps::initiate(&TokioRuntime, ctx, pre).await
+}
+
+/// Listens with `pre` (RFC 9622 Listen; call inside the runtime).
+pub fn listen(ctx: &Context, pre: &Preconnection) -> io::Result<Listener> {
+    adapter_core::taps::listen(&TokioRuntime, ctx, pre)
+}
 
 use crate::{Addressed, TokioIo, TokioRuntime};
 use adapter_core::taps::{Accept, BoxFuture, Connected, Net};
 use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
 impl Net for TokioRuntime {
     fn connect_tcp(&self, addr: SocketAddr) -> BoxFuture<io::Result<Connected>> {
@@ -75,7 +115,7 @@ fn unix(s: tokio::net::UnixStream) -> io::Result<Connected> {
 struct TcpAccept(tokio::net::TcpListener);
 
 impl Accept for TcpAccept {
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>> {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connected>> {
         self.0.poll_accept(cx).map(|r| r.and_then(|(s, _)| tcp(s)))
     }
 
@@ -92,7 +132,7 @@ struct UnixAccept(tokio::net::UnixListener);
 
 #[cfg(unix)]
 impl Accept for UnixAccept {
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Connected>> {
+    fn poll_accept(&mut self, cx: &mut std::task::Context<'_>) -> Poll<io::Result<Connected>> {
         self.0.poll_accept(cx).map(|r| r.and_then(|(s, _)| unix(s)))
     }
 

@@ -5,14 +5,26 @@
 //! brings stacks up, fires timers and runs the message connection through
 //! the one [`Driver`](crate::Driver).
 
+mod context;
 mod establish;
+mod initiate;
+mod listen;
+mod message;
 mod net;
+mod racer;
 mod resolve;
 mod tar_pit;
 mod thread_future;
 
+pub use context::{Context, Settings, DEFAULT_LISTEN_BACKLOG};
 pub use establish::{establish, Established, StackOptions};
+pub use initiate::{initiate, Initiated};
+pub use listen::{listen, Listener};
+pub use message::{Ended, MessageConnection, MessageLayer, Notice, Received, SendOutcome};
 pub use net::{Accept, Connected, Net};
+pub use racer::{
+    race, AttemptOutcome, AttemptReport, RaceFailed, RaceReport, ResolutionReport, Won,
+};
 pub use resolve::{Resolver, SystemResolver};
 pub use tar_pit::TarPit;
 pub use thread_future::{on_thread, stopped, ThreadResult};
