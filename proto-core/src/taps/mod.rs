@@ -15,3 +15,4 @@ pub mod candidate;
 pub mod endpoint;
 // -- modules (one line each, kept sorted) --
 pub mod race;
+pub mod rendezvous;
