@@ -694,3 +694,29 @@ fn a_peer_changing_its_value_loses_that_link() {
         })
     );
 }
+
+#[test]
+fn the_chosen_link_closing_before_chosen_left_is_reported() {
+    let cfg = RendezvousConfig::default();
+    let mut d = Link::new(cfg, T0, 1);
+    d.handle_input(T0, Bytes::copy_from_slice(&wire::encode_hello(9)))
+        .unwrap();
+    d.choose(T0).unwrap();
+    assert!(d.is_chosen() && !d.ready_for_handover());
+    d.handle_transport_closed(T0);
+    assert!(matches!(d.poll_event(), Some(LinkEvent::HelloDone { .. })));
+    assert_eq!(
+        d.poll_event(),
+        Some(LinkEvent::Failed(RendezvousError::ClosedByPeer))
+    );
+    // Once handed over, the end is the message connection's to report.
+    let mut d = Link::new(cfg, T0, 1);
+    d.handle_input(T0, Bytes::copy_from_slice(&wire::encode_hello(9)))
+        .unwrap();
+    d.choose(T0).unwrap();
+    drain(&mut d);
+    assert!(matches!(d.poll_event(), Some(LinkEvent::HelloDone { .. })));
+    d.handle_transport_closed(T0);
+    assert_eq!(d.poll_event(), None);
+    assert!(d.is_closed());
+}

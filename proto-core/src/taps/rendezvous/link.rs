@@ -78,7 +78,7 @@ enum State {
 /// let mut c = Vec::new();
 /// while low.poll_transmit(&mut c).is_some() {}
 /// c.extend_from_slice(b"app data");
-/// high.poll_event();
+/// assert!(matches!(high.poll_event(), Some(LinkEvent::HelloDone { role: Role::Follower, .. })));
 /// high.handle_input(now, c.into()).unwrap();
 /// assert_eq!(high.poll_event(), Some(LinkEvent::Chosen));
 /// assert_eq!(&high.take_leftover()[..], b"app data");
@@ -260,9 +260,8 @@ impl Machine for Link {
     fn handle_transport_closed(&mut self, _now: Instant) {
         match self.state {
             State::Closed => {}
-            State::Chosen => {
-                // The message connection will see the end too; nothing to
-                // report here.
+            State::Chosen if self.out.is_empty() => {
+                // Handed over: the message connection sees the end too.
                 self.state = State::Closed;
             }
             _ => {
