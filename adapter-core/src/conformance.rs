@@ -17,6 +17,7 @@
 
 pub mod echo;
 mod links;
+pub mod taps;
 
 pub use echo::{EchoHandle, EchoLayer};
 pub use links::link_cases;

@@ -69,7 +69,8 @@ use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Duration;
 
-use threads::{ThreadedIo, Threads};
+use threads::ThreadedIo;
+pub use threads::{ThreadTimer, Threads};
 
 /// A blocking byte stream the adapter can run a connection over: readable
 /// and writable, clonable for a separate reader thread, and shut down-able.

@@ -27,9 +27,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// Spawns a thread per task and makes [`ThreadTimer`]s.
+/// Threads as a runtime: a thread per task (each runs its future with
+/// `block_on`) and [`ThreadTimer`]s. What the blocking API runs on; also
+/// an [`adapter_core::Runtime`] for `adapter_core`'s generic calls.
 #[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct Threads;
+pub struct Threads;
 
 impl Runtime for Threads {
     type Timer = ThreadTimer;
@@ -56,7 +58,7 @@ struct TimerState {
 
 /// A timer served by one thread that sleeps until the armed deadline.
 #[derive(Debug, Default)]
-pub(crate) struct ThreadTimer {
+pub struct ThreadTimer {
     shared: Arc<(Mutex<TimerState>, Condvar)>,
 }
 

@@ -6,7 +6,8 @@
 //! Checked after every op:
 //! - no panic; every event and error displays;
 //! - at most one terminal event, never both Ready and Failed, no Start
-//!   after it, no timer after it;
+//!   after it, no timer after it; Ready names the live attempt that just
+//!   connected, and a live attempt connecting always wins;
 //! - ids start once each; every started attempt ends exactly once (an
 //!   outcome the race accepted, or one Cancel), and the race's running
 //!   count equals the model's;
@@ -102,6 +103,8 @@ struct Model {
     ever: BTreeSet<AttemptId>,
     ready: usize,
     failed: usize,
+    /// The live attempt just reported connected: the one Ready may name.
+    connected: Option<AttemptId>,
 }
 
 impl Model {
@@ -143,7 +146,7 @@ impl Model {
                     let _ = f.to_string();
                 }
                 RaceEvent::Ready { attempt, .. } => {
-                    assert!(self.ever.contains(&attempt));
+                    assert_eq!(Some(attempt), self.connected, "Ready for a non-winner");
                     self.ready += 1;
                 }
                 RaceEvent::Failed(e) => {
@@ -240,6 +243,7 @@ fuzz_target!(|input: Input| {
         ever: BTreeSet::new(),
         ready: 0,
         failed: 0,
+        connected: None,
     };
     m.drain();
     for op in input.ops.iter().take(512) {
@@ -260,8 +264,12 @@ fuzz_target!(|input: Input| {
             }
             Op::Connected { pick } => {
                 if let Some(id) = m.pick(*pick) {
-                    m.live.remove(&id);
+                    if m.live.remove(&id) {
+                        m.connected = Some(id);
+                    }
                     m.race.on_connected(m.now, id);
+                    // A live attempt connecting always wins.
+                    assert!(m.connected.is_none() || m.race.is_finished());
                 }
             }
             Op::Failed { pick, why } => {
@@ -301,6 +309,7 @@ fuzz_target!(|input: Input| {
             Op::Cancel => m.race.cancel(m.now),
         }
         m.drain();
+        m.connected = None;
     }
     if !m.race.is_finished() {
         m.race.cancel(m.now);

@@ -20,4 +20,5 @@ pub mod message;
 pub mod preconnection;
 pub mod properties;
 pub mod race;
+pub mod rendezvous;
 pub mod selection;

@@ -18,7 +18,7 @@ pub struct RaceConfig {
     /// [`Family::V6`].
     pub preferred_family: Family,
     /// How many addresses of the preferred family are tried before the
-    /// families alternate. Default 1.
+    /// families alternate (0 counts as 1). Default 1.
     pub first_family_count: usize,
     /// The delay between two attempt starts when the plan has no RTT
     /// estimate. Default 250 ms. Used as given (0 starts every candidate
