@@ -109,9 +109,16 @@ fn serve_upper<N: Net>(net: &N, listener: Listener) {
 }
 
 async fn round_trip<N: Net>(net: &N, conn: &MessageConnection, text: &str) {
-    let sent = within(net, "send", conn.send(text.as_bytes().to_vec(), Default::default())).await;
+    let sent = within(
+        net,
+        "send",
+        conn.send(text.as_bytes().to_vec(), Default::default()),
+    )
+    .await;
     assert_eq!(sent, SendOutcome::Sent);
-    let reply = within(net, "reply", conn.receive(1 << 20)).await.expect("a reply");
+    let reply = within(net, "reply", conn.receive(1 << 20))
+        .await
+        .expect("a reply");
     assert_eq!(&reply.data[..], text.to_ascii_uppercase().as_bytes());
     assert!(reply.context.end_of_message);
 }
@@ -153,12 +160,15 @@ pub fn race_past_a_tar_pit<H: TapsHarness>(h: &H) {
     let net = h.net();
     h.block_on(Box::pin(async move {
         let ctx = Context::new();
-        let (l, _pit) = listener_and_pit(&net, &ctx, plain_listener(), SecurityParameters::Disabled);
+        let (l, _pit) =
+            listener_and_pit(&net, &ctx, plain_listener(), SecurityParameters::Disabled);
         let port = port_of(&l);
         serve_upper(&net, l);
-        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
-        let Initiated { connection, report } =
-            within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("a winner");
+        let pre =
+            Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
+        let Initiated { connection, report } = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("a winner");
         let a = &report.attempts;
         assert_eq!(a.len(), 2, "{report}");
         assert_eq!(a[0].candidate.endpoint, v6(port), "{report}");
@@ -167,8 +177,14 @@ pub fn race_past_a_tar_pit<H: TapsHarness>(h: &H) {
         assert_eq!(a[1].outcome, AttemptOutcome::Won, "{report}");
         assert_eq!(a[1].candidate.stack, Stack::Tcp);
         // A timer never fires early: the second attempt waited the delay.
-        assert!(a[1].started - a[0].started >= report.attempt_delay, "{report}");
-        assert_eq!(a[0].ended, a[1].ended, "the loser is cancelled when the winner connects");
+        assert!(
+            a[1].started - a[0].started >= report.attempt_delay,
+            "{report}"
+        );
+        assert_eq!(
+            a[0].ended, a[1].ended,
+            "the loser is cancelled when the winner connects"
+        );
         assert_eq!(connection.candidate().endpoint, v4(port));
         round_trip(&net, &connection, "hello over the winner").await;
     }));
@@ -210,11 +226,16 @@ pub fn slow_handshake_loses_to_the_next_candidate<H: TapsHarness>(h: &H) {
     h.block_on(Box::pin(async move {
         let ctx = Context::new();
         let (l, silent, port) = loop {
-            let pre = Preconnection::new(TransportProperties::for_listener(), weft_security(Side::Acceptor))
-                .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+            let pre = Preconnection::new(
+                TransportProperties::for_listener(),
+                weft_security(Side::Acceptor),
+            )
+            .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
             let l = listen(&net, &ctx, &pre).expect("listen");
             let port = port_of(&l);
-            if let Ok(s) = std::net::TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port))) {
+            if let Ok(s) =
+                std::net::TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, port)))
+            {
                 break (l, s, port);
             }
         };
@@ -222,14 +243,21 @@ pub fn slow_handshake_loses_to_the_next_candidate<H: TapsHarness>(h: &H) {
         serve_upper(&net, l);
         let pre = Preconnection::new(TransportProperties::new(), weft_security(Side::Dialer))
             .with_remote(localhost(port));
-        let Initiated { connection, report } =
-            within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("a winner");
+        let Initiated { connection, report } = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("a winner");
         let a = &report.attempts;
         assert_eq!(a.len(), 2, "{report}");
-        assert_eq!((a[0].candidate.stack, &a[0].candidate.endpoint), (Stack::SecureMux, &v6(port)));
+        assert_eq!(
+            (a[0].candidate.stack, &a[0].candidate.endpoint),
+            (Stack::SecureMux, &v6(port))
+        );
         assert_eq!(a[0].outcome, AttemptOutcome::Cancelled, "{report}");
         assert_eq!(a[1].outcome, AttemptOutcome::Won, "{report}");
-        assert!(a[1].started - a[0].started >= report.attempt_delay, "{report}");
+        assert!(
+            a[1].started - a[0].started >= report.attempt_delay,
+            "{report}"
+        );
         let granted = connection.security().expect("secure").granted().to_vec();
         assert_eq!(granted, ["weft-test:server"]);
         round_trip(&net, &connection, "encrypted").await;
@@ -245,7 +273,8 @@ pub fn every_failure_is_listed<H: TapsHarness>(h: &H) {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
             l.local_addr().expect("addr").port()
         };
-        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
+        let pre =
+            Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
         let e = within(&net, "race", initiate(&net, &Context::new(), &pre))
             .await
             .expect_err("nothing listens");
@@ -279,8 +308,11 @@ pub fn clone_on_a_multistreaming_stack_is_a_new_flow<H: TapsHarness>(h: &H) {
     let net = h.net();
     h.block_on(Box::pin(async move {
         let ctx = Context::new();
-        let pre = Preconnection::new(TransportProperties::for_listener(), SecurityParameters::Disabled)
-            .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let pre = Preconnection::new(
+            TransportProperties::for_listener(),
+            SecurityParameters::Disabled,
+        )
+        .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
         let l = listen(&net, &ctx, &pre).expect("listen");
         assert_eq!(l.stack(), Stack::Yamux);
         let port = port_of(&l);
@@ -290,10 +322,19 @@ pub fn clone_on_a_multistreaming_stack_is_a_new_flow<H: TapsHarness>(h: &H) {
             .with_port(port);
         let pre = Preconnection::new(TransportProperties::new(), SecurityParameters::Disabled)
             .with_remote(remote);
-        let first = within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("up").connection;
+        let first = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("up")
+            .connection;
         assert_eq!(first.candidate().stack, Stack::Yamux);
-        let second = within(&net, "clone", first.clone_connection()).await.expect("clone");
-        assert_eq!(first.addresses(), second.addresses(), "one socket under both");
+        let second = within(&net, "clone", first.clone_connection())
+            .await
+            .expect("clone");
+        assert_eq!(
+            first.addresses(),
+            second.addresses(),
+            "one socket under both"
+        );
         round_trip(&net, &second, "second flow").await;
         round_trip(&net, &first, "first flow").await;
     }));
@@ -313,8 +354,13 @@ pub fn clone_without_multistreaming_is_a_new_race<H: TapsHarness>(h: &H) {
             .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
             .with_port(port);
         let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(remote);
-        let first = within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("up").connection;
-        let second = within(&net, "clone", first.clone_connection()).await.expect("clone");
+        let first = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("up")
+            .connection;
+        let second = within(&net, "clone", first.clone_connection())
+            .await
+            .expect("clone");
         assert_ne!(first.addresses(), second.addresses(), "a new socket");
         round_trip(&net, &second, "second socket").await;
         round_trip(&net, &first, "first socket").await;
@@ -334,14 +380,20 @@ pub fn unix_socket_messages<H: TapsHarness>(h: &H) {
         let path = dir.join("s.sock");
         let path_str = path.to_str().expect("utf-8 path");
         let ctx = Context::new();
-        let pre = Preconnection::new(TransportProperties::for_listener(), SecurityParameters::Disabled)
-            .with_local(LocalSpecifier::new().with_unix_path(path_str));
+        let pre = Preconnection::new(
+            TransportProperties::for_listener(),
+            SecurityParameters::Disabled,
+        )
+        .with_local(LocalSpecifier::new().with_unix_path(path_str));
         let l = listen(&net, &ctx, &pre).expect("listen");
         assert_eq!(l.stack(), Stack::Unix);
         serve_upper(&net, l);
         let pre = Preconnection::new(TransportProperties::new(), SecurityParameters::Disabled)
             .with_remote(RemoteSpecifier::new().with_unix_path(path_str));
-        let c = within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("up").connection;
+        let c = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("up")
+            .connection;
         assert_eq!(c.candidate().stack, Stack::Unix);
         round_trip(&net, &c, "over a unix socket").await;
         let _ = std::fs::remove_dir_all(&dir);
@@ -360,15 +412,28 @@ pub fn cached_rtt_sets_the_attempt_delay<H: TapsHarness>(h: &H) {
         let l = listen(&net, &ctx, &pre).expect("listen");
         let port = port_of(&l);
         serve_upper(&net, l);
-        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
-        let first = within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("up");
+        let pre =
+            Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
+        let first = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("up");
         assert_eq!(first.report.attempt_delay, Duration::from_millis(250));
         let saved = ctx.save_cache();
         let fresh = Context::new();
         fresh.restore_cache(&saved).expect("restores");
-        let second = within(&net, "race", initiate(&net, &fresh, &pre)).await.expect("up");
-        assert_eq!(second.report.attempt_delay, Duration::from_millis(100), "{}", second.report);
-        assert!(fresh.restore_cache(&saved[..saved.len() - 1]).is_err(), "a cut file is refused");
+        let second = within(&net, "race", initiate(&net, &fresh, &pre))
+            .await
+            .expect("up");
+        assert_eq!(
+            second.report.attempt_delay,
+            Duration::from_millis(100),
+            "{}",
+            second.report
+        );
+        assert!(
+            fresh.restore_cache(&saved[..saved.len() - 1]).is_err(),
+            "a cut file is refused"
+        );
         round_trip(&net, &second.connection, "cached").await;
     }));
 }
@@ -393,7 +458,10 @@ fn sockets_to(port: u16) -> Option<Vec<u8>> {
             let (Some(rem), Some(st), Some(inode)) = (f.get(2), f.get(3), f.get(9)) else {
                 continue;
             };
-            let rport = rem.rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok());
+            let rport = rem
+                .rsplit(':')
+                .next()
+                .and_then(|p| u16::from_str_radix(p, 16).ok());
             if rport == Some(port) && ours.contains(*inode) {
                 states.push(u8::from_str_radix(st, 16).unwrap_or(0));
             }
@@ -412,13 +480,18 @@ pub fn sockets_released_after_races<H: TapsHarness>(h: &H) {
     let net = h.net();
     h.block_on(Box::pin(async move {
         let ctx = Context::new();
-        let (l, _pit) = listener_and_pit(&net, &ctx, plain_listener(), SecurityParameters::Disabled);
+        let (l, _pit) =
+            listener_and_pit(&net, &ctx, plain_listener(), SecurityParameters::Disabled);
         let port = port_of(&l);
         serve_upper(&net, l);
         let baseline = sockets_to(port).expect("proc").len();
-        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
+        let pre =
+            Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
         for i in 0..5 {
-            let c = within(&net, "race", initiate(&net, &ctx, &pre)).await.expect("up").connection;
+            let c = within(&net, "race", initiate(&net, &ctx, &pre))
+                .await
+                .expect("up")
+                .connection;
             round_trip(&net, &c, &format!("race {i}")).await;
             c.close();
             within(&net, "close", c.ended()).await;

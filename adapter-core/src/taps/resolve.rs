@@ -45,8 +45,20 @@ pub trait Resolver: Send + Sync + 'static {
 
 /// The system resolver (`getaddrinfo`), one lookup per family query on its
 /// own thread, each filtered to its family.
+///
+/// `localhost` and names under `.localhost` are answered without asking
+/// the system, with the loopback address of the family asked (`::1`,
+/// `127.0.0.1`), as RFC 6761 section 6.3 lets a resolver do (browsers do
+/// the same): racing to "localhost" then means both families on every
+/// host, whatever its hosts file lists.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemResolver;
+
+/// Whether RFC 6761 reserves `host` for loopback.
+fn is_localhost(host: &str) -> bool {
+    let h = host.trim_end_matches('.').to_ascii_lowercase();
+    h == "localhost" || h.ends_with(".localhost")
+}
 
 impl Resolver for SystemResolver {
     fn resolve(
@@ -55,6 +67,13 @@ impl Resolver for SystemResolver {
         port: u16,
         family: Family,
     ) -> BoxFuture<io::Result<Vec<SocketAddr>>> {
+        if is_localhost(host) {
+            let ip: std::net::IpAddr = match family {
+                Family::V6 => std::net::Ipv6Addr::LOCALHOST.into(),
+                Family::V4 => std::net::Ipv4Addr::LOCALHOST.into(),
+            };
+            return Box::pin(std::future::ready(Ok(vec![SocketAddr::new(ip, port)])));
+        }
         let host = host.to_owned();
         Box::pin(on_thread("weft-resolve", move |_| {
             let addrs = (host.as_str(), port).to_socket_addrs()?;
