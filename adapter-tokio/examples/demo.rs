@@ -12,7 +12,9 @@
 //! concurrently (checksums verified), pings for the RTT, drains the
 //! connection with GOAWAY, and prints a short report with what each side
 //! proved to the other. `--insecure` runs the same over the plaintext mux,
-//! the opt-out for trusted links. `WEFT_DEMO_BYTES` sets the bytes per
+//! the opt-out for trusted links. Last, transport services: a client races
+//! `localhost` (`::1` blackholed, 127.0.0.1 serving) Happy-Eyeballs style
+//! and talks in messages (the `taps` example). `WEFT_DEMO_BYTES` sets the bytes per
 //! flow (default 4 MiB). It exits 0 on success and 1 on any failure,
 //! within seconds.
 
@@ -374,6 +376,35 @@ pub(crate) async fn demo(secure: bool, bytes_per_flow: usize) -> Result<(), Erro
     println!("  server closed     {}", describe(&server_reason));
     if !drained(&client_reason) || !drained(&server_reason) {
         return Err("the connection did not close as drained".into());
+    }
+    taps_step().await
+}
+
+/// Transport services: race `localhost` past a blackholed `::1` to a
+/// message server on 127.0.0.1 (the `taps` example's tour).
+async fn taps_step() -> Result<(), Error> {
+    let t = shared::taps_tour::tour().await?;
+    let a = &t.report.attempts;
+    let winner = a
+        .iter()
+        .find(|a| a.outcome == adapter_core::taps::AttemptOutcome::Won);
+    let Some(winner) = winner else {
+        return Err("the race named no winner".into());
+    };
+    println!(
+        "demo: taps raced localhost: {} attempts, ::1 blackholed; {} won, started at {:.1} ms (attempt delay {:?}), ready at {:.1} ms",
+        a.len(),
+        winner.candidate,
+        winner.started.as_secs_f64() * 1e3,
+        t.report.attempt_delay,
+        winner.ended.as_secs_f64() * 1e3,
+    );
+    println!(
+        "demo: taps messages came back in priority order: {:?}; zero-lifetime message expired: {}; next race's delay from the cached RTT: {:?}",
+        t.replies, t.expired, t.cached_delay
+    );
+    if !t.winner.contains("127.0.0.1") || !t.expired || !t.replies[0].contains("PRIORITY 1") {
+        return Err("the transport-services step did not go as expected".into());
     }
     Ok(())
 }

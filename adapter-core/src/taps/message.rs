@@ -281,6 +281,27 @@ impl MessageConnection {
         })
     }
 
+    /// Queues several messages at once (RFC 9622's batch): they reach the
+    /// connection together, so their priorities order them even when the
+    /// transport is idle. Stops at the first refused message (those before
+    /// it stay queued) and returns the references of those queued.
+    pub fn send_batch(
+        &self,
+        messages: impl IntoIterator<Item = (Bytes, MessageProperties)>,
+    ) -> Result<Vec<MessageRef>, SendError> {
+        let now = self.shared.now();
+        self.shared.with(|l| {
+            let mut refs = Vec::new();
+            for (data, props) in messages {
+                let r = MessageRef(l.next_ref);
+                l.next_ref += 1;
+                l.conn.send(now, r, data, props)?;
+                refs.push(r);
+            }
+            Ok(refs)
+        })
+    }
+
     /// Sends `data` as one message and waits until its last byte went to
     /// the transport (RFC 9622's Sent); `Expired` or the send error
     /// otherwise.

@@ -173,6 +173,11 @@ fn resolution_error(e: &io::Error) -> ResolutionError {
 
 type Attempt = BoxFuture<io::Result<Established>>;
 
+/// The coarsest tick of the runtimes' timers (tokio's wheel and smol's
+/// reactor count in milliseconds): the racer arms its timer this much
+/// early and yields until the deadline itself.
+const TIMER_GRAIN: Duration = Duration::from_millis(1);
+
 /// Races `plan` on `net`: resolves `host` (if given) per family with
 /// `resolver`, brings each candidate's stack up with `opts`, and returns
 /// the winner and the report.
@@ -335,7 +340,16 @@ pub async fn race<N: Net>(
         }
         match race.poll_timeout() {
             Some((deadline, _)) => {
-                timer.reset(origin + deadline.saturating_duration_since(CoreInstant::ZERO));
+                let due = origin + deadline.saturating_duration_since(CoreInstant::ZERO);
+                let left = due.saturating_duration_since(Instant::now());
+                if left <= TIMER_GRAIN {
+                    // Runtime timers round up to their tick: the last
+                    // stretch is yielded through, so the next attempt
+                    // starts on time, not up to a tick late.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                timer.reset(due - TIMER_GRAIN);
                 if timer.poll_expired(cx).is_ready() {
                     continue;
                 }

@@ -1,5 +1,8 @@
 //! Helpers the examples share (a directory module, so cargo does not take
-//! it for an example of its own).
+//! it for an example of its own). Each example uses part of it.
+#![allow(dead_code)]
+
+pub mod taps_tour;
 
 /// `len` pseudo-random bytes from `seed` (xorshift), for checkable payloads.
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
