@@ -8,7 +8,7 @@
 use super::BoxFuture;
 use crate::secure::test_credentials;
 use crate::taps::{
-    initiate, listen, AttemptOutcome, Context, Initiated, Listener, MessageConnection, Net,
+    initiate, listen, AttemptOutcome, Context, Ended, Initiated, Listener, MessageConnection, Net,
     SendOutcome, TarPit,
 };
 use crate::Side;
@@ -511,6 +511,47 @@ pub fn sockets_released_after_races<H: TapsHarness>(h: &H) {
     }));
 }
 
+/// Dropping the last handle of a connection closes it: the server's
+/// next receive ends instead of waiting forever.
+pub fn dropping_the_last_handle_closes<H: TapsHarness>(h: &H) {
+    let net = h.net();
+    h.block_on(Box::pin(async move {
+        let ctx = Context::new();
+        let pre = Preconnection::new(plain_listener(), SecurityParameters::Disabled)
+            .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let l = listen(&net, &ctx, &pre).expect("listen");
+        let port = port_of(&l);
+        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(
+            RemoteSpecifier::new()
+                .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .with_port(port),
+        );
+        let client = within(&net, "race", initiate(&net, &ctx, &pre))
+            .await
+            .expect("up")
+            .connection;
+        let copy = client.clone();
+        let sent = within(
+            &net,
+            "send",
+            copy.send(&b"last words"[..], Default::default()),
+        )
+        .await;
+        assert_eq!(sent, SendOutcome::Sent);
+        let server = within(&net, "accept", l.accept()).await.expect("accepted");
+        drop(client);
+        assert!(!copy.is_ended(), "a clone of the handle keeps it open");
+        drop(copy);
+        let m = within(&net, "message", server.receive(64))
+            .await
+            .expect("the message");
+        assert_eq!(&m.data[..], b"last words");
+        let end = within(&net, "end", server.receive(64)).await;
+        assert!(end.is_err(), "the peer closed: {end:?}");
+        assert_eq!(within(&net, "ended", server.ended()).await, Ended::Closed);
+    }));
+}
+
 /// Expands to one `#[test]` per TAPS case for a [`TapsHarness`].
 #[macro_export]
 macro_rules! taps_conformance_tests {
@@ -526,6 +567,7 @@ macro_rules! taps_conformance_tests {
             unix_socket_messages,
             cached_rtt_sets_the_attempt_delay,
             sockets_released_after_races,
+            dropping_the_last_handle_closes,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

@@ -181,10 +181,24 @@ impl Drop for Awaiting<'_> {
 /// close or abort, wait for the end. Clones of the handle share the
 /// connection; [`clone_connection`](Self::clone_connection) is RFC 9622's
 /// Clone (a new connection of the same group).
+///
+/// Dropping the last handle closes the connection gracefully (queued
+/// messages still go out).
 #[derive(Clone)]
 pub struct MessageConnection {
     shared: Arc<Shared<MessageLayer>>,
     origin: Arc<Origin>,
+    _last: Arc<CloseOnDrop>,
+}
+
+/// Closes the connection when the last handle goes.
+struct CloseOnDrop(Arc<Shared<MessageLayer>>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        let now = self.0.now();
+        self.0.with(|l| l.conn.close(now));
+    }
 }
 
 impl fmt::Debug for MessageConnection {
@@ -208,7 +222,11 @@ fn closed_error(ended: &Option<Ended>) -> io::Error {
 
 impl MessageConnection {
     pub(crate) fn new(shared: Arc<Shared<MessageLayer>>, origin: Arc<Origin>) -> Self {
-        MessageConnection { shared, origin }
+        MessageConnection {
+            _last: Arc::new(CloseOnDrop(shared.clone())),
+            shared,
+            origin,
+        }
     }
 
     /// The stack and endpoint this connection runs on.
