@@ -76,6 +76,24 @@ pub fn initiate(ctx: &Context, pre: &Preconnection) -> io::Result<(Connection, R
     Ok((Connection(i.connection), i.report))
 }
 
+/// Races `pre`'s candidates with `data` as the first message (RFC 9622
+/// InitiateWithSend: only safely replayable data).
+pub fn initiate_with_send(
+    ctx: &Context,
+    pre: &Preconnection,
+    data: impl Into<bytes::Bytes>,
+    props: MessageProperties,
+) -> io::Result<(Connection, RaceReport)> {
+    let i = block_on(adapter_core::taps::initiate_with_send(
+        &Threads,
+        ctx,
+        pre,
+        data.into(),
+        props,
+    ))?;
+    Ok((Connection(i.connection), i.report))
+}
+
 /// A listener with a blocking accept.
 #[derive(Debug)]
 pub struct Listener(pub adapter_core::taps::Listener);

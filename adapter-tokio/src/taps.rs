@@ -35,6 +35,18 @@ pub async fn initiate(ctx: &Context, pre: &Preconnection) -> io::Result<Initiate
     adapter_core::taps::initiate(&TokioRuntime, ctx, pre).await
 }
 
+/// Races `pre`'s candidates with `data` as the first message (RFC 9622
+/// InitiateWithSend; only safely replayable data, see
+/// [`adapter_core::taps::initiate_with_send`]).
+pub async fn initiate_with_send(
+    ctx: &Context,
+    pre: &Preconnection,
+    data: impl Into<bytes::Bytes>,
+    props: MessageProperties,
+) -> io::Result<Initiated> {
+    adapter_core::taps::initiate_with_send(&TokioRuntime, ctx, pre, data.into(), props).await
+}
+
 /// Listens with `pre` (RFC 9622 Listen; call inside the runtime).
 pub fn listen(ctx: &Context, pre: &Preconnection) -> io::Result<Listener> {
     adapter_core::taps::listen(&TokioRuntime, ctx, pre)

@@ -552,6 +552,44 @@ pub fn dropping_the_last_handle_closes<H: TapsHarness>(h: &H) {
     }));
 }
 
+/// InitiateWithSend: the first message goes as soon as the winner is up,
+/// and only a safely replayable one is accepted (before any IO).
+pub fn initiate_with_send_sends_first<H: TapsHarness>(h: &H) {
+    let net = h.net();
+    h.block_on(Box::pin(async move {
+        let ctx = Context::new();
+        let pre = Preconnection::new(plain_listener(), SecurityParameters::Disabled)
+            .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let l = listen(&net, &ctx, &pre).expect("listen");
+        let port = port_of(&l);
+        serve_upper(&net, l);
+        let pre =
+            Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(localhost(port));
+        let unsafe_props = MessageProperties::default();
+        let e = crate::taps::initiate_with_send(&net, &ctx, &pre, "get".into(), unsafe_props)
+            .await
+            .expect_err("not safely replayable");
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("safely replayable"), "{e}");
+        let props = MessageProperties {
+            safely_replayable: true,
+            ..MessageProperties::default()
+        };
+        let c = within(
+            &net,
+            "race",
+            crate::taps::initiate_with_send(&net, &ctx, &pre, "idempotent get".into(), props),
+        )
+        .await
+        .expect("up")
+        .connection;
+        let reply = within(&net, "reply", c.receive(1 << 10))
+            .await
+            .expect("a reply");
+        assert_eq!(&reply.data[..], b"IDEMPOTENT GET");
+    }));
+}
+
 /// Expands to one `#[test]` per TAPS case for a [`TapsHarness`].
 #[macro_export]
 macro_rules! taps_conformance_tests {
@@ -568,6 +606,7 @@ macro_rules! taps_conformance_tests {
             cached_rtt_sets_the_attempt_delay,
             sockets_released_after_races,
             dropping_the_last_handle_closes,
+            initiate_with_send_sends_first,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

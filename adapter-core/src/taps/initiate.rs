@@ -10,6 +10,7 @@ use super::BoxFuture;
 use crate::secure::{Addresses, Credentials};
 use crate::shared::Shared;
 use crate::spawn_layer;
+use bytes::Bytes;
 use proto_core::taps::candidate::Candidate;
 use proto_core::taps::connection::Config as ConnectionConfig;
 use proto_core::taps::connection::Connection as Core;
@@ -132,16 +133,42 @@ pub fn initiate<N: Net>(
     pre: &Preconnection,
 ) -> BoxFuture<io::Result<Initiated>> {
     let (net, ctx, pre) = (net.clone(), ctx.clone(), pre.clone());
-    Box::pin(async move { run(&net, &ctx, &pre).await })
+    Box::pin(async move { run(&net, &ctx, &pre, None).await })
 }
 
-async fn run<N: Net>(net: &N, ctx: &Context, pre: &Preconnection) -> io::Result<Initiated> {
+/// RFC 9622 InitiateWithSend: [`initiate`], with `data` as the
+/// connection's first message. Racing may carry it on more than one
+/// attempt, so it must be safely replayable (`props.safely_replayable`),
+/// else `InvalidInput` before any IO. No stack here has a 0-RTT mode: the
+/// message is queued the moment the winner is up, so it leaves in the
+/// connection's first flight (on the mux stacks, with the flow's opening).
+pub fn initiate_with_send<N: Net>(
+    net: &N,
+    ctx: &Context,
+    pre: &Preconnection,
+    data: Bytes,
+    props: MessageProperties,
+) -> BoxFuture<io::Result<Initiated>> {
+    let (net, ctx, pre) = (net.clone(), ctx.clone(), pre.clone());
+    Box::pin(async move { run(&net, &ctx, &pre, Some((data, props))).await })
+}
+
+async fn run<N: Net>(
+    net: &N,
+    ctx: &Context,
+    pre: &Preconnection,
+    first: Option<(Bytes, MessageProperties)>,
+) -> io::Result<Initiated> {
     let plan = {
         let cache = ctx.cache();
-        pre.initiate(&PlanContext {
+        let plan_ctx = PlanContext {
             cache: Some(&cache),
             ..PlanContext::default()
-        })
+        };
+        match &first {
+            Some((_, props)) => pre.initiate_with_send(&plan_ctx, props.safely_replayable),
+            None => pre.initiate(&plan_ctx),
+        }
         .map_err(invalid)?
     };
     let rtt = ctx.cache().best_rtt(&plan.remote_key);
@@ -180,6 +207,11 @@ async fn run<N: Net>(net: &N, ctx: &Context, pre: &Preconnection) -> io::Result<
             };
             let origin = Origin::new(net, ctx, pre, candidate, Some(again));
             let connection = message_connection(net, established, origin).await?;
+            if let Some((data, props)) = first {
+                connection
+                    .send_nowait(data, props)
+                    .map_err(io::Error::other)?;
+            }
             Ok(Initiated { connection, report })
         }
         Err(failed) => {

@@ -18,7 +18,7 @@ mod thread_future;
 
 pub use context::{Context, Settings, DEFAULT_LISTEN_BACKLOG};
 pub use establish::{establish, Established, StackOptions};
-pub use initiate::{initiate, Initiated};
+pub use initiate::{initiate, initiate_with_send, Initiated};
 pub use listen::{listen, Listener};
 pub use message::{Ended, MessageConnection, MessageLayer, Notice, Received, SendOutcome};
 pub use net::{Accept, Connected, Net};
