@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Settings every connection made through a [`Context`] uses. Every limit
 /// is a field of one of these configs, each with its documented default.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
     /// Racing: delays, timeouts, bounds ([`RaceConfig`]'s defaults follow
     /// Happy Eyeballs v3).
@@ -25,8 +25,20 @@ pub struct Settings {
     /// The RTT and success cache's bounds.
     pub cache: CacheConfig,
     /// Connections a listener holds, established and not yet accepted;
-    /// more are closed at once. 0 means the default, 128.
+    /// more are closed at once. Default 128.
     pub listen_backlog: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            race: RaceConfig::default(),
+            connection: ConnectionConfig::default(),
+            mux: Config::default(),
+            cache: CacheConfig::default(),
+            listen_backlog: DEFAULT_LISTEN_BACKLOG,
+        }
+    }
 }
 
 /// What a listener holds by default before closing new connections.

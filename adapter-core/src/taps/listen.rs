@@ -2,7 +2,7 @@
 //! connection for every incoming connection, or for every incoming flow
 //! on the multistreaming stacks.
 
-use super::context::{Context, DEFAULT_LISTEN_BACKLOG};
+use super::context::Context;
 use super::establish::Established;
 use super::initiate::{credentials, invalid, message_connection, Origin};
 use super::message::MessageConnection;
@@ -174,10 +174,7 @@ pub fn listen<N: Net>(net: &N, ctx: &Context, pre: &Preconnection) -> io::Result
     })?;
     let mut accept = bind(net, &plan.local.binding)?;
     let local = accept.local_addr();
-    let backlog = match ctx.settings().listen_backlog {
-        0 => DEFAULT_LISTEN_BACKLOG,
-        n => n,
-    };
+    let backlog = ctx.settings().listen_backlog;
     let shared = Arc::new(Shared {
         state: Mutex::new(State::default()),
         backlog,
