@@ -217,6 +217,9 @@ pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
     }
     let handle = Connection::from_shared(shared.clone(), side);
     Connection::spawn(runtime, shared.clone(), io);
+    // A caller that stops waiting (a race's loser, a timeout) abandons the
+    // handshake: close the socket now rather than at the handshake timeout.
+    let abandon = Abandon(Some(&shared));
     poll_fn(|cx| {
         shared.with(|st| match &st.handshake {
             HandshakeState::Done => Poll::Ready(Ok(())),
@@ -228,7 +231,30 @@ pub async fn spawn_secure_connection<R: Runtime, T: Transport>(
         })
     })
     .await?;
+    abandon.disarm();
     Ok(handle)
+}
+
+/// Closes a connection whose handshake nobody waits for any more.
+struct Abandon<'a>(Option<&'a Arc<Shared<MuxLayer>>>);
+
+impl Abandon<'_> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for Abandon<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            let now = shared.now();
+            shared.with(|st| {
+                if matches!(st.handshake, HandshakeState::Running) {
+                    proto_core::wire::Machine::close(&mut st.stack, now, 0, b"handshake abandoned");
+                }
+            });
+        }
+    }
 }
 
 /// Fixed test credentials (feature `conformance`): a root `weft-test`,

@@ -99,12 +99,7 @@ struct Seen {
 
 /// Runs a race for `plan`, answering AAAA and A at the given times, to its
 /// terminal event; checks the invariants every race must keep.
-fn race(
-    w: &mut World,
-    config: RaceConfig,
-    plan: RacePlan,
-    answers: Answers,
-) -> Seen {
+fn race(w: &mut World, config: RaceConfig, plan: RacePlan, answers: Answers) -> Seen {
     let mut race = Race::new(config, w.net.now(), plan);
     for (family, answer) in &answers {
         if let Some((at, _)) = answer {
