@@ -17,8 +17,9 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 /// ```
 #[derive(Debug)]
 pub struct TarPit {
-    listener: TcpListener,
+    _listener: TcpListener,
     _filler: TcpStream,
+    addr: SocketAddr,
 }
 
 impl TarPit {
@@ -36,17 +37,17 @@ impl TarPit {
         socket.bind(&addr.into())?;
         socket.listen(0)?;
         let listener: TcpListener = socket.into();
-        let filler = TcpStream::connect(listener.local_addr()?)?;
+        let addr = listener.local_addr()?;
+        let filler = TcpStream::connect(addr)?;
         Ok(TarPit {
-            listener,
+            _listener: listener,
             _filler: filler,
+            addr,
         })
     }
 
     /// The address that swallows connects.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.addr
     }
 }
