@@ -2,7 +2,11 @@
 //! against the `happy-eyeballs` crate and hyper-util's connector, same
 //! scenario, same run.
 //!
-//! `localhost` resolves to `::1` and `127.0.0.1`. `[::1]:P` is a tar pit
+//! Every connector gets `::1` then `127.0.0.1` for `localhost` (weft's
+//! resolver answers `localhost` itself, RFC 6761; the `happy-eyeballs`
+//! crate gets the two addresses; hyper-util a resolver that returns
+//! them: this machine's hosts file lists only 127.0.0.1, and the
+//! baselines would otherwise never meet the tar pit). `[::1]:P` is a tar pit
 //! (a listener whose accept queue is full: its SYNs are dropped), and
 //! `127.0.0.1:P` a server that writes one small message on accept. Every
 //! connector tries `::1` first, waits its connection attempt delay
@@ -23,6 +27,35 @@ use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tower_service::Service;
+
+/// hyper-util's resolver for the scenario: `::1` then `127.0.0.1`.
+#[derive(Clone)]
+struct BothLoopbacks;
+
+impl Service<hyper_util::client::legacy::connect::dns::Name> for BothLoopbacks {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = std::future::Ready<Result<Self::Response, Self::Error>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, _: hyper_util::client::legacy::connect::dns::Name) -> Self::Future {
+        std::future::ready(Ok(loopbacks(0).to_vec().into_iter()))
+    }
+}
+
+/// `[::1]:port` then `127.0.0.1:port`.
+fn loopbacks(port: u16) -> [SocketAddr; 2] {
+    [
+        SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, port)),
+        SocketAddr::from((std::net::Ipv4Addr::LOCALHOST, port)),
+    ]
+}
 
 /// The first message the server writes: a 4-byte length prefix and one
 /// byte, which the raw connectors read as their first byte and weft's
@@ -115,7 +148,8 @@ fn bench(c: &mut Criterion) {
             let mut total = Duration::ZERO;
             for _ in 0..iters {
                 let t = Instant::now();
-                let mut s = happy_eyeballs::tokio::connect(("localhost", port))
+                let addrs = loopbacks(port);
+                let mut s = happy_eyeballs::tokio::connect(&addrs[..])
                     .await
                     .expect("connect");
                 let mut first = [0u8; 1];
@@ -127,7 +161,10 @@ fn bench(c: &mut Criterion) {
     });
     g.bench_function("hyper_util_connector", |b| {
         b.to_async(&rt).iter_custom(|iters| async move {
-            let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
+            let mut connector =
+                hyper_util::client::legacy::connect::HttpConnector::new_with_resolver(
+                    BothLoopbacks,
+                );
             connector.set_happy_eyeballs_timeout(Some(Duration::from_millis(250)));
             connector.set_nodelay(true);
             let uri: http::Uri = format!("http://localhost:{port}/").parse().expect("uri");
