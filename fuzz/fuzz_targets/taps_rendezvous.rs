@@ -128,6 +128,7 @@ struct One {
     leftover_from: Option<usize>,
     taken: Vec<u8>,
     failures: usize,
+    error: Option<RendezvousError>,
 }
 
 impl One {
@@ -175,6 +176,7 @@ impl One {
                     }
                     assert_eq!(self.link.error(), Some(e));
                     failed = Some(e);
+                    self.error = Some(e);
                     self.failures += 1;
                 }
                 other => panic!("unknown event {other:?}"),
@@ -239,6 +241,7 @@ impl One {
     }
 
     fn check(&mut self) {
+        assert_eq!(self.link.error(), self.error, "error() changed");
         assert_eq!(self.link.is_closed(), self.st == St::Closed);
         assert_eq!(self.link.is_chosen(), self.st == St::Chosen);
         assert_eq!(
@@ -311,6 +314,7 @@ fn one_link(u: &mut Unstructured) {
         leftover_from: None,
         taken: Vec::new(),
         failures: 0,
+        error: None,
     };
     m.check();
     // Enough to pass the default `max_leftover` (128 KiB) once.
