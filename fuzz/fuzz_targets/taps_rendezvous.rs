@@ -30,21 +30,26 @@
 //! connect (a link on both sides), deliver some or all bytes (or the
 //! FIN) one way on one link, cut a link, time forward, a jump to the
 //! next deadline, no more links on one side, app data after the
-//! handover), with the adapter's duties done after every op (decisions
-//! applied, events handed over, closed links dropped and their peers
-//! told after the bytes in flight), then the network heals:
+//! handover, a link on one side only to a third party that sends a
+//! hello with its own value), with the adapter's duties done after
+//! every op (decisions applied, events handed over, closed links
+//! dropped and their peers told after the bytes in flight), then the
+//! network heals:
 //! - at most one outcome per side, at most one chosen link per side, and
 //!   it is the survivor; open links equal the live machines, within
-//!   `max_links`; the survivor is never closed by a decision;
-//! - when both sides are Established: the same link, opposite roles, the
-//!   lower value decides; equal values never establish, and `Tie` fails
-//!   only equal values; honest links fail only with `Tie`,
-//!   `ClosedByPeer` or `TimedOut`;
+//!   `max_links`; the survivor is never closed by a decision; a kept
+//!   link's peer value is the first one that side heard;
+//! - `Tie` only for equal values (or a third party's equal to ours);
+//!   honest links fail only with `Tie`, `ClosedByPeer` or `TimedOut`;
+//! - without a third party: equal values never establish, and when both
+//!   sides are Established they kept the same link, with opposite roles,
+//!   the lower value deciding;
 //! - app data sent after the handover reaches the peer's leftover
 //!   exactly, in order;
-//! - after healing with no cut and no timeout, a link up on both sides
-//!   means both Established (different values) or both `Tie` (equal);
-//!   with no more links and every deadline passed, every side has ended.
+//! - after healing with no cut, timeout or third party, a link up on
+//!   both sides means both Established (different values) or both `Tie`
+//!   (equal); with no more links and every deadline passed, every side
+//!   has ended.
 #![no_main]
 
 use arbitrary::Unstructured;
@@ -467,6 +472,10 @@ struct Pair {
     cut: bool,
     timed_out: bool,
     app_budget: [usize; 2],
+    /// Values a third party announced to each side (a confused peer).
+    rogue: [Vec<u64>; 2],
+    /// The first peer value each side heard: the only one it may keep.
+    first_peer: [Option<u64>; 2],
 }
 
 fn conn_of(conns: &[Conn], side: usize, id: LinkId) -> Option<usize> {
@@ -513,6 +522,9 @@ impl Pair {
                 }
                 let closed = link.is_closed();
                 for ev in &events {
+                    if let LinkEvent::HelloDone { peer_tie_break, .. } = ev {
+                        self.first_peer[s].get_or_insert(*peer_tie_break);
+                    }
                     if let LinkEvent::Failed(e) = ev {
                         let _ = e.to_string();
                         assert!(
@@ -633,32 +645,47 @@ impl Pair {
             if let Some(&id) = chosen.first() {
                 assert_eq!(side.rdv.survivor(), Some(id));
             }
+            let rogue = self.rogue.iter().any(|r| !r.is_empty());
             match side.outcome {
                 Some(RendezvousEvent::Established { link, role }) => {
-                    assert_ne!(ties[0], ties[1], "established on a tie");
                     assert_eq!(side.rdv.survivor(), Some(link));
-                    let want = if ties[s] < ties[1 - s] {
-                        Role::Decider
-                    } else {
-                        Role::Follower
-                    };
-                    assert_eq!(role, want);
+                    if !rogue {
+                        assert_ne!(ties[0], ties[1], "established on a tie");
+                        let want = if ties[s] < ties[1 - s] {
+                            Role::Decider
+                        } else {
+                            Role::Follower
+                        };
+                        assert_eq!(role, want);
+                    }
                     if let Some(c) = conn_of(&self.conns, s, link) {
                         let l = &self.conns[c].link[s].as_ref().unwrap().1;
                         assert_eq!(l.role(), Some(role));
+                        assert_eq!(
+                            l.peer_tie_break(),
+                            self.first_peer[s],
+                            "kept a link whose peer value changed"
+                        );
                     }
                 }
                 Some(RendezvousEvent::Failed(RendezvousError::Tie)) => {
-                    assert_eq!(ties[0], ties[1], "Tie on different values");
+                    assert!(
+                        ties[0] == ties[1] || self.rogue[s].contains(&ties[s]),
+                        "Tie on different values"
+                    );
                 }
                 Some(RendezvousEvent::Failed(RendezvousError::NoLink)) | None => {}
                 Some(other) => panic!("outcome {other:?}"),
             }
         }
+        // A third party can make the sides keep different links; without
+        // one they agree.
+        let rogue = self.rogue.iter().any(|r| !r.is_empty());
         if let (
+            false,
             Some(RendezvousEvent::Established { link: a, role: ra }),
             Some(RendezvousEvent::Established { link: b, role: rb }),
-        ) = (self.sides[0].outcome, self.sides[1].outcome)
+        ) = (rogue, self.sides[0].outcome, self.sides[1].outcome)
         {
             assert_ne!(ra, rb, "both sides {ra:?}");
             // The link numbers differ per side; the connection is shared.
@@ -696,15 +723,20 @@ fn pair(u: &mut Unstructured) {
         cut: false,
         timed_out: false,
         app_budget: [1024, 1024],
+        rogue: [Vec::new(), Vec::new()],
+        first_peer: [None, None],
     };
     let mut ops = 0;
     while !u.is_empty() && ops < 256 {
         ops += 1;
-        match byte(u) % 7 {
-            0 => {
+        match byte(u) % 8 {
+            k @ (0 | 7) => {
                 if p.conns.len() >= 32 {
                     continue;
                 }
+                // 7: a link on one side only, whose far end is a third
+                // party that sends a hello with its own value and no more.
+                let rogue = (k == 7).then(|| (usize::from(byte(u) & 1), value(byte(u))));
                 let mut conn = Conn {
                     link: [None, None],
                     ids: [None, None],
@@ -716,7 +748,21 @@ fn pair(u: &mut Unstructured) {
                     app_sent: [Vec::new(), Vec::new()],
                     app_got: [Vec::new(), Vec::new()],
                 };
-                for s in 0..2 {
+                let order = match rogue {
+                    Some((1, _)) => [1, 0],
+                    _ => [0, 1],
+                };
+                for s in order {
+                    if let Some((r, v)) = rogue {
+                        if s != r {
+                            if conn.up[r] {
+                                conn.up[s] = true;
+                                conn.pipe[s].extend(encode_hello(v));
+                                p.rogue[r].push(v);
+                            }
+                            continue;
+                        }
+                    }
                     let rdv = &mut p.sides[s].rdv;
                     let (open, finished) = (rdv.open_links(), rdv.is_finished());
                     match rdv.add_link(p.now) {
@@ -857,7 +903,8 @@ fn pair(u: &mut Unstructured) {
             p.sides[1].outcome
         );
     }
-    if both_up && !p.cut && !p.timed_out {
+    let rogue = p.rogue.iter().any(|r| !r.is_empty());
+    if both_up && !p.cut && !p.timed_out && !rogue {
         for side in &p.sides {
             if ties[0] == ties[1] {
                 assert_eq!(
