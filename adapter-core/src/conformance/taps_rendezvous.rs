@@ -158,12 +158,19 @@ async fn exchange<N: Net>(
     assert!(got.context.end_of_message);
 }
 
-/// After a rendezvous the listener is gone: nothing accepts at `port`.
-fn listener_released(port: u16) -> bool {
-    matches!(
-        std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)),
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused
-    )
+/// After a rendezvous the listener goes: soon nothing accepts at
+/// `port` (a runtime may close it on another thread, so this waits for
+/// it, bounded by [`LIMIT`]).
+async fn listener_released<N: Net>(net: &N, port: u16) {
+    within(net, "the listener closes", async {
+        loop {
+            match std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+                Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => return,
+                _ => sleep(net, Duration::from_millis(20)).await,
+            }
+        }
+    })
+    .await
 }
 
 /// Both peers rendezvous at once (each dials the other's listener, so
@@ -179,7 +186,8 @@ pub fn rendezvous_concurrently<H: TapsHarness>(h: &H) {
         let (a, b) = within(&net, "rendezvous", both(a, b)).await;
         let (a, b) = (a.expect("side a"), b.expect("side b"));
         check_pair(&net, &a, &b, (pa, pb)).await;
-        assert!(listener_released(pa) && listener_released(pb));
+        listener_released(&net, pa).await;
+        listener_released(&net, pb).await;
         a.connection.close();
         assert_eq!(
             within(&net, "b sees the end", b.connection.ended()).await,
@@ -229,7 +237,7 @@ pub fn rendezvous_without_a_peer_fails<H: TapsHarness>(h: &H) {
         let text = e.to_string();
         assert!(text.contains("rendezvous"), "{text}");
         assert!(text.contains("refused"), "{text}");
-        assert!(listener_released(pa));
+        listener_released(&net, pa).await;
     }));
 }
 
