@@ -241,6 +241,40 @@ pub fn rendezvous_without_a_peer_fails<H: TapsHarness>(h: &H) {
     }));
 }
 
+/// Both endpoints are Unix socket paths: the peers meet on one Unix
+/// stream connection and messages go both ways.
+pub fn rendezvous_on_unix_sockets<H: TapsHarness>(h: &H) {
+    let net = h.net();
+    h.block_on(Box::pin(async move {
+        let ctx = Context::new();
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos())
+            ^ u128::from(std::process::id());
+        let dir = std::env::temp_dir();
+        let (pa, pb) = (
+            dir.join(format!("weft-rdv-{stamp}-a.sock")),
+            dir.join(format!("weft-rdv-{stamp}-b.sock")),
+        );
+        let _ = (std::fs::remove_file(&pa), std::fs::remove_file(&pb));
+        let side = |ours: &std::path::Path, theirs: &std::path::Path| {
+            Preconnection::new(plain(), SecurityParameters::Disabled)
+                .with_local(LocalSpecifier::new().with_unix_path(&ours.to_string_lossy()))
+                .with_remote(RemoteSpecifier::new().with_unix_path(&theirs.to_string_lossy()))
+        };
+        let a = rendezvous_with(&net, &ctx, &side(&pa, &pb), options());
+        let b = rendezvous_with(&net, &ctx, &side(&pb, &pa), options());
+        let (a, b) = within(&net, "unix rendezvous", both(a, b)).await;
+        let _ = (std::fs::remove_file(&pa), std::fs::remove_file(&pb));
+        let (a, b) = (a.expect("side a"), b.expect("side b"));
+        assert_ne!(a.role, b.role, "exactly one side decides");
+        let (ca, cb) = (&a.connection, &b.connection);
+        assert_eq!(ca.candidate().stack, Stack::Unix);
+        exchange(&net, ca, cb, "over a unix socket").await;
+        exchange(&net, cb, ca, "and back").await;
+    }));
+}
+
 /// A rendezvous needs a local endpoint: refused at once.
 pub fn rendezvous_without_a_local_endpoint_is_refused<H: TapsHarness>(h: &H) {
     let net = h.net();
@@ -267,6 +301,7 @@ macro_rules! taps_rendezvous_conformance_tests {
             rendezvous_concurrently,
             rendezvous_with_a_late_peer,
             rendezvous_without_a_peer_fails,
+            rendezvous_on_unix_sockets,
             rendezvous_without_a_local_endpoint_is_refused,
         );
     };
