@@ -9,6 +9,12 @@
 //! Only the plain stacks run here: TCP, or a Unix stream socket when both
 //! endpoints are paths. Security and multistreaming are not offered on a
 //! rendezvous yet (a preconnection that requires them is refused).
+//!
+//! The survivor's driver runs `Handover<Connection>` from its first byte
+//! (the message connection cannot start on a socket another driver read
+//! from), so its handle is [`RendezvousConnection`], with the message
+//! calls of [`MessageConnection`](super::MessageConnection) over that
+//! machine.
 
 use super::context::Context;
 use super::initiate::invalid;
@@ -83,10 +89,6 @@ pub struct Rendezvoused {
 /// Events a link holds for the coordinator: a hello, "chosen", a failure.
 const MAX_LINK_EVENTS: usize = 8;
 
-/// Outcomes awaited or messages held beyond which the layer keeps no more
-/// (the core's own queues bound them first).
-const MAX_RECEIVED: usize = 1024;
-
 /// One candidate connection under the driver: the handover machine, the
 /// link events the coordinator has not taken yet, and the message side's
 /// waiters once it is the survivor.
@@ -156,15 +158,12 @@ impl Layer for LinkLayer {
                     self.finish(message, SendOutcome::Failed(error), wake)
                 }
                 Event::Received { data, context } | Event::ReceivedPartial { data, context } => {
-                    if self.received.len() < MAX_RECEIVED {
-                        self.received.push_back(Ok(Received { data, context }));
-                    }
+                    // One delivery per receive request: the core bounds these.
+                    self.received.push_back(Ok(Received { data, context }));
                     wake.drain_from(&mut self.receivers);
                 }
                 Event::ReceiveError { error, .. } => {
-                    if self.received.len() < MAX_RECEIVED {
-                        self.received.push_back(Err(error));
-                    }
+                    self.received.push_back(Err(error));
                     wake.drain_from(&mut self.receivers);
                 }
                 Event::Closed => self.ended = Some(Ended::Closed),
@@ -364,6 +363,23 @@ fn receive_error(e: ReceiveError) -> io::Error {
 ///
 /// Returns a boxed future (`Send`, `'static`). The connection runs the
 /// plain stack only (TCP, or Unix when both endpoints are paths).
+///
+/// ```no_run
+/// use adapter_core::taps::{rendezvous, Context, Net};
+/// use proto_core::taps::endpoint::{LocalSpecifier, RemoteSpecifier};
+/// use proto_core::taps::preconnection::{Preconnection, SecurityParameters};
+/// use proto_core::taps::properties::{Property, TransportProperties};
+///
+/// async fn meet<N: Net>(net: &N) -> std::io::Result<()> {
+///     let props = TransportProperties::new().prohibit(Property::Multistreaming);
+///     let pre = Preconnection::new(props, SecurityParameters::Disabled)
+///         .with_local(LocalSpecifier::new().with_port(7000))
+///         .with_remote(RemoteSpecifier::new().with_host_name("peer.example").with_port(7000));
+///     let met = rendezvous(net, &Context::new(), &pre).await?;
+///     met.connection.send(b"hello".to_vec(), Default::default()).await;
+///     Ok(())
+/// }
+/// ```
 pub fn rendezvous<N: Net>(
     net: &N,
     ctx: &Context,
@@ -582,6 +598,9 @@ async fn run<N: Net>(
         })
         .await?
     };
+    // More targets than links could not all be kept anyway.
+    let mut targets = targets;
+    targets.truncate(options.rendezvous.max_links.max(1));
     let peer = match &targets[0] {
         Target::Tcp(a) => Endpoint::Ip(*a),
         Target::Unix(p) => Endpoint::Unix(p.to_string_lossy().into_owned()),
