@@ -217,6 +217,72 @@ pub fn rendezvous_with_a_late_peer<H: TapsHarness>(h: &H) {
     }));
 }
 
+/// A stranger connects to one peer's listener first and speaks no
+/// rendezvous: that candidate is closed, and
+/// the real peer still meets it on one connection.
+pub fn a_stray_connection_is_closed_and_the_rendezvous_goes_on<H: TapsHarness>(h: &H) {
+    let net = h.net();
+    h.block_on(Box::pin(async move {
+        let ctx = Context::new();
+        let (pa, pb) = two_ports();
+        let a = rendezvous_with(&net, &ctx, &peer(pa, at(pb)), options());
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let put = slot.clone();
+        std::thread::spawn(move || {
+            let r = stray(pa);
+            *put.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        });
+        let late = net.clone();
+        let b_ctx = ctx.clone();
+        let b = async move {
+            // The real peer comes once the stray was dealt with.
+            let heard = within(&late, "the stray's end", async {
+                loop {
+                    if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                        return r;
+                    }
+                    sleep(&late, Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            let r = rendezvous_with(&late, &b_ctx, &peer(pb, at(pa)), options()).await;
+            (heard, r)
+        };
+        let (a, (heard, b)) = within(&net, "rendezvous", both(a, b)).await;
+        match heard {
+            // At most this side's hello (none if the stray's bytes
+            // were read before it went out), then the end.
+            Ok(bytes) => assert!(
+                bytes.len() <= 13 && b"WRDV".starts_with(&bytes[..bytes.len().min(4)]),
+                "{bytes:?}"
+            ),
+            Err(e) => assert_eq!(e.kind(), io::ErrorKind::ConnectionReset, "{e}"),
+        }
+        let (a, b) = (a.expect("side a"), b.expect("side b"));
+        check_pair(&net, &a, &b, (pa, pb)).await;
+    }));
+}
+
+/// Connects to 127.0.0.1:`port` (retrying until it listens), sends a
+/// line that is no rendezvous hello, and reads until the other side
+/// closes.
+fn stray(port: u16) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+            Ok(s) => break s,
+            Err(e) if started.elapsed() > LIMIT => return Err(e),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    s.set_read_timeout(Some(LIMIT))?;
+    s.write_all(b"GET / HTTP/1.1\r\n\r\n")?;
+    let mut got = Vec::new();
+    s.read_to_end(&mut got)?;
+    Ok(got)
+}
+
 /// Nobody at the remote: a clear `TimedOut` error once the configured
 /// timeout passes, naming the last refusal, and the listener is released.
 pub fn rendezvous_without_a_peer_fails<H: TapsHarness>(h: &H) {
@@ -300,6 +366,7 @@ macro_rules! taps_rendezvous_conformance_tests {
         $crate::taps_rendezvous_conformance_tests!(@cases $harness;
             rendezvous_concurrently,
             rendezvous_with_a_late_peer,
+            a_stray_connection_is_closed_and_the_rendezvous_goes_on,
             rendezvous_without_a_peer_fails,
             rendezvous_on_unix_sockets,
             rendezvous_without_a_local_endpoint_is_refused,
