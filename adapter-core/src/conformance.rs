@@ -18,6 +18,7 @@
 pub mod echo;
 mod links;
 pub mod taps;
+pub mod taps_rendezvous;
 
 pub use echo::{EchoHandle, EchoLayer};
 pub use links::link_cases;

@@ -140,7 +140,7 @@ impl Drop for Listener {
 }
 
 /// Where to bind for a validated local endpoint.
-fn bind<N: Net>(net: &N, binding: &LocalBinding) -> io::Result<Box<dyn Accept>> {
+pub(crate) fn bind<N: Net>(net: &N, binding: &LocalBinding) -> io::Result<Box<dyn Accept>> {
     match binding {
         LocalBinding::Any { port } => {
             net.bind_tcp(SocketAddr::from((Ipv6Addr::UNSPECIFIED, *port)))

@@ -12,6 +12,7 @@ mod listen;
 mod message;
 mod net;
 mod racer;
+mod rendezvous;
 mod resolve;
 mod tar_pit;
 mod thread_future;
@@ -24,6 +25,9 @@ pub use message::{Ended, MessageConnection, MessageLayer, Notice, Received, Send
 pub use net::{Accept, Connected, Net};
 pub use racer::{
     race, AttemptOutcome, AttemptReport, RaceFailed, RaceReport, ResolutionReport, Won,
+};
+pub use rendezvous::{
+    rendezvous, rendezvous_with, RendezvousConnection, RendezvousOptions, Rendezvoused,
 };
 pub use resolve::{Resolver, SystemResolver};
 pub use tar_pit::TarPit;

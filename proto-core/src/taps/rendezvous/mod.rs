@@ -14,10 +14,12 @@
 mod config;
 mod coordinator;
 mod error;
+mod handover;
 mod link;
 pub mod wire;
 
 pub use config::RendezvousConfig;
 pub use coordinator::{Decision, LinkId, Rendezvous, RendezvousEvent};
 pub use error::RendezvousError;
+pub use handover::Handover;
 pub use link::{Link, LinkEvent, Role};
