@@ -56,7 +56,7 @@ use crate::{Addressed, SmolIo, SmolRuntime};
 use adapter_core::taps::{Accept, BoxFuture, Connected, Net};
 use smol::Async;
 use std::io;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::task::Poll;
 
@@ -147,7 +147,9 @@ impl Accept for TcpAccept {
             || {
                 let (s, _) = listener.get_ref().accept()?;
                 s.set_nodelay(true)?;
-                let s: Async<TcpStream> = Async::new(s)?;
+                // smol's TcpStream, not a bare Async: its close shuts the
+                // write side down (the peer sees the end at once).
+                let s = smol::net::TcpStream::from(Async::new(s)?);
                 let addresses = s.addresses()?;
                 Ok(Connected {
                     transport: Box::new(SmolIo(s)),
@@ -178,7 +180,7 @@ impl Accept for UnixAccept {
             |cx| listener.poll_readable(cx),
             || {
                 let (s, _) = listener.get_ref().accept()?;
-                let s = Async::new(s)?;
+                let s = smol::net::unix::UnixStream::from(Async::new(s)?);
                 let addresses = s.addresses()?;
                 Ok(Connected {
                     transport: Box::new(SmolIo(s)),

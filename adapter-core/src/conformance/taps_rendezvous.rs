@@ -7,8 +7,7 @@
 
 use super::taps::TapsHarness;
 use crate::taps::{
-    rendezvous_with, Context, Net, RendezvousConnection, RendezvousOptions, Rendezvoused,
-    SendOutcome,
+    rendezvous_with, Context, MessageConnection, Net, RendezvousOptions, Rendezvoused, SendOutcome,
 };
 use proto_core::taps::candidate::Stack;
 use proto_core::taps::endpoint::{LocalSpecifier, RemoteSpecifier};
@@ -119,10 +118,14 @@ fn options() -> RendezvousOptions {
 /// and messages go both ways over it.
 async fn check_pair<N: Net>(net: &N, a: &Rendezvoused, b: &Rendezvoused, (pa, pb): (u16, u16)) {
     let (ca, cb) = (&a.connection, &b.connection);
-    assert_eq!(ca.addresses().local, cb.addresses().remote, "{ca:?} {cb:?}");
-    assert_eq!(ca.addresses().remote, cb.addresses().local, "{ca:?} {cb:?}");
+    let (aa, ab) = (
+        ca.addresses().expect("a socket"),
+        cb.addresses().expect("a socket"),
+    );
+    assert_eq!(aa.local, ab.remote, "{ca:?} {cb:?}");
+    assert_eq!(aa.remote, ab.local, "{ca:?} {cb:?}");
     // One end is a listener's: the survivor was accepted by one side.
-    let ports: Vec<u16> = [&ca.addresses().local, &ca.addresses().remote]
+    let ports: Vec<u16> = [&aa.local, &aa.remote]
         .iter()
         .map(|s| s.parse::<SocketAddr>().expect("an IP address").port())
         .collect();
@@ -138,12 +141,7 @@ async fn check_pair<N: Net>(net: &N, a: &Rendezvoused, b: &Rendezvoused, (pa, pb
     exchange(net, ca, cb, "from a again").await;
 }
 
-async fn exchange<N: Net>(
-    net: &N,
-    from: &RendezvousConnection,
-    to: &RendezvousConnection,
-    text: &str,
-) {
+async fn exchange<N: Net>(net: &N, from: &MessageConnection, to: &MessageConnection, text: &str) {
     let sent = within(
         net,
         "send",

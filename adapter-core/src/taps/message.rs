@@ -11,6 +11,8 @@ use proto_core::taps::connection::{
     Connection as Core, ConnectionFailure, Event, ReceiveError, SendError,
 };
 use proto_core::taps::message::{MessageContext, MessageProperties, MessageRef};
+use proto_core::taps::rendezvous::{Handover, LinkEvent, RendezvousError};
+use proto_core::time::Instant;
 use proto_core::wire::Machine;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
@@ -62,9 +64,67 @@ pub enum Notice {
 /// its own bound before this one).
 const MAX_NOTICES: usize = 64;
 
-/// A [`Core`] message connection and the wakers of the tasks waiting on it.
+/// A machine that carries a message connection: the plain one on a
+/// stream, or one behind a rendezvous link ([`Handover`]), whose link
+/// events the rendezvous coordinator reads.
+pub trait MessageMachine: Machine + Send + 'static {
+    /// The message connection.
+    fn messages(&mut self) -> &mut Core;
+    /// The message connection, read-only.
+    fn messages_ref(&self) -> &Core;
+    /// The next event of a rendezvous link below the messages (none on a
+    /// plain connection).
+    fn poll_link_event(&mut self) -> Option<LinkEvent> {
+        None
+    }
+    /// Rendezvous: keep this link (the decider's choice).
+    fn choose(&mut self, _now: Instant) -> Result<(), RendezvousError> {
+        Err(RendezvousError::NotDecider)
+    }
+    /// Whether the message connection has the stream (always, without a
+    /// rendezvous).
+    fn is_handed_over(&self) -> bool {
+        true
+    }
+}
+
+impl MessageMachine for Core {
+    fn messages(&mut self) -> &mut Core {
+        self
+    }
+    fn messages_ref(&self) -> &Core {
+        self
+    }
+}
+
+impl MessageMachine for Handover<Core> {
+    fn messages(&mut self) -> &mut Core {
+        self.inner_mut()
+    }
+    fn messages_ref(&self) -> &Core {
+        self.inner()
+    }
+    fn poll_link_event(&mut self) -> Option<LinkEvent> {
+        self.link_mut().poll_event()
+    }
+    fn choose(&mut self, now: Instant) -> Result<(), RendezvousError> {
+        Handover::choose(self, now)
+    }
+    fn is_handed_over(&self) -> bool {
+        Handover::is_handed_over(self)
+    }
+}
+
+/// Link events a layer holds for the rendezvous coordinator.
+const MAX_LINK_EVENTS: usize = 8;
+
+/// A message connection's machine and the wakers of the tasks waiting on it.
 pub struct MessageLayer {
-    conn: Core,
+    conn: Box<dyn MessageMachine>,
+    /// A rendezvous link's events, for the coordinator.
+    pub(crate) link_events: Vec<LinkEvent>,
+    /// The rendezvous coordinator, woken by link events and the end.
+    pub(crate) coordinator: Option<Waker>,
     next_ref: u64,
     /// Outcomes awaited by a `send` (only refs someone waits for are kept).
     awaited: HashMap<MessageRef, (Option<SendOutcome>, Option<Waker>)>,
@@ -89,10 +149,12 @@ impl fmt::Debug for MessageLayer {
 }
 
 impl MessageLayer {
-    /// The layer around a core connection.
-    pub fn new(conn: Core) -> Self {
+    /// The layer around a message machine.
+    pub fn new(conn: impl MessageMachine) -> Self {
         MessageLayer {
-            conn,
+            conn: Box::new(conn),
+            link_events: Vec::new(),
+            coordinator: None,
             next_ref: 0,
             awaited: HashMap::new(),
             received: VecDeque::new(),
@@ -114,18 +176,25 @@ impl MessageLayer {
 }
 
 impl Layer for MessageLayer {
-    type Machine = Core;
+    type Machine = Box<dyn MessageMachine>;
 
-    fn machine(&mut self) -> &mut Core {
+    fn machine(&mut self) -> &mut Box<dyn MessageMachine> {
         &mut self.conn
     }
 
-    fn machine_ref(&self) -> &Core {
+    fn machine_ref(&self) -> &Box<dyn MessageMachine> {
         &self.conn
     }
 
     fn dispatch(&mut self, wake: &mut Wakeups) {
-        while let Some(ev) = self.conn.poll_event() {
+        let mut for_coordinator = false;
+        while let Some(ev) = self.conn.poll_link_event() {
+            if self.link_events.len() < MAX_LINK_EVENTS {
+                self.link_events.push(ev);
+            }
+            for_coordinator = true;
+        }
+        while let Some(ev) = self.conn.messages().poll_event() {
             match ev {
                 Event::Ready => self.ready = true,
                 Event::Sent(r) => self.finish(r, SendOutcome::Sent, wake),
@@ -154,12 +223,16 @@ impl Layer for MessageLayer {
             }
         }
         if self.ended.is_some() || self.conn.is_closed() {
+            for_coordinator = true;
             wake.drain_from(&mut self.end_waiters);
             wake.drain_from(&mut self.receivers);
             wake.take_from(&mut self.notice_waiter);
             for slot in self.awaited.values_mut() {
                 wake.take_from(&mut slot.1);
             }
+        }
+        if for_coordinator {
+            wake.take_from(&mut self.coordinator);
         }
     }
 }
@@ -197,7 +270,7 @@ struct CloseOnDrop(Arc<Shared<MessageLayer>>);
 impl Drop for CloseOnDrop {
     fn drop(&mut self) {
         let now = self.0.now();
-        self.0.with(|l| l.conn.close(now));
+        self.0.with(|l| l.conn.messages().close(now));
     }
 }
 
@@ -295,7 +368,7 @@ impl MessageConnection {
         self.shared.with(|l| {
             let r = MessageRef(l.next_ref);
             l.next_ref += 1;
-            l.conn.send(now, r, data, props).map(|()| r)
+            l.conn.messages().send(now, r, data, props).map(|()| r)
         })
     }
 
@@ -313,7 +386,7 @@ impl MessageConnection {
             for (data, props) in messages {
                 let r = MessageRef(l.next_ref);
                 l.next_ref += 1;
-                l.conn.send(now, r, data, props)?;
+                l.conn.messages().send(now, r, data, props)?;
                 refs.push(r);
             }
             Ok(refs)
@@ -330,7 +403,7 @@ impl MessageConnection {
             let r = MessageRef(l.next_ref);
             l.next_ref += 1;
             l.awaited.insert(r, (None, None));
-            match l.conn.send(now, r, data, props) {
+            match l.conn.messages().send(now, r, data, props) {
                 Ok(()) => Ok(r),
                 Err(e) => {
                     l.awaited.remove(&r);
@@ -379,9 +452,11 @@ impl MessageConnection {
         max_len: usize,
     ) -> io::Result<Received> {
         // One request answers one delivery (RFC 9622 section 9.3.1).
-        let asked = self
-            .shared
-            .with(|l| l.conn.receive(min_incomplete_length, max_len.max(1)));
+        let asked = self.shared.with(|l| {
+            l.conn
+                .messages()
+                .receive(min_incomplete_length, max_len.max(1))
+        });
         if let Err(e) = asked {
             // Nothing more will be asked for; what already arrived is still handed out.
             return match self.shared.with(|l| l.received.pop_front()) {
@@ -408,13 +483,13 @@ impl MessageConnection {
     /// then the connection ends with [`Ended::Closed`].
     pub fn close(&self) {
         let now = self.shared.now();
-        self.shared.with(|l| l.conn.close(now));
+        self.shared.with(|l| l.conn.messages().close(now));
     }
 
     /// Ends at once (RFC 9622 Abort): queued messages fail.
     pub fn abort(&self) {
         let now = self.shared.now();
-        self.shared.with(|l| l.conn.abort(now));
+        self.shared.with(|l| l.conn.messages().abort(now));
     }
 
     /// Waits for the end: [`Ended::Closed`] or why it failed.
@@ -452,7 +527,8 @@ impl MessageConnection {
     pub fn soft_error(&self, reason: impl Into<String>) {
         let now = self.shared.now();
         let reason = reason.into();
-        self.shared.with(|l| l.conn.soft_error(now, reason));
+        self.shared
+            .with(|l| l.conn.messages().soft_error(now, reason));
     }
 
     /// Whether the connection has ended.

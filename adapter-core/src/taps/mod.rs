@@ -21,14 +21,14 @@ pub use context::{Context, Settings, DEFAULT_LISTEN_BACKLOG};
 pub use establish::{establish, Established, StackOptions};
 pub use initiate::{initiate, initiate_with_send, Initiated};
 pub use listen::{listen, Listener};
-pub use message::{Ended, MessageConnection, MessageLayer, Notice, Received, SendOutcome};
+pub use message::{
+    Ended, MessageConnection, MessageLayer, MessageMachine, Notice, Received, SendOutcome,
+};
 pub use net::{Accept, Connected, Net};
 pub use racer::{
     race, AttemptOutcome, AttemptReport, RaceFailed, RaceReport, ResolutionReport, Won,
 };
-pub use rendezvous::{
-    rendezvous, rendezvous_with, RendezvousConnection, RendezvousOptions, Rendezvoused,
-};
+pub use rendezvous::{rendezvous, rendezvous_with, RendezvousOptions, Rendezvoused};
 pub use resolve::{Resolver, SystemResolver};
 pub use tar_pit::TarPit;
 pub use thread_future::{on_thread, stopped, ThreadResult};

@@ -3,7 +3,7 @@
 //! core's rendezvous handshake ([`Handover`] of a [`Link`] and then the
 //! message connection) through the one driver, and the core's
 //! [`Rendezvous`] coordinator says which link survives. The survivor is
-//! handed back as a [`RendezvousConnection`]; every other candidate is
+//! handed back as a [`MessageConnection`]; every other candidate is
 //! closed.
 //!
 //! Only the plain stacks run here: TCP, or a Unix stream socket when both
@@ -12,37 +12,32 @@
 //!
 //! The survivor's driver runs `Handover<Connection>` from its first byte
 //! (the message connection cannot start on a socket another driver read
-//! from), so its handle is [`RendezvousConnection`], with the message
-//! calls of [`MessageConnection`](super::MessageConnection) over that
-//! machine.
-
+//! from); [`MessageLayer`] runs any [`MessageMachine`], so the handle is
+//! the usual [`MessageConnection`]. It cannot Clone (no multistreaming,
+//! and no race to repeat).
 use super::context::Context;
 use super::initiate::invalid;
+use super::initiate::Origin;
 use super::listen::bind;
-use super::message::{Ended, Received, SendOutcome};
+use super::message::{MessageConnection, MessageLayer};
 use super::net::{Accept, Connected, Net};
 use super::BoxFuture;
 use crate::runtime::Timer;
 use crate::secure::Addresses;
-use crate::shared::{set_waker, Layer, Shared, Wakeups};
+use crate::shared::{set_waker, Layer, Shared};
 use crate::spawn_layer;
-use bytes::Bytes;
 use proto_core::taps::candidate::{Candidate, Stack};
-use proto_core::taps::connection::{
-    Config as ConnectionConfig, Connection as Core, Event, ReceiveError, SendError,
-};
+use proto_core::taps::connection::{Config as ConnectionConfig, Connection as Core};
 use proto_core::taps::endpoint::{Endpoint, Family, Resolution};
 use proto_core::taps::framer::FramerFactory;
-use proto_core::taps::message::{MessageProperties, MessageRef};
 use proto_core::taps::preconnection::{PlanContext, Preconnection};
 use proto_core::taps::rendezvous::{
-    Decision, Handover, LinkEvent, LinkId, Rendezvous, RendezvousConfig, RendezvousError,
-    RendezvousEvent, Role,
+    Decision, Handover, LinkId, Rendezvous, RendezvousConfig, RendezvousError, RendezvousEvent,
+    Role,
 };
 use proto_core::time::Instant as CoreInstant;
 use proto_core::wire::Machine;
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::fmt;
+use std::collections::BTreeMap;
 use std::future::{poll_fn, Future};
 use std::io;
 use std::net::SocketAddr;
@@ -79,283 +74,11 @@ impl Default for RendezvousOptions {
 #[derive(Debug)]
 pub struct Rendezvoused {
     /// The message connection on the surviving link.
-    pub connection: RendezvousConnection,
+    pub connection: MessageConnection,
     /// Whether this side decided (lower tie-break) or followed.
     pub role: Role,
     /// Candidate links this side ran (accepted and dialed).
     pub links: u64,
-}
-
-/// Events a link holds for the coordinator: a hello, "chosen", a failure.
-const MAX_LINK_EVENTS: usize = 8;
-
-/// One candidate connection under the driver: the handover machine, the
-/// link events the coordinator has not taken yet, and the message side's
-/// waiters once it is the survivor.
-struct LinkLayer {
-    machine: Handover<Core>,
-    link_events: Vec<LinkEvent>,
-    coordinator: Option<Waker>,
-    next_ref: u64,
-    awaited: HashMap<MessageRef, (Option<SendOutcome>, Option<Waker>)>,
-    received: VecDeque<Result<Received, ReceiveError>>,
-    receivers: Vec<Waker>,
-    ended: Option<Ended>,
-    end_waiters: Vec<Waker>,
-}
-
-impl LinkLayer {
-    fn new(machine: Handover<Core>) -> Self {
-        LinkLayer {
-            machine,
-            link_events: Vec::new(),
-            coordinator: None,
-            next_ref: 0,
-            awaited: HashMap::new(),
-            received: VecDeque::new(),
-            receivers: Vec::new(),
-            ended: None,
-            end_waiters: Vec::new(),
-        }
-    }
-
-    fn finish(&mut self, r: MessageRef, what: SendOutcome, wake: &mut Wakeups) {
-        if let Some(slot) = self.awaited.get_mut(&r) {
-            slot.0 = Some(what);
-            wake.take_from(&mut slot.1);
-        }
-    }
-
-    fn is_ended(&self) -> bool {
-        self.ended.is_some() || self.machine.is_closed()
-    }
-}
-
-impl Layer for LinkLayer {
-    type Machine = Handover<Core>;
-
-    fn machine(&mut self) -> &mut Handover<Core> {
-        &mut self.machine
-    }
-
-    fn machine_ref(&self) -> &Handover<Core> {
-        &self.machine
-    }
-
-    fn dispatch(&mut self, wake: &mut Wakeups) {
-        let mut for_coordinator = false;
-        while let Some(ev) = self.machine.link_mut().poll_event() {
-            if self.link_events.len() < MAX_LINK_EVENTS {
-                self.link_events.push(ev);
-            }
-            for_coordinator = true;
-        }
-        while let Some(ev) = self.machine.inner_mut().poll_event() {
-            match ev {
-                Event::Sent(r) => self.finish(r, SendOutcome::Sent, wake),
-                Event::Expired(r) => self.finish(r, SendOutcome::Expired, wake),
-                Event::SendError { message, error } => {
-                    self.finish(message, SendOutcome::Failed(error), wake)
-                }
-                Event::Received { data, context } | Event::ReceivedPartial { data, context } => {
-                    // One delivery per receive request: the core bounds these.
-                    self.received.push_back(Ok(Received { data, context }));
-                    wake.drain_from(&mut self.receivers);
-                }
-                Event::ReceiveError { error, .. } => {
-                    self.received.push_back(Err(error));
-                    wake.drain_from(&mut self.receivers);
-                }
-                Event::Closed => self.ended = Some(Ended::Closed),
-                Event::ConnectionError(f) => self.ended = Some(Ended::Failed(f)),
-                _ => {}
-            }
-        }
-        if self.is_ended() {
-            for_coordinator = true;
-            wake.drain_from(&mut self.end_waiters);
-            wake.drain_from(&mut self.receivers);
-            for slot in self.awaited.values_mut() {
-                wake.take_from(&mut slot.1);
-            }
-        }
-        if for_coordinator {
-            wake.take_from(&mut self.coordinator);
-        }
-    }
-}
-
-/// The message connection on the surviving link of a rendezvous (RFC
-/// 9622's Connection after Rendezvous): send and receive messages, close
-/// or abort, wait for the end. Clones share the connection; dropping the
-/// last one closes it gracefully.
-#[derive(Clone)]
-pub struct RendezvousConnection {
-    shared: Arc<Shared<LinkLayer>>,
-    candidate: Arc<Candidate>,
-    addresses: Arc<Addresses>,
-    send_defaults: MessageProperties,
-    _last: Arc<CloseOnDrop>,
-}
-
-struct CloseOnDrop(Arc<Shared<LinkLayer>>);
-
-impl Drop for CloseOnDrop {
-    fn drop(&mut self) {
-        let now = self.0.now();
-        self.0.with(|l| l.machine.inner_mut().close(now));
-    }
-}
-
-impl fmt::Debug for RendezvousConnection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RendezvousConnection")
-            .field("candidate", &self.candidate)
-            .field("addresses", &self.addresses)
-            .finish_non_exhaustive()
-    }
-}
-
-impl RendezvousConnection {
-    /// The stack and the peer's endpoint.
-    pub fn candidate(&self) -> &Candidate {
-        &self.candidate
-    }
-
-    /// Both ends' socket addresses: the peer's survivor has them
-    /// reversed.
-    pub fn addresses(&self) -> &Addresses {
-        &self.addresses
-    }
-
-    /// The preconnection's send parameters.
-    pub fn send_defaults(&self) -> MessageProperties {
-        self.send_defaults
-    }
-
-    /// Sends `data` as one message and waits until its last byte went to
-    /// the transport; `Expired` or the send error otherwise.
-    pub async fn send(&self, data: impl Into<Bytes>, props: MessageProperties) -> SendOutcome {
-        let data = data.into();
-        let now = self.shared.now();
-        let sent = self.shared.with(|l| {
-            let r = MessageRef(l.next_ref);
-            l.next_ref += 1;
-            l.awaited.insert(r, (None, None));
-            match l.machine.inner_mut().send(now, r, data, props) {
-                Ok(()) => Ok(r),
-                Err(e) => {
-                    l.awaited.remove(&r);
-                    Err(e)
-                }
-            }
-        });
-        let msgref = match sent {
-            Ok(r) => r,
-            Err(e) => return SendOutcome::Failed(e),
-        };
-        let _slot = Awaiting {
-            shared: &self.shared,
-            msgref,
-        };
-        poll_fn(|cx| {
-            self.shared.with(|l| {
-                let ended = l.is_ended();
-                match l.awaited.get_mut(&msgref) {
-                    Some((Some(o), _)) => Poll::Ready(o.clone()),
-                    Some(_) if ended => {
-                        Poll::Ready(SendOutcome::Failed(SendError::ConnectionFailed))
-                    }
-                    Some((None, w)) => {
-                        set_waker(w, cx.waker());
-                        Poll::Pending
-                    }
-                    None => Poll::Ready(SendOutcome::Failed(SendError::ConnectionFailed)),
-                }
-            })
-        })
-        .await
-    }
-
-    /// Receives the next message whole (up to `max_len` bytes; a longer
-    /// one comes in parts, `context.end_of_message` false until its last).
-    pub async fn receive(&self, max_len: usize) -> io::Result<Received> {
-        let asked = self
-            .shared
-            .with(|l| l.machine.inner_mut().receive(usize::MAX, max_len.max(1)));
-        if let Err(e) = asked {
-            return match self.shared.with(|l| l.received.pop_front()) {
-                Some(r) => r.map_err(receive_error),
-                None => Err(io::Error::new(io::ErrorKind::NotConnected, e)),
-            };
-        }
-        poll_fn(|cx| {
-            self.shared.with(|l| match l.received.pop_front() {
-                Some(r) => Poll::Ready(r.map_err(receive_error)),
-                None if l.is_ended() => Poll::Ready(Err(closed_error(&l.ended))),
-                None => {
-                    l.receivers.push(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-        })
-        .await
-    }
-
-    /// Closes gracefully: queued messages go out first.
-    pub fn close(&self) {
-        let now = self.shared.now();
-        self.shared.with(|l| l.machine.inner_mut().close(now));
-    }
-
-    /// Ends at once: queued messages fail.
-    pub fn abort(&self) {
-        let now = self.shared.now();
-        self.shared.with(|l| l.machine.inner_mut().abort(now));
-    }
-
-    /// Waits for the end: [`Ended::Closed`] or why it failed.
-    pub async fn ended(&self) -> Ended {
-        poll_fn(|cx| {
-            self.shared.with(|l| match &l.ended {
-                Some(e) => Poll::Ready(e.clone()),
-                None if l.machine.is_closed() => Poll::Ready(Ended::Closed),
-                None => {
-                    l.end_waiters.push(cx.waker().clone());
-                    Poll::Pending
-                }
-            })
-        })
-        .await
-    }
-
-    /// Whether the connection has ended.
-    pub fn is_ended(&self) -> bool {
-        self.shared.with(|l| l.is_ended())
-    }
-}
-
-/// Removes a send's slot when its future ends or is dropped.
-struct Awaiting<'a> {
-    shared: &'a Shared<LinkLayer>,
-    msgref: MessageRef,
-}
-
-impl Drop for Awaiting<'_> {
-    fn drop(&mut self) {
-        self.shared.with(|l| l.awaited.remove(&self.msgref));
-    }
-}
-
-fn closed_error(ended: &Option<Ended>) -> io::Error {
-    match ended {
-        Some(Ended::Failed(f)) => io::Error::new(io::ErrorKind::ConnectionAborted, f.clone()),
-        _ => io::Error::new(io::ErrorKind::NotConnected, "the connection is closed"),
-    }
-}
-
-fn receive_error(e: ReceiveError) -> io::Error {
-    io::Error::new(io::ErrorKind::UnexpectedEof, e)
 }
 
 /// Rendezvous with `pre` on `net` (RFC 9622 Rendezvous) with the default
@@ -468,7 +191,7 @@ fn dial<N: Net>(
 struct Candidates<N: Net> {
     net: N,
     rdv: Rendezvous,
-    links: BTreeMap<LinkId, (Arc<Shared<LinkLayer>>, Addresses)>,
+    links: BTreeMap<LinkId, (Arc<Shared<MessageLayer>>, Addresses)>,
     made: u64,
     connection: ConnectionConfig,
     framer: FramerFactory,
@@ -487,7 +210,7 @@ impl<N: Net> Candidates<N> {
             CoreInstant::ZERO,
         )
         .map_err(invalid)?;
-        let layer = LinkLayer::new(Handover::new(link, core));
+        let layer = MessageLayer::new(Handover::new(link, core));
         let shared = spawn_layer(&self.net, c.transport, layer);
         shared.with(|l| set_waker(&mut l.coordinator, waker));
         self.links.insert(id, (shared, c.addresses));
@@ -507,7 +230,7 @@ impl<N: Net> Candidates<N> {
                 set_waker(&mut l.coordinator, waker);
                 (
                     std::mem::take(&mut l.link_events),
-                    l.machine.is_closed() && !l.machine.is_handed_over(),
+                    l.machine_ref().is_closed() && !l.machine_ref().is_handed_over(),
                 )
             });
             for ev in &events {
@@ -530,13 +253,13 @@ impl<N: Net> Candidates<N> {
                         let now = shared.now();
                         // The coordinator only chooses a decider's link
                         // with its hello done, which `choose` accepts.
-                        let _ = shared.with(|l| l.machine.choose(now));
+                        let _ = shared.with(|l| l.machine().choose(now));
                     }
                 }
                 Decision::Close(id) => {
                     if let Some((shared, _)) = self.links.remove(&id) {
                         let now = shared.now();
-                        shared.with(|l| l.machine.close(now, 0, b"not chosen"));
+                        shared.with(|l| l.machine().close(now, 0, b"not chosen"));
                     }
                 }
                 _ => {}
@@ -548,7 +271,7 @@ impl<N: Net> Candidates<N> {
     fn close_all(&mut self) {
         for (_, (shared, _)) in std::mem::take(&mut self.links) {
             let now = shared.now();
-            shared.with(|l| l.machine.close(now, 0, b"rendezvous ended"));
+            shared.with(|l| l.machine().close(now, 0, b"rendezvous ended"));
         }
     }
 }
@@ -667,17 +390,14 @@ async fn run<N: Net>(
             };
             side.close_all();
             shared.with(|l| l.coordinator = None);
+            let candidate = Candidate {
+                stack,
+                endpoint: peer,
+            };
+            let mut origin = Origin::new(net, ctx, pre, candidate, None);
+            origin.addresses = Some(addresses);
             Ok(Rendezvoused {
-                connection: RendezvousConnection {
-                    _last: Arc::new(CloseOnDrop(shared.clone())),
-                    shared,
-                    candidate: Arc::new(Candidate {
-                        stack,
-                        endpoint: peer,
-                    }),
-                    addresses: Arc::new(addresses),
-                    send_defaults: pre.send_defaults(),
-                },
+                connection: MessageConnection::new(shared, Arc::new(origin)),
                 role,
                 links: side.made,
             })
