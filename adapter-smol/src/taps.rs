@@ -26,7 +26,7 @@ pub use adapter_core::proto_core::taps::preconnection::{Preconnection, SecurityP
 pub use adapter_core::proto_core::taps::properties::{Preference, Property, TransportProperties};
 pub use adapter_core::taps::{
     Context, Ended, Initiated, Listener, MessageConnection, Notice, RaceFailed, RaceReport,
-    Received, SendOutcome, Settings, TarPit,
+    Received, RendezvousOptions, Rendezvoused, SendOutcome, Settings, TarPit,
 };
 
 /// Races `pre`'s candidates on SmolRuntime (RFC 9622 Initiate): the winner's
@@ -45,6 +45,14 @@ pub async fn initiate_with_send(
     props: MessageProperties,
 ) -> io::Result<Initiated> {
     adapter_core::taps::initiate_with_send(&SmolRuntime, ctx, pre, data.into(), props).await
+}
+
+/// Meets a peer that knows this side's endpoint as this side knows its
+/// (RFC 9622 Rendezvous): both listen and dial; exactly one connection
+/// survives, the same on both sides (see
+/// [`adapter_core::taps::rendezvous`]).
+pub async fn rendezvous(ctx: &Context, pre: &Preconnection) -> io::Result<Rendezvoused> {
+    adapter_core::taps::rendezvous(&SmolRuntime, ctx, pre).await
 }
 
 /// Listens with `pre` (RFC 9622 Listen; call inside the runtime).

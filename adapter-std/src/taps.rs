@@ -26,6 +26,7 @@ pub use adapter_core::proto_core::taps::framer::{Delimiter, FramerFactory, Lengt
 pub use adapter_core::proto_core::taps::message::MessageProperties;
 pub use adapter_core::proto_core::taps::preconnection::{Preconnection, SecurityParameters};
 pub use adapter_core::proto_core::taps::properties::{Preference, Property, TransportProperties};
+pub use adapter_core::proto_core::taps::rendezvous::Role;
 pub use adapter_core::taps::{
     Context, Ended, MessageConnection, Notice, RaceFailed, RaceReport, Received, SendOutcome,
     Settings, TarPit,
@@ -92,6 +93,15 @@ pub fn initiate_with_send(
         props,
     ))?;
     Ok((Connection(i.connection), i.report))
+}
+
+/// Meets a peer that knows this side's endpoint as this side knows its
+/// (RFC 9622 Rendezvous): both listen and dial; exactly one connection
+/// survives, the same on both sides. Returns it and whether this side
+/// decided.
+pub fn rendezvous(ctx: &Context, pre: &Preconnection) -> io::Result<(Connection, Role)> {
+    let r = block_on(adapter_core::taps::rendezvous(&Threads, ctx, pre))?;
+    Ok((Connection(r.connection), r.role))
 }
 
 /// A listener with a blocking accept.
