@@ -118,10 +118,13 @@ fn bench(c: &mut Criterion) {
         v
     });
     over.sort_by(f64::total_cmp);
-    // The RTT that bound is about: a plain TCP connect to the same server.
+    // The RTT that bound is about: a plain TCP connect to the same server,
+    // from an idle runtime as the race's is (back-to-back connects are
+    // faster than one after a pause).
     let mut rtt: Vec<f64> = rt.block_on(async {
         let mut v = Vec::new();
         for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
             let t = Instant::now();
             let s = tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
