@@ -1,4 +1,5 @@
-//! The transport-services conformance cases on smol.
+//! The transport-services conformance cases on smol: racing, messages,
+//! Clone and Listen, then rendezvous.
 
 use adapter_core::conformance::taps::TapsHarness;
 use adapter_core::conformance::BoxFuture;
@@ -17,4 +18,12 @@ impl TapsHarness for Smol {
     }
 }
 
-adapter_core::taps_conformance_tests!(Smol);
+mod racing {
+    use super::Smol;
+    adapter_core::taps_conformance_tests!(Smol);
+}
+
+mod rendezvous {
+    use super::Smol;
+    adapter_core::taps_rendezvous_conformance_tests!(Smol);
+}

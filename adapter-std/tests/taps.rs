@@ -1,4 +1,5 @@
-//! The transport-services conformance cases on std.
+//! The transport-services conformance cases on std: racing, messages,
+//! Clone and Listen, then rendezvous.
 
 use adapter_core::conformance::taps::TapsHarness;
 use adapter_core::conformance::BoxFuture;
@@ -17,4 +18,12 @@ impl TapsHarness for Threads {
     }
 }
 
-adapter_core::taps_conformance_tests!(Threads);
+mod racing {
+    use super::Threads;
+    adapter_core::taps_conformance_tests!(Threads);
+}
+
+mod rendezvous {
+    use super::Threads;
+    adapter_core::taps_rendezvous_conformance_tests!(Threads);
+}

@@ -1,4 +1,5 @@
-//! The transport-services conformance cases on tokio.
+//! The transport-services conformance cases on tokio: racing, messages,
+//! Clone and Listen, then rendezvous.
 
 use adapter_core::conformance::taps::TapsHarness;
 use adapter_core::conformance::BoxFuture;
@@ -29,4 +30,12 @@ impl TapsHarness for Tokio {
     }
 }
 
-adapter_core::taps_conformance_tests!(Tokio::new());
+mod racing {
+    use super::Tokio;
+    adapter_core::taps_conformance_tests!(Tokio::new());
+}
+
+mod rendezvous {
+    use super::Tokio;
+    adapter_core::taps_rendezvous_conformance_tests!(Tokio::new());
+}

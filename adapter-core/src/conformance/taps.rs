@@ -36,9 +36,9 @@ pub trait TapsHarness: Send + Sync + 'static {
 }
 
 /// Every wait in these cases is bounded by this.
-const LIMIT: Duration = Duration::from_secs(20);
+pub(super) const LIMIT: Duration = Duration::from_secs(20);
 
-async fn sleep<N: Net>(net: &N, d: Duration) {
+pub(super) async fn sleep<N: Net>(net: &N, d: Duration) {
     use crate::runtime::Timer;
     let mut t = net.timer();
     t.reset(Instant::now() + d);
@@ -46,7 +46,7 @@ async fn sleep<N: Net>(net: &N, d: Duration) {
 }
 
 /// `fut`, or a panic naming `what` if it takes longer than [`LIMIT`].
-async fn within<N: Net, T>(net: &N, what: &str, fut: impl Future<Output = T>) -> T {
+pub(super) async fn within<N: Net, T>(net: &N, what: &str, fut: impl Future<Output = T>) -> T {
     let mut fut = pin!(fut);
     let mut timer = pin!(sleep(net, LIMIT));
     poll_fn(|cx| {
@@ -615,6 +615,50 @@ pub fn initiate_with_send_sends_first<H: TapsHarness>(h: &H) {
     }));
 }
 
+/// A listener holds at most `listen_backlog` connections nobody accepted:
+/// the rest are closed at once and counted, the held one is still handed
+/// out.
+pub fn listen_backlog_closes_the_excess<H: TapsHarness>(h: &H) {
+    let net = h.net();
+    h.block_on(Box::pin(async move {
+        let ctx = Context::with(
+            std::sync::Arc::new(crate::taps::SystemResolver),
+            crate::taps::Settings {
+                listen_backlog: 1,
+                ..Default::default()
+            },
+        );
+        let pre = Preconnection::new(plain_listener(), SecurityParameters::Disabled)
+            .with_local(local(IpAddr::V4(Ipv4Addr::LOCALHOST), 0));
+        let l = listen(&net, &ctx, &pre).expect("listen");
+        let pre = Preconnection::new(plain(), SecurityParameters::Disabled).with_remote(
+            RemoteSpecifier::new()
+                .with_ip_address(IpAddr::V4(Ipv4Addr::LOCALHOST))
+                .with_port(port_of(&l)),
+        );
+        let mut clients = Vec::new();
+        for _ in 0..3 {
+            clients.push(
+                within(&net, "race", initiate(&net, &ctx, &pre))
+                    .await
+                    .expect("up"),
+            );
+        }
+        for _ in 0..400 {
+            if l.refused() >= 2 {
+                break;
+            }
+            sleep(&net, Duration::from_millis(10)).await;
+        }
+        assert_eq!(l.refused(), 2, "one held, two closed");
+        let held = within(&net, "accept", l.accept())
+            .await
+            .expect("the held one");
+        assert!(!held.is_ended());
+        drop(clients);
+    }));
+}
+
 /// Expands to one `#[test]` per TAPS case for a [`TapsHarness`].
 #[macro_export]
 macro_rules! taps_conformance_tests {
@@ -632,6 +676,7 @@ macro_rules! taps_conformance_tests {
             sockets_released_after_races,
             dropping_the_last_handle_closes,
             initiate_with_send_sends_first,
+            listen_backlog_closes_the_excess,
         );
     };
     (@cases $harness:expr; $($case:ident),* $(,)?) => {

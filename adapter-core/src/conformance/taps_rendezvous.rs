@@ -5,7 +5,7 @@
 //! whether they start together or apart; a peer that never shows up is a
 //! clear error. They assert outcomes, never how long anything took.
 
-use super::taps::TapsHarness;
+use super::taps::{sleep, within, TapsHarness, LIMIT};
 use crate::taps::{
     rendezvous_with, Context, MessageConnection, Net, RendezvousOptions, Rendezvoused, SendOutcome,
 };
@@ -19,32 +19,6 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::pin::pin;
 use std::task::Poll;
 use std::time::{Duration, Instant};
-
-/// Every wait in these cases is bounded by this.
-const LIMIT: Duration = Duration::from_secs(20);
-
-async fn sleep<N: Net>(net: &N, d: Duration) {
-    use crate::runtime::Timer;
-    let mut t = net.timer();
-    t.reset(Instant::now() + d);
-    poll_fn(|cx| t.poll_expired(cx)).await
-}
-
-/// `fut`, or a panic naming `what` if it takes longer than [`LIMIT`].
-async fn within<N: Net, T>(net: &N, what: &str, fut: impl Future<Output = T>) -> T {
-    let mut fut = pin!(fut);
-    let mut timer = pin!(sleep(net, LIMIT));
-    poll_fn(|cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(v);
-        }
-        if timer.as_mut().poll(cx).is_ready() {
-            panic!("{what}: no result within {LIMIT:?}");
-        }
-        Poll::Pending
-    })
-    .await
-}
 
 /// Both futures to the end, polled together.
 async fn both<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {

@@ -93,6 +93,28 @@ impl Origin {
     }
 }
 
+impl Origin {
+    /// A fresh message machine for a connection of this origin.
+    pub(crate) fn machine(&self) -> io::Result<Core> {
+        Core::new(
+            self.connection_config.clone(),
+            self.framer.make(),
+            CoreInstant::ZERO,
+        )
+        .map_err(invalid)
+    }
+}
+
+/// A message connection of `origin` on `flow`, one flow of its mux
+/// connection (opened by us, or accepted by a listener).
+pub(crate) fn on_flow(origin: &Arc<Origin>, flow: crate::Flow) -> io::Result<MessageConnection> {
+    let layer = MessageLayer::new(origin.machine()?);
+    Ok(MessageConnection::new(
+        (origin.spawn)(flow, layer),
+        origin.clone(),
+    ))
+}
+
 /// Runs a message connection on an established stack: on the socket, or
 /// on a new flow of the mux connection.
 pub(crate) async fn message_connection<N: Net>(
@@ -100,25 +122,19 @@ pub(crate) async fn message_connection<N: Net>(
     established: Established,
     mut origin: Origin,
 ) -> io::Result<MessageConnection> {
-    let core = Core::new(
-        origin.connection_config.clone(),
-        origin.framer.make(),
-        CoreInstant::ZERO,
-    )
-    .map_err(invalid)?;
-    let layer = MessageLayer::new(core);
-    let shared = match established {
+    match established {
         Established::Stream(c) => {
             origin.addresses = Some(c.addresses);
-            spawn_layer(net, c.transport, layer)
+            let layer = MessageLayer::new(origin.machine()?);
+            let shared = spawn_layer(net, c.transport, layer);
+            Ok(MessageConnection::new(shared, Arc::new(origin)))
         }
         Established::Mux(conn) => {
             let flow = conn.open_flow().await?;
             origin.mux = Some(conn);
-            spawn_layer(net, flow, layer)
+            on_flow(&Arc::new(origin), flow)
         }
-    };
-    Ok(MessageConnection::new(shared, Arc::new(origin)))
+    }
 }
 
 /// Initiates `pre` on `net` (RFC 9622 Initiate): the core plans (which

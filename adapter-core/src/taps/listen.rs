@@ -4,7 +4,7 @@
 
 use super::context::Context;
 use super::establish::Established;
-use super::initiate::{credentials, invalid, message_connection, Origin};
+use super::initiate::{credentials, invalid, message_connection, on_flow, Origin};
 use super::message::MessageConnection;
 use super::net::{Accept, Connected, Net};
 use crate::secure::spawn_secure_connection;
@@ -272,15 +272,7 @@ async fn serve<N: Net>(
         if shared.stopped() {
             break;
         }
-        let core = proto_core::taps::connection::Connection::new(
-            origin.connection_config.clone(),
-            origin.framer.make(),
-            proto_core::time::Instant::ZERO,
-        )
-        .map_err(invalid)?;
-        let layer = super::message::MessageLayer::new(core);
-        let mc = MessageConnection::new((origin.spawn)(flow, layer), origin.clone());
-        shared.offer(mc);
+        shared.offer(on_flow(&origin, flow)?);
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 //! core's events into wake-ups, [`MessageConnection`] is the handle
 //! (RFC 9622's Send, Receive, Close, Abort and events, as async calls).
 
-use super::initiate::Origin;
+use super::initiate::{on_flow, Origin};
 use crate::secure::Addresses;
 use crate::shared::{set_waker, Layer, Shared, Wakeups};
 use bytes::Bytes;
@@ -59,10 +59,6 @@ pub enum Notice {
     /// A notice from below that does not end the connection.
     SoftError(String),
 }
-
-/// Soft errors held for `next_notice`; more are dropped (the core keeps
-/// its own bound before this one).
-const MAX_NOTICES: usize = 64;
 
 /// A machine that carries a message connection: the plain one on a
 /// stream, or one behind a rendezvous link ([`Handover`]), whose link
@@ -167,6 +163,18 @@ impl MessageLayer {
         }
     }
 
+    /// Queues one message under the next reference.
+    fn queue(
+        &mut self,
+        now: Instant,
+        data: Bytes,
+        props: MessageProperties,
+    ) -> Result<MessageRef, SendError> {
+        let r = MessageRef(self.next_ref);
+        self.next_ref += 1;
+        self.conn.messages().send(now, r, data, props).map(|()| r)
+    }
+
     fn finish(&mut self, outcome: MessageRef, what: SendOutcome, wake: &mut Wakeups) {
         if let Some(slot) = self.awaited.get_mut(&outcome) {
             slot.0 = Some(what);
@@ -211,7 +219,10 @@ impl Layer for MessageLayer {
                     wake.drain_from(&mut self.receivers);
                 }
                 Event::SoftError { reason } => {
-                    if self.notices.len() < MAX_NOTICES {
+                    // The core's bound on undelivered soft errors holds here too.
+                    if self.notices.len()
+                        < self.conn.messages_ref().config().max_pending_soft_errors
+                    {
                         self.notices
                             .push_back(Notice::SoftError(reason.into_owned()));
                     }
@@ -337,14 +348,7 @@ impl MessageConnection {
     pub async fn clone_connection(&self) -> io::Result<MessageConnection> {
         if let Some(mux) = &self.origin.mux {
             let flow = mux.open_flow().await?;
-            let core = Core::new(
-                self.origin.connection_config.clone(),
-                self.origin.framer.make(),
-                proto_core::time::Instant::ZERO,
-            )
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
-            let shared = (self.origin.spawn)(flow, MessageLayer::new(core));
-            return Ok(MessageConnection::new(shared, self.origin.clone()));
+            return on_flow(&self.origin, flow);
         }
         match &self.origin.again {
             Some(again) => Ok(again().await?.connection),
@@ -365,11 +369,7 @@ impl MessageConnection {
     ) -> Result<MessageRef, SendError> {
         let data = data.into();
         let now = self.shared.now();
-        self.shared.with(|l| {
-            let r = MessageRef(l.next_ref);
-            l.next_ref += 1;
-            l.conn.messages().send(now, r, data, props).map(|()| r)
-        })
+        self.shared.with(|l| l.queue(now, data, props))
     }
 
     /// Queues several messages at once (RFC 9622's batch): they reach the
@@ -382,14 +382,10 @@ impl MessageConnection {
     ) -> Result<Vec<MessageRef>, SendError> {
         let now = self.shared.now();
         self.shared.with(|l| {
-            let mut refs = Vec::new();
-            for (data, props) in messages {
-                let r = MessageRef(l.next_ref);
-                l.next_ref += 1;
-                l.conn.messages().send(now, r, data, props)?;
-                refs.push(r);
-            }
-            Ok(refs)
+            messages
+                .into_iter()
+                .map(|(data, props)| l.queue(now, data, props))
+                .collect()
         })
     }
 
@@ -399,17 +395,11 @@ impl MessageConnection {
     pub async fn send(&self, data: impl Into<Bytes>, props: MessageProperties) -> SendOutcome {
         let data = data.into();
         let now = self.shared.now();
+        // Events are dispatched after the closure: the slot is there in time.
         let sent = self.shared.with(|l| {
-            let r = MessageRef(l.next_ref);
-            l.next_ref += 1;
+            let r = l.queue(now, data, props)?;
             l.awaited.insert(r, (None, None));
-            match l.conn.messages().send(now, r, data, props) {
-                Ok(()) => Ok(r),
-                Err(e) => {
-                    l.awaited.remove(&r);
-                    Err(e)
-                }
-            }
+            Ok(r)
         });
         let msgref = match sent {
             Ok(r) => r,

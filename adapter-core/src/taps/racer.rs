@@ -73,6 +73,16 @@ pub struct RaceReport {
     pub elapsed: Duration,
 }
 
+impl RaceReport {
+    /// Records how attempt `id` ended, at `at`.
+    fn settle(&mut self, id: AttemptId, at: Duration, outcome: AttemptOutcome) {
+        if let Some(a) = self.attempts.iter_mut().find(|a| a.attempt == id.as_raw()) {
+            a.ended = at;
+            a.outcome = outcome;
+        }
+    }
+}
+
 impl fmt::Display for RaceReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
@@ -235,20 +245,13 @@ pub async fn race<N: Net>(
         while i < attempts.len() {
             if let Poll::Ready(r) = attempts[i].1.as_mut().poll(cx) {
                 let (id, _) = attempts.swap_remove(i);
-                let rep = report
-                    .attempts
-                    .iter_mut()
-                    .find(|a| a.attempt == id.as_raw());
                 match r {
                     Ok(est) => {
                         connected.push((id, est));
                         race.on_connected(now, id);
                     }
                     Err(e) => {
-                        if let Some(rep) = rep {
-                            rep.ended = at;
-                            rep.outcome = AttemptOutcome::Failed(e.to_string());
-                        }
+                        report.settle(id, at, AttemptOutcome::Failed(e.to_string()));
                         race.on_failed(now, id, attempt_error(&e));
                     }
                 }
@@ -282,14 +285,7 @@ pub async fn race<N: Net>(
                     // Dropping the attempt closes its socket (and stops its handshake).
                     attempts.retain(|(id, _)| *id != attempt);
                     connected.retain(|(id, _)| *id != attempt);
-                    if let Some(rep) = report
-                        .attempts
-                        .iter_mut()
-                        .find(|a| a.attempt == attempt.as_raw())
-                    {
-                        rep.ended = at;
-                        rep.outcome = AttemptOutcome::Cancelled;
-                    }
+                    report.settle(attempt, at, AttemptOutcome::Cancelled);
                 }
                 _ => {}
             }
@@ -312,22 +308,13 @@ pub async fn race<N: Net>(
                         }));
                         continue;
                     };
-                    {
-                        let (_, established) = connected.swap_remove(pos);
-                        if let Some(rep) = report
-                            .attempts
-                            .iter_mut()
-                            .find(|a| a.attempt == attempt.as_raw())
-                        {
-                            rep.ended = at;
-                            rep.outcome = AttemptOutcome::Won;
-                        }
-                        outcome = Some(Ok(Won {
-                            established,
-                            candidate,
-                            connect_time,
-                        }));
-                    }
+                    let (_, established) = connected.swap_remove(pos);
+                    report.settle(attempt, at, AttemptOutcome::Won);
+                    outcome = Some(Ok(Won {
+                        established,
+                        candidate,
+                        connect_time,
+                    }));
                 }
                 RaceEvent::Failed(e) => outcome = Some(Err(e)),
                 _ => {}
