@@ -581,9 +581,8 @@ export class Client {
     }
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
-    ws.onopen = () => {
-      this.timers.accept = setTimeout(() => this.fail('no accept conf within the accept timeout'), this.opts.acceptTimeout);
-    };
+    // Covers the handshake too: an attempt either gets its accept conf in time or fails.
+    this.timers.accept = setTimeout(() => this.fail('no accept conf within the accept timeout'), this.opts.acceptTimeout);
     ws.onmessage = (ev) => this.onFrame(ev.data);
     ws.onclose = (ev) => {
       if (this.ws === ws) this.lost(ev.reason ? `closed: ${ev.reason}` : `closed (code ${ev.code})`, ev.code);
@@ -802,6 +801,10 @@ export class Client {
   // Sends a message needing a reply (id filled in) and waits for it.
   sendRequest(msg, timeout) {
     return new Promise((resolve, reject) => {
+      if (this.ws === null || this.acceptConf === null) {
+        reject(new RequestError('disconnected'));
+        return;
+      }
       const id = this.newId();
       let bytes;
       try {

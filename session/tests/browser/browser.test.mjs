@@ -160,7 +160,7 @@ async function waitLog(page, req, { after = 0, timeout = WAIT } = {}) {
 
 const logCount = (page) => page.evaluate(() => document.querySelectorAll('#log li').length);
 
-test('demo page in chromium: login, reload restore, requests, signals, server restart, shutdown', async (t) => {
+test('demo page in chromium: login/logout, reload restore, requests, signals, server restart, shutdown', async (t) => {
   assert.ok(SERVER, 'WEFT_SESSION_SERVER must name a built `session` example binary');
   const work = await mkdtemp(join(tmpdir(), 'weft-browser-'));
   const storeDir = join(work, 'store');
@@ -188,6 +188,20 @@ test('demo page in chromium: login, reload restore, requests, signals, server re
     await page.goto(`http://${addr}/`);
     await waitText(page, '#status', 'connected');
     assert.equal(await text(page, '#session'), 'none');
+
+    // No session: whoami is an error reply. A session is created by login and
+    // closed by logout (the server's session-closed message clears storage).
+    await page.click('#whoami');
+    await waitText(page, '#last-reply', 'error:NO_SESSION');
+    await page.fill('#name', 'bob');
+    await page.click('#login');
+    await waitText(page, '#session', 'created');
+    await waitText(page, '#user', 'bob');
+    await page.click('#logout');
+    await waitText(page, '#session', 'none');
+    await waitText(page, '#user', '');
+    assert.equal(await waitLog(page, 'logout'), 'ok');
+    assert.equal(await page.evaluate((k) => localStorage.getItem(k), STORAGE_KEY), null, 'logout clears the stored key');
 
     // Login creates a session whose key lands in localStorage.
     await page.fill('#name', 'ada');
@@ -244,6 +258,10 @@ test('demo page in chromium: login, reload restore, requests, signals, server re
     await page.fill('#text', 'behind-slow');
     await page.click('#echo');
     assert.equal(await waitLog(page, 'echo', { after: before }), 'behind-slow');
+    const slowDone = () => page.evaluate(() =>
+      [...document.querySelectorAll('#log li')].some((li) => li.dataset.req === 'slow'));
+    assert.equal(await slowDone(), false,
+      'the echo sent behind the slow request was answered only after it: the server must run the requests of one connection concurrently');
     srv.child.stdin.write('shutdown\n');
     // Shutdown has begun once a new upgrade is refused with 503.
     for (;;) {
@@ -252,9 +270,8 @@ test('demo page in chromium: login, reload restore, requests, signals, server re
       if (typeof r === 'string' && r.startsWith('error:')) throw new Error(`upgrade probe failed: ${r}`);
       await pause(10);
     }
-    const slowPending = await page.evaluate(() =>
-      ![...document.querySelectorAll('#log li')].some((li) => li.dataset.req === 'slow' && li.dataset.result === 'done'));
-    assert.ok(slowPending, `the slow request finished before shutdown was seen; raise WEFT_SLOW_MS (${SLOW_MS})`);
+    assert.equal(await slowDone(), false,
+      `the slow request finished before the shutdown was seen; raise WEFT_SLOW_MS (${SLOW_MS})`);
     before = await logCount(page);
     await page.click('#whoami');
     assert.equal(await waitLog(page, 'whoami', { after: before }), 'shutdown', 'a request during shutdown gets the shutdown reply');
