@@ -45,13 +45,18 @@ class ServerProcess {
     this.child = spawn(SERVER, ['--listen', `127.0.0.1:${port}`, '--store', storeDir], {
       stdio: ['pipe', 'pipe', 'pipe'],
     });
-    this.exited = new Promise((res) => this.child.on('exit', (code, signal) => {
-      this.exit = { code, signal };
-      this.output.push(`[exit code=${code} signal=${signal}]`);
-      for (const w of this.waiters.splice(0)) w.reject(new Error(`server exited (${code ?? signal}) before printing ${w.re}`));
-      res(this.exit);
-    }));
-    this.child.on('error', (e) => this.output.push(`[spawn error ${e.message}]`));
+    this.exited = new Promise((res) => {
+      const ended = (exit, note) => {
+        if (this.exit) return;
+        this.exit = exit;
+        this.output.push(note);
+        for (const w of this.waiters.splice(0)) w.reject(new Error(`server ended (${note}) before printing ${w.re}`));
+        res(exit);
+      };
+      this.child.on('exit', (code, signal) => ended({ code, signal }, `[exit code=${code} signal=${signal}]`));
+      // A binary that cannot be started never exits.
+      this.child.on('error', (e) => ended({ error: e }, `[spawn error ${e.message}]`));
+    });
     let buf = '';
     this.child.stdout.setEncoding('utf8').on('data', (d) => {
       buf += d;
@@ -107,7 +112,7 @@ async function startServer(port, storeDir, log) {
       const m = await srv.waitLine(/^listening on http:\/\/(\S+)/);
       return { srv, addr: m[1] };
     } catch (e) {
-      if (!srv.exit || attempt >= 20) throw e;
+      if (!srv.exit || srv.exit.error || attempt >= 20) throw e;
       await pause(250);
     }
   }
