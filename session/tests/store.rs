@@ -363,9 +363,10 @@ impl RedisServer {
                      install it (apt-get install -y redis-server)"
                 );
             }
-            eprintln!(
-                "\n!!!! SKIPPED: redis-server is not installed; the Redis store was NOT tested. \
-                 Install redis-server (set WEFT_REQUIRE_REDIS to make this a failure) !!!!\n"
+            // Straight to stderr: the test harness captures `eprintln!`.
+            let _ = std::io::stderr().write_all(
+                b"\n!!!! SKIPPED: redis-server is not installed; the Redis store was NOT tested. \
+                  Install redis-server (set WEFT_REQUIRE_REDIS to make this a failure) !!!!\n",
             );
             return None;
         }
@@ -483,6 +484,32 @@ async fn redis_bad_keys_never_reach_redis() {
     }
     let size: i64 = query(&mut raw, &["DBSIZE"]).await;
     assert_eq!(size, 0);
+}
+
+/// Values the store did not write (garbage, a session filed under another
+/// key, an oversized value) are errors, never a panic or a wrong session.
+#[tokio::test]
+async fn redis_foreign_values_are_errors() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let mut config = RedisConfig::default();
+    config.max_value_len = 1_000;
+    let store = RedisStore::connect_with(&server.url(), "f:", config)
+        .await
+        .unwrap();
+    let mut raw = server.raw().await;
+    let (k, other) = (key("foreign", 1), key("foreign", 2));
+    let misfiled = serde_json::to_string(&session(&other, 1, None)).unwrap();
+    let oversized = "x".repeat(1_001);
+    for value in ["not json", "{}", misfiled.as_str(), oversized.as_str()] {
+        let _: () = query(&mut raw, &["SET", &format!("f:{k}"), value]).await;
+        let r = store.lookup(&k, 2).await;
+        assert!(
+            matches!(r, Err(StoreError::Corrupt(_))),
+            "{value:.20}: {r:?}"
+        );
+    }
 }
 
 #[tokio::test]

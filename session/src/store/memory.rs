@@ -32,7 +32,8 @@ impl Default for MemoryConfig {
 }
 
 /// Sessions kept in memory only: for tests, and for servers whose sessions
-/// need not outlive the process.
+/// need not outlive the process. Each hook does its work when called; the
+/// returned future is already complete.
 ///
 /// ```
 /// use weft_session::store::{MemoryConfig, MemoryStore};
