@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use weft_session::store::{
-    MemoryConfig, MemoryStore, RedbStore, RedisConfig, RedisStore, SessionStore, StoreConfig,
-    StoreError, StoredSession, REDB_FILE_NAME,
+    MemoryConfig, MemoryStore, RedbConfig, RedbStore, RedisConfig, RedisStore, SessionStore,
+    StoreConfig, StoreError, StoredSession, REDB_FILE_NAME,
 };
 
 /// A valid 64-char key, distinct per (tag, i); tags are alphanumeric.
@@ -312,9 +312,9 @@ async fn redb_keys_stay_inside_the_directory() {
 #[tokio::test]
 async fn redb_expiry() {
     let root = tempfile::tempdir().unwrap();
-    let store = RedbStore::open_with(root.path(), ten_second_ttl())
-        .await
-        .unwrap();
+    let mut config = RedbConfig::default();
+    config.store = ten_second_ttl();
+    let store = RedbStore::open_with(root.path(), config).await.unwrap();
     expiry_by_now(&store, "redbttl").await;
     assert_eq!(store.count().await.unwrap(), 0, "expired entry removed");
 
@@ -329,6 +329,36 @@ async fn redb_expiry() {
     assert_eq!(store.purge_expired(10_000).await.unwrap(), 1);
     assert_eq!(store.count().await.unwrap(), 1);
     assert!(store.lookup(&key("p", 2), 10_000).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn redb_bounded() {
+    let root = tempfile::tempdir().unwrap();
+    let mut config = RedbConfig::default();
+    config.max_sessions = 2;
+    config.store = ten_second_ttl();
+    let store = RedbStore::open_with(root.path(), config).await.unwrap();
+    store
+        .created(&session(&key("f", 1), 0, None))
+        .await
+        .unwrap();
+    store
+        .created(&session(&key("f", 2), 0, None))
+        .await
+        .unwrap();
+    let r = store.created(&session(&key("f", 3), 1, None)).await;
+    assert!(matches!(r, Err(StoreError::Full { max: 2 })), "{r:?}");
+    // Re-creating a session already stored takes no new room.
+    store
+        .created(&session(&key("f", 2), 1, None))
+        .await
+        .unwrap();
+    // Once the others expired, there is room again.
+    store
+        .created(&session(&key("f", 3), 10_001, None))
+        .await
+        .unwrap();
+    assert_eq!(store.count().await.unwrap(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

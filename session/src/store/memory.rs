@@ -94,7 +94,7 @@ impl MemoryStore {
             map.retain(|_, s| !self.config.store.expired(s, now));
             if map.len() >= self.config.max_sessions {
                 return Err(StoreError::Full {
-                    max: self.config.max_sessions,
+                    max: u64::try_from(self.config.max_sessions).unwrap_or(u64::MAX),
                 });
             }
         }

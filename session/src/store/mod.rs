@@ -43,7 +43,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use self::memory::{MemoryConfig, MemoryStore};
-pub use self::redb::{RedbStore, REDB_FILE_NAME};
+pub use self::redb::{RedbConfig, RedbStore, REDB_FILE_NAME};
 pub use self::redis::{RedisConfig, RedisStore};
 
 /// A boxed future that can move between threads; what the store hooks return.
@@ -195,7 +195,7 @@ pub enum StoreError {
     /// The store holds its maximum number of sessions.
     Full {
         /// The configured maximum.
-        max: usize,
+        max: u64,
     },
     /// A stored session could not be read back (damaged or foreign data).
     Corrupt(String),
