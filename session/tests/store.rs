@@ -331,6 +331,46 @@ async fn redb_expiry() {
     assert!(store.lookup(&key("p", 2), 10_000).await.unwrap().is_some());
 }
 
+/// The file is locked while a store has it; a second open fails cleanly.
+#[tokio::test]
+async fn redb_second_open_is_refused() {
+    let root = tempfile::tempdir().unwrap();
+    let store = RedbStore::open(root.path()).await.unwrap();
+    let r = RedbStore::open(root.path()).await;
+    assert!(matches!(r, Err(StoreError::Embedded(_))), "{r:?}");
+    drop(store);
+    RedbStore::open(root.path()).await.unwrap();
+}
+
+/// Records the store did not write are `Corrupt` errors, never a panic or
+/// a wrong session, and a purge leaves them alone.
+#[tokio::test]
+async fn redb_foreign_records_are_errors() {
+    let root = tempfile::tempdir().unwrap();
+    let (k, other) = (key("foreign", 1), key("foreign", 2));
+    drop(RedbStore::open(root.path()).await.unwrap());
+    {
+        let table: redb::TableDefinition<&str, &[u8]> = redb::TableDefinition::new("sessions");
+        let db = redb::Database::create(root.path().join(REDB_FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        let misfiled = serde_json::to_vec(&session(&other, 1, None)).unwrap();
+        let mut t = txn.open_table(table).unwrap();
+        t.insert(k.as_str(), b"not json".as_slice()).unwrap();
+        t.insert(other.as_str(), b"{}".as_slice()).unwrap();
+        t.insert(key("foreign", 3).as_str(), misfiled.as_slice())
+            .unwrap();
+        drop(t);
+        txn.commit().unwrap();
+    }
+    let store = RedbStore::open(root.path()).await.unwrap();
+    for k in [k, other, key("foreign", 3)] {
+        let r = store.lookup(&k, 2).await;
+        assert!(matches!(r, Err(StoreError::Corrupt(_))), "{r:?}");
+    }
+    assert_eq!(store.purge_expired(u64::MAX).await.unwrap(), 0);
+    assert_eq!(store.count().await.unwrap(), 3);
+}
+
 #[tokio::test]
 async fn redb_bounded() {
     let root = tempfile::tempdir().unwrap();
