@@ -2,3 +2,5 @@
 //! lifecycle over WebSocket or a weft flow, a reconnecting client, and
 //! session stores. The protocol itself is the sans-IO
 //! `proto_core::session`; this crate only does IO, timers and storage.
+
+pub mod store;
