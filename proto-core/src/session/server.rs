@@ -36,7 +36,7 @@
 //!   requests in flight still go out: the adapter waits until
 //!   `in_flight() == 0`.
 //! - A restore request whose key is not a well-formed
-//!   [`SessionKey`](super::SessionKey) is answered session-not-found by the
+//!   [`SessionKey`] is answered session-not-found by the
 //!   machine (no event, no lookup). With sessions disabled, restore and
 //!   close-session requests are answered sessions-disabled.
 //! - A frame over [`ServerConfig::max_message_size`], a malformed frame or
