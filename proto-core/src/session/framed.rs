@@ -23,6 +23,12 @@ use bytes::{Buf, Bytes, BytesMut};
 /// Bytes of the length before each message.
 pub const LENGTH_PREFIX: usize = 4;
 
+/// The announced length at the front of `b`, once its 4 bytes are there.
+fn frame_len(b: &[u8]) -> Option<usize> {
+    let p = b.get(..LENGTH_PREFIX)?;
+    Some(u32::from_be_bytes([p[0], p[1], p[2], p[3]]) as usize)
+}
+
 /// A machine that takes and gives whole messages: what [`Framed`] runs.
 pub trait MessageMachine {
     /// Why an input was refused.
@@ -148,20 +154,15 @@ impl<M: MessageMachine> Framed<M> {
         self.buf.len()
     }
 
-    /// The length of the frame at the front of `b`, if its prefix is
-    /// there; closes the machine if it is over the limit.
-    fn next_len(&mut self, now: Instant, b: &[u8]) -> Result<Option<usize>, Rejected> {
-        let Some(prefix) = b.get(..LENGTH_PREFIX) else {
-            return Ok(None);
-        };
-        let len = u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize;
+    /// Closes the machine if `len` is over its limit.
+    fn check_len(&mut self, now: Instant, len: usize) -> Result<usize, Rejected> {
         let max = self.inner.max_message_size();
         if len > max {
             self.inner
                 .close(now, CloseReason::MessageTooLarge { len, max });
             return Err(Rejected);
         }
-        Ok(Some(len))
+        Ok(len)
     }
 
     fn deliver(&mut self, now: Instant, frame: Bytes) -> Result<(), Rejected> {
@@ -176,9 +177,10 @@ impl<M: MessageMachine> Machine for Framed<M> {
         }
         // Whole frames straight from the input, without a copy.
         while self.buf.is_empty() {
-            let Some(len) = self.next_len(now, &data)? else {
+            let Some(len) = frame_len(&data) else {
                 break;
             };
+            let len = self.check_len(now, len)?;
             if data.len() < LENGTH_PREFIX + len {
                 break;
             }
@@ -190,13 +192,8 @@ impl<M: MessageMachine> Machine for Framed<M> {
             return Ok(());
         }
         self.buf.extend_from_slice(&data);
-        loop {
-            let buf = core::mem::take(&mut self.buf);
-            let len = self.next_len(now, &buf);
-            self.buf = buf;
-            let Some(len) = len? else {
-                break;
-            };
+        while let Some(len) = frame_len(&self.buf) {
+            let len = self.check_len(now, len)?;
             if self.buf.len() < LENGTH_PREFIX + len {
                 // Room for the rest of this frame, once (len <= max).
                 self.buf.reserve(LENGTH_PREFIX + len - self.buf.len());

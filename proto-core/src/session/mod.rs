@@ -13,6 +13,46 @@
 //!
 //! Both machines read no clock and draw no randomness: the driver passes
 //! `now`, and session keys come from 48 bytes the caller drew.
+//!
+//! A request and its reply, the frames carried by hand (a WebSocket
+//! adapter sends each `poll_message` as one binary frame; on a byte stream
+//! [`Framed`] does it):
+//!
+//! ```
+//! use proto_core::session::*;
+//! use proto_core::time::Instant;
+//!
+//! let now = Instant::ZERO;
+//! let mut server = ServerConnection::new(now, ServerConfig::default());
+//! let mut client = ClientConnection::new(now, ClientConfig::default());
+//! let id = client.request(now, "echo", Payload::utf8("hi")).unwrap();
+//! // Carry frames both ways until neither side has any.
+//! loop {
+//!     let mut moved = false;
+//!     while let Some(f) = server.poll_message() {
+//!         client.handle_message(now, f).unwrap();
+//!         moved = true;
+//!     }
+//!     while let Some(f) = client.poll_message() {
+//!         server.handle_message(now, f).unwrap();
+//!         moved = true;
+//!     }
+//!     // The server's handler.
+//!     while let Some(ev) = server.poll_event() {
+//!         if let ServerEvent::Request { id, payload, .. } = ev {
+//!             server.reply(id, payload).unwrap();
+//!         }
+//!     }
+//!     if !moved && !server.has_messages() {
+//!         break;
+//!     }
+//! }
+//! assert!(matches!(client.poll_event(), Some(ClientEvent::Ready(_))));
+//! assert_eq!(
+//!     client.poll_event(),
+//!     Some(ClientEvent::Reply { id, result: Ok(Payload::utf8("hi")) })
+//! );
+//! ```
 pub mod client;
 mod close;
 pub mod framed;
