@@ -164,8 +164,7 @@ impl World {
                     };
                     match self.registry.attach(key, conn_id) {
                         Ok(()) => {
-                            s.reply(id, Payload::utf8(Bytes::from(info.to_json())))
-                                .unwrap();
+                            s.reply_session(id, &info).unwrap();
                             p.session = Some(key);
                             p.user = Some(user);
                         }

@@ -44,6 +44,9 @@ pub enum CloseReason {
     },
     /// Client: a session-created notification with bad JSON.
     BadSession(InfoError),
+    /// A WebSocket text frame: webwire messages are binary frames only
+    /// (for WebSocket adapters to report).
+    TextFrame,
 }
 
 impl fmt::Display for CloseReason {
@@ -69,6 +72,7 @@ impl fmt::Display for CloseReason {
                 write!(f, "unsupported protocol version {major}.{minor}")
             }
             CloseReason::BadSession(e) => write!(f, "bad session-created message: {e}"),
+            CloseReason::TextFrame => f.write_str("a text frame: webwire messages are binary"),
         }
     }
 }

@@ -442,6 +442,19 @@ impl ServerConnection {
         self.reply_special(id, SpecialReply::InternalError)
     }
 
+    /// Replies to a restore request with the session: its JSON as a
+    /// UTF-8 reply, as webwire does.
+    ///
+    /// # Errors
+    /// Closed or unknown id.
+    pub fn reply_session(
+        &mut self,
+        id: RequestId,
+        session: &SessionInfo,
+    ) -> Result<(), SessionError> {
+        self.reply(id, Payload::utf8(session.to_json()))
+    }
+
     /// Replies with a special reply (session not found, max session
     /// connections reached, ...).
     ///
