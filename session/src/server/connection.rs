@@ -4,7 +4,7 @@
 use super::{lock, Incoming, ServerInner};
 use crate::store::StoredSession;
 use bytes::{Bytes, BytesMut};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use proto_core::session::{
     CloseReason, Framed, Payload, RequestId, ServerConnection, ServerEvent, SessionInfo,
     SessionKey, SpecialReply,
@@ -12,6 +12,7 @@ use proto_core::session::{
 use proto_core::wire::Machine;
 use std::fmt;
 use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
@@ -386,8 +387,11 @@ impl Conn {
         let handle = Connection::new(self.clone());
         match work {
             Work::Request(id, request) => {
-                // Its own task, so a panic is caught and answered.
-                let outcome = tokio::spawn(handler.on_request(handle, request)).await;
+                // A panic is caught and answered (without a task of its own:
+                // one hop less per request).
+                let outcome = AssertUnwindSafe(handler.on_request(handle, request))
+                    .catch_unwind()
+                    .await;
                 self.command(|m| match outcome {
                     Ok(Ok(payload)) => m.reply(id, payload),
                     Ok(Err(super::HandlerError::Reply { code, message })) => {
@@ -411,15 +415,18 @@ impl Conn {
                         tracing::error!(connection = self.id, "request handler failed: {e}");
                         m.reply_internal_error(id)
                     }
-                    Err(e) => {
-                        tracing::error!(connection = self.id, "request handler panicked: {e}");
+                    Err(_) => {
+                        tracing::error!(connection = self.id, "request handler panicked");
                         m.reply_internal_error(id)
                     }
                 });
             }
             Work::Signal(signal) => {
-                if let Err(e) = tokio::spawn(handler.on_signal(handle, signal)).await {
-                    tracing::error!(connection = self.id, "signal handler panicked: {e}");
+                let outcome = AssertUnwindSafe(handler.on_signal(handle, signal))
+                    .catch_unwind()
+                    .await;
+                if outcome.is_err() {
+                    tracing::error!(connection = self.id, "signal handler panicked");
                 }
             }
             Work::Restore(id, key) => self.restore(id, key).await,
