@@ -1,6 +1,8 @@
 //! A test application and a raw peer that speaks the wire by hand.
 #![allow(dead_code)]
 
+pub mod redis_server;
+
 use bytes::Bytes;
 use proto_core::session::{Message, Payload, RequestId};
 use std::sync::atomic::{AtomicUsize, Ordering};
