@@ -18,7 +18,7 @@ fn hex(s: &str) -> Vec<u8> {
             out.extend_from_slice(p.as_bytes());
         } else {
             let digits: Vec<u8> = p.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
-            assert!(digits.len() % 2 == 0, "odd hex in {p:?}");
+            assert!(digits.len().is_multiple_of(2), "odd hex in {p:?}");
             for pair in digits.chunks(2) {
                 let s = std::str::from_utf8(pair).unwrap();
                 out.push(u8::from_str_radix(s, 16).unwrap());

@@ -70,11 +70,14 @@ impl Drop for Process {
 async fn next_session_event(client: &Client) -> ClientEvent {
     let wait = async {
         loop {
-            match client.next_event().await.expect("client stopped") {
-                e @ (ClientEvent::SessionCreated(_)
-                | ClientEvent::Restored(_)
-                | ClientEvent::RestoreFailed(_)) => return e,
-                _ => {}
+            let e = client.next_event().await.expect("client stopped");
+            if matches!(
+                e,
+                ClientEvent::SessionCreated(_)
+                    | ClientEvent::Restored(_)
+                    | ClientEvent::RestoreFailed(_)
+            ) {
+                return e;
             }
         }
     };

@@ -461,7 +461,7 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 
 fn days_in_month(y: u64, m: u64) -> u64 {
     match m {
-        2 if y % 4 == 0 && (y % 100 != 0 || y % 400 == 0) => 29,
+        2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
         2 => 28,
         4 | 6 | 9 | 11 => 30,
         _ => 31,
@@ -500,7 +500,7 @@ pub fn write_time(out: &mut Vec<u8>, ms: u64) {
     if frac != 0 {
         out.push(b'.');
         let mut width = 3;
-        while frac % 10 == 0 {
+        while frac.is_multiple_of(10) {
             frac /= 10;
             width -= 1;
         }

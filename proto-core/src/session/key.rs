@@ -26,9 +26,6 @@ use core::fmt;
 pub const KEY_RANDOM_LEN: usize = 48;
 /// Characters in a key's text.
 pub const KEY_LEN: usize = 64;
-
-const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 /// A validated session key: 64 characters of `[A-Za-z0-9_-]`.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct SessionKey([u8; KEY_LEN]);
@@ -67,13 +64,13 @@ impl core::error::Error for KeyError {}
 impl SessionKey {
     /// The key of 48 random bytes (drawn by the caller).
     pub fn from_random(random: [u8; KEY_RANDOM_LEN]) -> Self {
+        use base64::Engine;
         let mut out = [0u8; KEY_LEN];
-        for (group, chunk) in random.chunks_exact(3).enumerate() {
-            let n = u32::from(chunk[0]) << 16 | u32::from(chunk[1]) << 8 | u32::from(chunk[2]);
-            for i in 0..4 {
-                out[group * 4 + i] = ALPHABET[(n >> (18 - 6 * i) & 0x3f) as usize];
-            }
-        }
+        // 48 bytes are exactly 64 characters: no padding, nothing left over.
+        let written = base64::engine::general_purpose::URL_SAFE
+            .encode_slice(random, &mut out)
+            .unwrap_or(0);
+        debug_assert_eq!(written, KEY_LEN);
         SessionKey(out)
     }
 

@@ -518,10 +518,10 @@ fn name_end(frame: &[u8], at: usize) -> Result<usize, DecodeError> {
 /// header before the payload ends at an odd offset, a zero padding byte
 /// follows. Returns where the payload starts.
 fn utf16_payload_start(frame: &[u8], header_end: usize) -> Result<usize, DecodeError> {
-    if frame.len() % 2 != 0 {
+    if !frame.len().is_multiple_of(2) {
         return Err(DecodeError::OddUtf16Payload { len: frame.len() });
     }
-    if header_end % 2 == 0 {
+    if header_end.is_multiple_of(2) {
         return Ok(header_end);
     }
     // Even total, odd header: the padding byte is there.
@@ -663,7 +663,7 @@ impl Message {
                 let encoding = encoding_of(ty - TYPE_REPLY);
                 let start = if encoding == Encoding::Utf16 {
                     too_short("reply", len, 10)?;
-                    if len % 2 != 0 {
+                    if !len.is_multiple_of(2) {
                         return Err(DecodeError::OddUtf16Payload { len });
                     }
                     // The padding byte is always there: the header is 9.
@@ -707,7 +707,7 @@ impl Message {
     /// Bytes [`encode`](Self::encode) writes (for a valid message).
     pub fn encoded_len(&self) -> usize {
         let pad = |header: usize, p: &Payload| {
-            usize::from(p.encoding == Encoding::Utf16 && header % 2 != 0)
+            usize::from(p.encoding == Encoding::Utf16 && !header.is_multiple_of(2))
         };
         match self {
             Message::AcceptConf(c) => 11 + c.subprotocol.len(),
@@ -743,7 +743,7 @@ impl Message {
             }
         }
         fn utf16(p: &Payload) -> Result<(), EncodeError> {
-            if p.encoding == Encoding::Utf16 && p.data.len() % 2 != 0 {
+            if p.encoding == Encoding::Utf16 && !p.data.len().is_multiple_of(2) {
                 return Err(EncodeError::OddUtf16Payload(p.data.len()));
             }
             Ok(())
@@ -815,7 +815,7 @@ impl Message {
         out.reserve(self.encoded_len());
         out.push(self.type_byte());
         let pad_if = |out: &mut Vec<u8>, header: usize, p: &Payload| {
-            if p.encoding == Encoding::Utf16 && header % 2 != 0 {
+            if p.encoding == Encoding::Utf16 && !header.is_multiple_of(2) {
                 out.push(0);
             }
         };
