@@ -16,7 +16,7 @@ FUZZ_SECONDS="${FUZZ_SECONDS:-30}"
 if [ "$#" -gt 0 ]; then
   targets=("$@")
 else
-  targets=(mux_frame_decode mux_connection_input mux_pair_ops yamux_frame_decode yamux_connection_input yamux_differential secure_responder secure_mux sim_scenario echo_stack sim_trace_replay admission taps_framer taps_cache taps_race taps_rendezvous)
+  targets=(mux_frame_decode mux_connection_input mux_pair_ops yamux_frame_decode yamux_connection_input yamux_differential secure_responder secure_mux sim_scenario echo_stack sim_trace_replay admission taps_framer taps_cache taps_race taps_rendezvous session_message session_server)
 fi
 
 # Only the stable toolchain: no sanitizer (-s none). cargo-fuzz's defaults

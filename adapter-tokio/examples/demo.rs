@@ -406,5 +406,29 @@ async fn taps_step() -> Result<(), Error> {
     if !t.winner.contains("127.0.0.1") || !t.expired || !t.replies[0].contains("PRIORITY 1") {
         return Err("the transport-services step did not go as expected".into());
     }
+    session_step().await
+}
+
+/// Sessions: log in over WebSocket, restore the session on a second
+/// client, a signal, an error reply, a graceful shutdown (the `session`
+/// example serves the same protocol to a browser).
+async fn session_step() -> Result<(), Error> {
+    let t = shared::session_tour::tour().await?;
+    println!(
+        "demo: session {}... created by one client, restored by another: {} ({} connections hold it)",
+        t.key_prefix, t.restored, t.holders
+    );
+    println!(
+        "demo: session signal answered {:?}; unknown request got error {:?}; during shutdown the running request finished ({:?}) and a new one got the {}",
+        t.pong, t.error_code, t.in_flight_reply, t.late_request
+    );
+    if !t.restored
+        || t.holders != 2
+        || t.pong != "hello"
+        || t.in_flight_reply != "finished"
+        || t.late_request != "shutdown reply"
+    {
+        return Err("the session step did not go as expected".into());
+    }
     Ok(())
 }

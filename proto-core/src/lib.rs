@@ -37,6 +37,8 @@
 //!   peer authorization, under the mux.
 //! - [`mux`]: flows multiplexed over one byte stream.
 //! - [`budget`]: a memory budget shared by every connection of a process.
+//! - [`session`]: webwire-compatible requests, replies, signals and
+//!   sessions: the wire codec, server and client machines, the key registry.
 //! - `sim` (feature `sim`): a deterministic virtual network of named hosts,
 //!   a scheduler with seeded faults, and trace record/replay; it drives any
 //!   state machine through the contract ([`sim::SimCore`]).
@@ -58,6 +60,7 @@ pub mod budget;
 pub mod mux;
 mod rate;
 pub mod secure;
+pub mod session;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod taps;

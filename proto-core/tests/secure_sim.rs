@@ -192,8 +192,14 @@ fn run(seed: u64) {
     .unwrap();
     let (mut client, mut server) = (End::new(c, Side::Dialer), End::new(s, Side::Acceptor));
     // msg1 is 34 bytes and msg3 about 290: aim at the handshake sometimes.
-    let corrupt_at =
-        (seed % 3 == 0).then(|| rng.next() % if rng.next() % 2 == 0 { 400 } else { 200_000 });
+    let corrupt_at = seed.is_multiple_of(3).then(|| {
+        rng.next()
+            % if rng.next().is_multiple_of(2) {
+                400
+            } else {
+                200_000
+            }
+    });
     let mut sent_c2s = 0u64;
     let mut handshake_bytes = None;
 

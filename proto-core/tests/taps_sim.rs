@@ -196,7 +196,7 @@ fn run(seed: u64) -> (usize, usize) {
         max_transmit_chunk: rng.range(64, 2048) as usize,
         ..Config::default()
     };
-    let delimited = seed % 3 == 0;
+    let delimited = seed.is_multiple_of(3);
     let framer = || -> Box<dyn Framer> {
         if delimited {
             Box::new(Delimiter::default())

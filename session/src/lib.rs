@@ -1,6 +1,16 @@
 //! webwire-style sessions on tokio: requests, replies, signals and session
 //! lifecycle over WebSocket or a weft flow, a reconnecting client, and
 //! session stores. The protocol itself is the sans-IO
-//! `proto_core::session`; this crate only does IO, timers and storage.
+//! [`proto_core::session`]; this crate only does IO, timers and storage.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
 
+mod client;
+mod clock;
+pub mod server;
 pub mod store;
+
+pub use client::{Backoff, Client, ClientError, ClientEvent, ClientOptions};
+pub use proto_core::session::{Encoding, Payload, RequestError, SessionInfo, SessionKey};
+pub use server::{Connection, Handler, HandlerError, Incoming, Server, ServerOptions};
+pub use store::BoxFuture;

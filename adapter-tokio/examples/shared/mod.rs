@@ -2,6 +2,7 @@
 //! it for an example of its own). Each example uses part of it.
 #![allow(dead_code)]
 
+pub mod session_tour;
 pub mod taps_tour;
 
 /// `len` pseudo-random bytes from `seed` (xorshift), for checkable payloads.

@@ -223,7 +223,7 @@ impl Records {
         out.put_bytes(rec.freeze());
         out.put_slice(&tag);
         self.sent += 1;
-        if self.send_rekey != 0 && self.sent % self.send_rekey == 0 {
+        if self.send_rekey != 0 && self.sent.is_multiple_of(self.send_rekey) {
             self.send.rekey();
         }
         Ok(LEN_PREFIX + body)
@@ -333,7 +333,7 @@ impl Records {
             return Err(self.fail(e));
         }
         self.received += 1;
-        if self.recv_rekey != 0 && self.received % self.recv_rekey == 0 {
+        if self.recv_rekey != 0 && self.received.is_multiple_of(self.recv_rekey) {
             self.recv.rekey();
         }
         Ok(rec.freeze())

@@ -1,0 +1,632 @@
+//! One client connection: its machine under a lock, the task that moves
+//! its messages, and the handle handlers get.
+
+use super::{lock, Incoming, ServerInner};
+use crate::store::StoredSession;
+use bytes::{Bytes, BytesMut};
+use futures_util::{FutureExt, SinkExt, StreamExt};
+use proto_core::session::{
+    CloseReason, Framed, Payload, RequestId, ServerConnection, ServerEvent, SessionInfo,
+    SessionKey, SpecialReply,
+};
+use proto_core::wire::Machine;
+use std::fmt;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::Notify;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::WebSocketStream;
+
+/// Where the connection's messages go: whole messages (WebSocket) or a
+/// length-prefixed byte stream (a flow, a socket).
+enum Side {
+    Messages(ServerConnection),
+    Stream(Framed<ServerConnection>),
+}
+
+impl Side {
+    fn core(&mut self) -> &mut ServerConnection {
+        match self {
+            Side::Messages(m) => m,
+            Side::Stream(f) => f.inner_mut(),
+        }
+    }
+}
+
+struct State {
+    side: Side,
+    session: Option<SessionInfo>,
+    /// Handlers of this connection running now.
+    handlers: usize,
+    /// Close once `handlers` is zero ([`Connection::close`]).
+    close_when_idle: bool,
+}
+
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    server: Arc<ServerInner>,
+    state: Mutex<State>,
+    wake: Notify,
+    remote: Option<SocketAddr>,
+}
+
+/// A client connection, as handlers see it; clones share it.
+#[derive(Clone)]
+pub struct Connection {
+    conn: Arc<Conn>,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("id", &self.conn.id)
+            .field("remote", &self.conn.remote)
+            .finish()
+    }
+}
+
+/// Why [`Connection::create_session`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SessionError {
+    /// The server runs with sessions disabled.
+    Disabled,
+    /// This connection already has a session.
+    AlreadyHasSession,
+    /// The connection is closed.
+    Closed,
+    /// The registry refused (too many sessions held).
+    Registry(proto_core::session::RegistryError),
+    /// The info is not a JSON object.
+    BadInfo(String),
+    /// The store failed.
+    Store(crate::store::StoreError),
+    /// The system has no randomness for a key.
+    NoRandomness(String),
+    /// The connection refused the command (a bad signal name, say).
+    Refused(proto_core::session::SessionError),
+}
+
+impl fmt::Display for SessionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SessionError::Disabled => f.write_str("sessions are disabled on this server"),
+            SessionError::AlreadyHasSession => f.write_str("the connection already has a session"),
+            SessionError::Closed => f.write_str("the connection is closed"),
+            SessionError::Registry(e) => write!(f, "the session registry refused: {e}"),
+            SessionError::BadInfo(e) => write!(f, "session info is not a JSON object: {e}"),
+            SessionError::Store(e) => write!(f, "the session store failed: {e}"),
+            SessionError::NoRandomness(e) => write!(f, "no randomness for a session key: {e}"),
+            SessionError::Refused(e) => write!(f, "the connection refused: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SessionError {}
+
+impl Connection {
+    pub(crate) fn new(conn: Arc<Conn>) -> Self {
+        Connection { conn }
+    }
+
+    /// This connection's number, unique in the server's lifetime.
+    pub fn id(&self) -> u64 {
+        self.conn.id
+    }
+
+    /// The client's address, when the transport has one.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.conn.remote
+    }
+
+    /// The session this connection holds.
+    pub fn session(&self) -> Option<SessionInfo> {
+        lock(&self.conn.state).session.clone()
+    }
+
+    /// Sends a signal to the client.
+    pub fn signal(&self, name: &str, payload: Payload) -> Result<(), SessionError> {
+        self.conn
+            .command(|m| m.signal(Bytes::copy_from_slice(name.as_bytes()), payload))
+            .ok_or(SessionError::Closed)?
+            .map_err(SessionError::Refused)
+    }
+
+    /// Creates a session for this connection with `info` (a JSON object's
+    /// text, or none): stores it, registers the connection under its new
+    /// key and tells the client (a session-created message).
+    pub async fn create_session(&self, info: Option<&str>) -> Result<SessionInfo, SessionError> {
+        let server = &self.conn.server;
+        if !server.options.connection.sessions_enabled {
+            return Err(SessionError::Disabled);
+        }
+        if self.session().is_some() {
+            return Err(SessionError::AlreadyHasSession);
+        }
+        if let Some(text) = info {
+            match serde_json::from_str::<serde_json::Value>(text) {
+                Ok(serde_json::Value::Object(_)) => {}
+                Ok(_) => return Err(SessionError::BadInfo("not an object".into())),
+                Err(e) => return Err(SessionError::BadInfo(e.to_string())),
+            }
+        }
+        let mut random = [0u8; 48];
+        getrandom::fill(&mut random).map_err(|e| SessionError::NoRandomness(e.to_string()))?;
+        let key = SessionKey::from_random(random);
+        let now = crate::clock::unix_ms();
+        let session = SessionInfo {
+            key,
+            creation_ms: now,
+            last_lookup_ms: now,
+            info: info.map(|t| Bytes::copy_from_slice(t.as_bytes())),
+        };
+        server
+            .store
+            .created(&stored(&session))
+            .await
+            .map_err(SessionError::Store)?;
+        server
+            .registry()
+            .attach(key, self.conn.id)
+            .map_err(SessionError::Registry)?;
+        let sent = self.conn.command(|m| m.session_created(&session));
+        if !matches!(sent, Some(Ok(()))) {
+            server.registry().detach(self.conn.id);
+            return Err(SessionError::Closed);
+        }
+        lock(&self.conn.state).session = Some(session.clone());
+        Ok(session)
+    }
+
+    /// Closes this connection's session (here and in the store; other
+    /// connections of the key keep theirs until [`Server::close_session`]
+    /// (crate::Server::close_session)). The client gets a session-closed
+    /// message.
+    pub async fn close_session(&self) -> Result<(), SessionError> {
+        let Some(session) = self.drop_session(true) else {
+            return Ok(());
+        };
+        self.conn
+            .server
+            .store
+            .closed(session.key.as_str())
+            .await
+            .map_err(SessionError::Store)
+    }
+
+    /// Closes the connection once the handlers running for it have
+    /// returned (their replies are sent first).
+    pub fn close(&self) {
+        let mut st = lock(&self.conn.state);
+        st.close_when_idle = true;
+        if st.handlers == 0 {
+            let now = self.conn.server.clock.now();
+            st.side.core().close(now, CloseReason::Local);
+        }
+        drop(st);
+        self.conn.wake.notify_one();
+    }
+
+    /// Forgets the session here and in the registry; tells the client when
+    /// `notify`.
+    pub(crate) fn drop_session(&self, notify: bool) -> Option<SessionInfo> {
+        let mut st = lock(&self.conn.state);
+        let session = st.session.take()?;
+        if notify {
+            // A closed connection has no one to tell.
+            let _ = st.side.core().session_closed();
+        }
+        drop(st);
+        self.conn.server.registry().detach(self.conn.id);
+        self.conn.wake.notify_one();
+        Some(session)
+    }
+}
+
+fn stored(s: &SessionInfo) -> StoredSession {
+    StoredSession {
+        key: s.key.as_str().to_owned(),
+        creation_ms: s.creation_ms,
+        last_lookup_ms: s.last_lookup_ms,
+        info: s
+            .info
+            .as_ref()
+            .map(|i| String::from_utf8_lossy(i).into_owned()),
+    }
+}
+
+fn from_stored(s: StoredSession) -> Option<SessionInfo> {
+    Some(SessionInfo {
+        key: SessionKey::parse(s.key.as_bytes()).ok()?,
+        creation_ms: s.creation_ms,
+        last_lookup_ms: s.last_lookup_ms,
+        info: s.info.map(Bytes::from),
+    })
+}
+
+/// What one pass over the machine produced.
+struct Drained {
+    out: Vec<Bytes>,
+    events: Vec<ServerEvent>,
+    deadline: Option<proto_core::time::Instant>,
+    done: bool,
+}
+
+impl Conn {
+    fn new(server: Arc<ServerInner>, id: u64, side: Side, remote: Option<SocketAddr>) -> Arc<Self> {
+        Arc::new(Conn {
+            id,
+            server,
+            state: Mutex::new(State {
+                side,
+                session: None,
+                handlers: 0,
+                close_when_idle: false,
+            }),
+            wake: Notify::new(),
+            remote,
+        })
+    }
+
+    /// Runs a command on the machine and wakes the task; `None` when the
+    /// connection is closed.
+    fn command<R>(&self, f: impl FnOnce(&mut ServerConnection) -> R) -> Option<R> {
+        let mut st = lock(&self.state);
+        let core = st.side.core();
+        if core.is_closed() {
+            return None;
+        }
+        let r = f(core);
+        drop(st);
+        self.wake.notify_one();
+        Some(r)
+    }
+
+    pub(crate) fn begin_shutdown(&self) {
+        self.command(|m| m.begin_shutdown());
+    }
+
+    pub(crate) fn close_now(&self) {
+        let now = self.server.clock.now();
+        self.command(|m| m.close(now, CloseReason::Local));
+    }
+
+    fn drain(&self) -> Drained {
+        let mut st = lock(&self.state);
+        let mut out = Vec::new();
+        match &mut st.side {
+            Side::Messages(m) => {
+                while let Some(msg) = m.poll_message() {
+                    out.push(msg);
+                }
+            }
+            Side::Stream(f) => {
+                let mut buf = Vec::new();
+                while f.poll_transmit(&mut buf).is_some() {}
+                if !buf.is_empty() {
+                    out.push(Bytes::from(buf));
+                }
+            }
+        }
+        let core = st.side.core();
+        let mut events = Vec::new();
+        while let Some(ev) = core.poll_event() {
+            events.push(ev);
+        }
+        let deadline = match &st.side {
+            Side::Messages(m) => m.poll_timeout(),
+            Side::Stream(f) => f.poll_timeout(),
+        };
+        let closed = match &st.side {
+            Side::Messages(m) => m.is_closed(),
+            Side::Stream(f) => f.is_closed(),
+        };
+        Drained {
+            done: closed && out.is_empty(),
+            out,
+            events,
+            deadline,
+        }
+    }
+
+    fn input(&self, f: impl FnOnce(&mut Side, proto_core::time::Instant)) {
+        let now = self.server.clock.now();
+        f(&mut lock(&self.state).side, now);
+    }
+
+    fn timeout(&self) {
+        self.input(|side, now| match side {
+            Side::Messages(m) => m.handle_timeout(now),
+            Side::Stream(f) => f.handle_timeout(now),
+        });
+    }
+
+    fn transport_closed(&self) {
+        self.input(|side, now| match side {
+            Side::Messages(m) => m.handle_transport_closed(now),
+            Side::Stream(f) => f.handle_transport_closed(now),
+        });
+    }
+
+    /// Starts the work an event asks for.
+    fn dispatch(self: &Arc<Self>, event: ServerEvent) {
+        let work = match event {
+            ServerEvent::Request { id, name, payload } => {
+                Work::Request(id, Incoming { name, payload })
+            }
+            ServerEvent::Signal { name, payload } => Work::Signal(Incoming { name, payload }),
+            ServerEvent::RestoreSession { id, key } => Work::Restore(id, key),
+            ServerEvent::CloseSession { id } => Work::CloseSession(id),
+            _ => return,
+        };
+        let guard = self.server.work();
+        lock(&self.state).handlers += 1;
+        let conn = self.clone();
+        tokio::spawn(async move {
+            conn.clone().run_work(work).await;
+            conn.handler_done();
+            drop(guard);
+        });
+    }
+
+    fn handler_done(&self) {
+        let mut st = lock(&self.state);
+        st.handlers -= 1;
+        if st.handlers == 0 && st.close_when_idle {
+            let now = self.server.clock.now();
+            st.side.core().close(now, CloseReason::Local);
+        }
+        drop(st);
+        self.wake.notify_one();
+    }
+
+    async fn run_work(self: Arc<Self>, work: Work) {
+        let handler = self.server.handler.clone();
+        let handle = Connection::new(self.clone());
+        match work {
+            Work::Request(id, request) => {
+                // A panic is caught and answered (without a task of its own:
+                // one hop less per request).
+                let outcome = AssertUnwindSafe(handler.on_request(handle, request))
+                    .catch_unwind()
+                    .await;
+                self.command(|m| match outcome {
+                    Ok(Ok(payload)) => m.reply(id, payload),
+                    Ok(Err(super::HandlerError::Reply { code, message })) => {
+                        let reply = m.reply_error(
+                            id,
+                            Bytes::copy_from_slice(code.as_bytes()),
+                            Bytes::from(message.into_bytes()),
+                        );
+                        match reply {
+                            Ok(()) => Ok(()),
+                            Err(e) => {
+                                tracing::error!(
+                                    connection = self.id,
+                                    "bad error reply {code:?}: {e}"
+                                );
+                                m.reply_internal_error(id)
+                            }
+                        }
+                    }
+                    Ok(Err(super::HandlerError::Internal(e))) => {
+                        tracing::error!(connection = self.id, "request handler failed: {e}");
+                        m.reply_internal_error(id)
+                    }
+                    Err(_) => {
+                        tracing::error!(connection = self.id, "request handler panicked");
+                        m.reply_internal_error(id)
+                    }
+                });
+            }
+            Work::Signal(signal) => {
+                let outcome = AssertUnwindSafe(handler.on_signal(handle, signal))
+                    .catch_unwind()
+                    .await;
+                if outcome.is_err() {
+                    tracing::error!(connection = self.id, "signal handler panicked");
+                }
+            }
+            Work::Restore(id, key) => self.restore(id, key).await,
+            Work::CloseSession(id) => {
+                let reply = match Connection::new(self.clone()).close_session().await {
+                    Ok(()) => Ok(()),
+                    Err(e) => {
+                        tracing::error!(connection = self.id, "closing a session failed: {e}");
+                        Err(())
+                    }
+                };
+                self.command(|m| match reply {
+                    Ok(()) => m.reply(id, Payload::default()),
+                    Err(()) => m.reply_internal_error(id),
+                });
+            }
+        }
+    }
+
+    async fn restore(self: &Arc<Self>, id: RequestId, key: SessionKey) {
+        let server = &self.server;
+        if !server.options.connection.sessions_enabled {
+            self.command(|m| m.reply_special(id, SpecialReply::SessionsDisabled));
+            return;
+        }
+        let found = match server
+            .store
+            .lookup(key.as_str(), crate::clock::unix_ms())
+            .await
+        {
+            Ok(found) => found.and_then(from_stored),
+            Err(e) => {
+                tracing::error!(connection = self.id, "session lookup failed: {e}");
+                self.command(|m| m.reply_internal_error(id));
+                return;
+            }
+        };
+        let Some(session) = found else {
+            self.command(|m| m.reply_special(id, SpecialReply::SessionNotFound));
+            return;
+        };
+        // A restore replaces the session this connection held.
+        Connection::new(self.clone()).drop_session(false);
+        // The one atomic check-and-insert: concurrent restores of one key
+        // cannot pass the per-session limit together.
+        if server.registry().attach(session.key, self.id).is_err() {
+            self.command(|m| m.reply_special(id, SpecialReply::MaxSessionConnectionsReached));
+            return;
+        }
+        let sent = self.command(|m| m.reply_session(id, &session));
+        if !matches!(sent, Some(Ok(()))) {
+            server.registry().detach(self.id);
+            return;
+        }
+        lock(&self.state).session = Some(session);
+    }
+}
+
+enum Work {
+    Request(RequestId, Incoming),
+    Signal(Incoming),
+    Restore(RequestId, SessionKey),
+    CloseSession(RequestId),
+}
+
+impl ServerInner {
+    fn open(
+        self: &Arc<Self>,
+        id: u64,
+        side: impl FnOnce(ServerConnection) -> Side,
+        remote: Option<SocketAddr>,
+    ) -> Arc<Conn> {
+        let machine = ServerConnection::new(self.clock.now(), self.options.connection.clone());
+        let conn = Conn::new(self.clone(), id, side(machine), remote);
+        self.register(&conn);
+        self.handler.on_connected(&Connection::new(conn.clone()));
+        conn
+    }
+
+    fn finish(&self, conn: &Arc<Conn>) {
+        self.forget(conn.id);
+        lock(&conn.state).session = None;
+        self.handler.on_disconnected(&Connection::new(conn.clone()));
+    }
+
+    /// Runs one WebSocket connection to its end.
+    pub(crate) async fn run_websocket<S>(
+        self: Arc<Self>,
+        id: u64,
+        ws: WebSocketStream<S>,
+        remote: Option<SocketAddr>,
+    ) where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = self.open(id, Side::Messages, remote);
+        let (mut sink, mut stream) = ws.split();
+        loop {
+            let drained = conn.drain();
+            let wrote = !drained.out.is_empty();
+            let mut failed = false;
+            for msg in drained.out {
+                if sink.feed(WsMessage::Binary(msg)).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            if wrote && !failed && sink.flush().await.is_err() {
+                failed = true;
+            }
+            for ev in drained.events {
+                conn.dispatch(ev);
+            }
+            if failed {
+                conn.transport_closed();
+            }
+            if drained.done {
+                break;
+            }
+            let sleep = drained.deadline.map(|d| self.clock.deadline(d));
+            tokio::select! {
+                _ = conn.wake.notified() => {}
+                msg = stream.next() => match msg {
+                    Some(Ok(WsMessage::Binary(data))) => conn.input(|side, now| {
+                        if let Side::Messages(m) = side {
+                            let _ = m.handle_message(now, data);
+                        }
+                    }),
+                    Some(Ok(WsMessage::Text(_))) => conn.input(|side, now| {
+                        side.core().close(now, CloseReason::TextFrame);
+                    }),
+                    // tungstenite queues the pong; a flush sends it.
+                    Some(Ok(WsMessage::Ping(_))) => {
+                        let _ = sink.flush().await;
+                    }
+                    Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
+                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => conn.transport_closed(),
+                },
+                _ = sleep_until(sleep) => conn.timeout(),
+            }
+        }
+        let _ = sink.close().await;
+        self.finish(&conn);
+    }
+
+    /// Runs one length-prefixed connection on a byte stream to its end.
+    pub(crate) async fn run_stream<S>(self: Arc<Self>, id: u64, io: S, remote: Option<SocketAddr>)
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let conn = self.open(id, |m| Side::Stream(Framed::new(m)), remote);
+        let (mut rd, mut wr) = tokio::io::split(io);
+        let mut buf = BytesMut::with_capacity(16 * 1024);
+        let mut eof = false;
+        loop {
+            let drained = conn.drain();
+            let mut failed = false;
+            for chunk in drained.out {
+                if wr.write_all(&chunk).await.is_err() {
+                    failed = true;
+                    break;
+                }
+            }
+            for ev in drained.events {
+                conn.dispatch(ev);
+            }
+            if failed {
+                conn.transport_closed();
+            }
+            if drained.done {
+                break;
+            }
+            let sleep = drained.deadline.map(|d| self.clock.deadline(d));
+            buf.reserve(16 * 1024);
+            tokio::select! {
+                _ = conn.wake.notified() => {}
+                n = rd.read_buf(&mut buf), if !eof => match n {
+                    Ok(0) | Err(_) => {
+                        eof = true;
+                        conn.transport_closed();
+                    }
+                    Ok(_) => {
+                        let data = buf.split().freeze();
+                        conn.input(|side, now| {
+                            if let Side::Stream(f) = side {
+                                let _ = f.handle_input(now, data);
+                            }
+                        });
+                    }
+                },
+                _ = sleep_until(sleep) => conn.timeout(),
+            }
+        }
+        let _ = wr.shutdown().await;
+        self.finish(&conn);
+    }
+}
+
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
