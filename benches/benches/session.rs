@@ -136,11 +136,7 @@ struct WeftRr {
 }
 
 async fn setup_weft_rr(clients: usize, size: usize) -> io::Result<WeftRr> {
-    let server = Server::new(
-        Echo,
-        Arc::new(MemoryStore::new()),
-        ServerOptions::default(),
-    );
+    let server = Server::new(Echo, Arc::new(MemoryStore::new()), ServerOptions::default());
     let mut guard = TaskGuard::default();
     let url = serve_weft(&server, &mut guard).await?;
     let payload = payload_bytes(size);
@@ -482,7 +478,7 @@ struct Lookup {
 
 async fn lookups(mut f: Lookup, iters: u64) -> io::Result<Lookup> {
     for _ in 0..iters {
-        let key = f.stored.sessions[f.next % SESSIONS].key.clone();
+        let key = f.stored.sessions[f.next % SESSIONS].key;
         f.next += 1;
         f.stored
             .store
