@@ -251,6 +251,8 @@ struct Drained {
     out: Vec<Bytes>,
     events: Vec<ServerEvent>,
     deadline: Option<proto_core::time::Instant>,
+    /// Nothing more will be queued; what was drained is the last.
+    closed: bool,
     done: bool,
 }
 
@@ -325,6 +327,7 @@ impl Conn {
         };
         Drained {
             done: closed && out.is_empty(),
+            closed,
             out,
             events,
             deadline,
@@ -545,6 +548,10 @@ impl ServerInner {
             if drained.done {
                 break;
             }
+            if drained.closed {
+                // The last messages went out: the next pass ends it.
+                continue;
+            }
             let sleep = drained.deadline.map(|d| self.clock.deadline(d));
             tokio::select! {
                 _ = conn.wake.notified() => {}
@@ -597,6 +604,10 @@ impl ServerInner {
             }
             if drained.done {
                 break;
+            }
+            if drained.closed {
+                // The last messages went out: the next pass ends it.
+                continue;
             }
             let sleep = drained.deadline.map(|d| self.clock.deadline(d));
             buf.reserve(16 * 1024);
