@@ -331,11 +331,18 @@ impl Conn {
         lock(&self.state).handlers += 1;
         let conn = self.clone();
         let signal = matches!(work, Work::Signal(_));
-        (self.spawn)(Box::pin(async move {
+        let mut task: BoxFuture<'static, ()> = Box::pin(async move {
             conn.clone().run_work(work).await;
             conn.handler_done(signal);
             drop(guard);
-        }));
+        });
+        // A handler that needs no waiting (most replies) finishes here, in
+        // the connection's task: no spawn and no wake-up per request. One
+        // that waits is spawned and polled again with a real waker.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if task.as_mut().poll(&mut cx).is_pending() {
+            (self.spawn)(task);
+        }
     }
 
     fn handler_done(&self, signal: bool) {

@@ -53,7 +53,12 @@ impl ServerInner {
         let spawn: Spawner = Arc::new(|f| {
             tokio::spawn(f);
         });
-        let conn = self.open(id, Machine::Messages(Box::new(Mutex::new(machine))), remote, spawn);
+        let conn = self.open(
+            id,
+            Machine::Messages(Box::new(Mutex::new(machine))),
+            remote,
+            spawn,
+        );
         let Some(m) = conn.messages() else {
             return;
         };
@@ -75,6 +80,7 @@ impl ServerInner {
             if wrote && !failed && sink.flush().await.is_err() {
                 failed = true;
             }
+            let dispatched = !drained.events.is_empty();
             for ev in drained.events {
                 conn.dispatch(ev);
             }
@@ -87,6 +93,10 @@ impl ServerInner {
                     continue;
                 }
                 break;
+            }
+            if dispatched && lock(m).has_messages() {
+                // A handler answered at once: send it before waiting.
+                continue;
             }
             let sleep = drained.deadline.map(|d| self.clock.deadline(d));
             tokio::select! {
