@@ -97,6 +97,28 @@ mod server_side {
     }
 
     #[test]
+    fn signals_stop_at_the_backlog_limit_replies_do_not() {
+        let mut s = server(ServerConfig {
+            max_queued_bytes: 100,
+            ..ServerConfig::default()
+        });
+        let big = || Payload::binary(Bytes::from(vec![7u8; 60]));
+        s.signal(Bytes::from_static(b"a"), big()).unwrap();
+        assert!(matches!(
+            s.signal(Bytes::from_static(b"b"), big()),
+            Err(SessionError::Backlog { max: 100, .. })
+        ));
+        // A reply is queued whatever the backlog: the client asked for it.
+        s.handle_message(at(1), req(1, b"echo", b"hi")).unwrap();
+        let _ = events(&mut s);
+        s.reply(RequestId::from_u64(1), big()).unwrap();
+        // Once the client has read, signals flow again.
+        assert_eq!(out(&mut s).len(), 2);
+        s.signal(Bytes::from_static(b"c"), big()).unwrap();
+        assert!(matches!(out(&mut s)[..], [Message::Signal { .. }]));
+    }
+
+    #[test]
     fn requests_are_in_flight_until_replied_once() {
         let mut s = server(ServerConfig::default());
         s.handle_message(at(1), req(7, b"echo", b"hi")).unwrap();

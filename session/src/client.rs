@@ -182,6 +182,8 @@ enum Command {
 }
 
 struct Shared {
+    /// The connection up now, once ready: requests go straight to it.
+    live: Mutex<Option<Live>>,
     session: Mutex<Option<SessionInfo>>,
     events: tokio::sync::Mutex<mpsc::Receiver<ClientEvent>>,
     event_tx: mpsc::Sender<ClientEvent>,
@@ -228,6 +230,7 @@ impl Client {
         let (tx, rx) = mpsc::channel(options.max_queued.max(1));
         let (event_tx, event_rx) = mpsc::channel(options.max_events.max(1));
         let shared = Arc::new(Shared {
+            live: Mutex::new(None),
             session: Mutex::new(session),
             events: tokio::sync::Mutex::new(event_rx),
             event_tx,
@@ -248,11 +251,14 @@ impl Client {
     /// server's error, the request timeout, a disconnect).
     pub async fn request(&self, name: &str, payload: Payload) -> Result<Payload, ClientError> {
         let (reply, answer) = oneshot::channel();
-        self.enqueue(Command::Request(
-            Bytes::copy_from_slice(name.as_bytes()),
-            payload,
-            reply,
-        ))?;
+        let name = Bytes::copy_from_slice(name.as_bytes());
+        // Connected and nothing queued ahead: straight onto the socket from
+        // this task (no hop through the connection's task).
+        let live = lock(&self.shared.live).clone();
+        match live {
+            Some(live) if self.queued() == 0 => live.request(name, payload, reply).await?,
+            _ => self.enqueue(Command::Request(name, payload, reply))?,
+        }
         // The machine times out a request once sent; this covers the time
         // spent queued while disconnected.
         let limit = self.options.connection.request_timeout;
@@ -378,136 +384,189 @@ enum Pending {
     Restore,
 }
 
-async fn session<S>(
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Sink = futures_util::stream::SplitSink<Ws, WsMessage>;
+
+/// A connection's machine and its waiting requests.
+struct State {
+    machine: ClientConnection,
+    pending: HashMap<RequestId, Pending>,
+    clock: Clock,
+}
+
+impl State {
+    fn drain(&mut self) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        while let Some(m) = self.machine.poll_message() {
+            out.push(m);
+        }
+        out
+    }
+}
+
+/// A ready connection, shared by the connection's task and the callers.
+#[derive(Clone)]
+struct Live {
+    state: Arc<Mutex<State>>,
+    sink: Arc<tokio::sync::Mutex<Sink>>,
+}
+
+impl Live {
+    /// Sends a request from the caller's task.
+    async fn request(
+        &self,
+        name: Bytes,
+        payload: Payload,
+        reply: Reply,
+    ) -> Result<(), ClientError> {
+        let out = {
+            let mut st = lock(&self.state);
+            let now = st.clock.now();
+            let id = st
+                .machine
+                .request(now, name, payload)
+                .map_err(ClientError::Refused)?;
+            st.pending.insert(id, Pending::Request(reply));
+            st.drain()
+        };
+        // A failed write ends the connection: the connection's task sees
+        // it and fails what is pending.
+        let _ = write(&self.sink, out).await;
+        Ok(())
+    }
+}
+
+async fn write(sink: &tokio::sync::Mutex<Sink>, out: Vec<Bytes>) -> Result<(), ()> {
+    if out.is_empty() {
+        return Ok(());
+    }
+    let mut sink = sink.lock().await;
+    for msg in out {
+        sink.feed(WsMessage::Binary(msg)).await.map_err(|_| ())?;
+    }
+    sink.flush().await.map_err(|_| ())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+async fn session(
     options: &ClientOptions,
     shared: &Arc<Shared>,
     rx: &mut mpsc::Receiver<Command>,
-    ws: tokio_tungstenite::WebSocketStream<S>,
-) -> Ended
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
+    ws: Ws,
+) -> Ended {
     let clock = Clock::new();
-    let mut machine = ClientConnection::new(clock.now(), options.connection.clone());
-    let (mut sink, mut stream) = ws.split();
-    let mut pending: HashMap<RequestId, Pending> = HashMap::new();
+    let (sink, mut stream) = ws.split();
+    let live = Live {
+        state: Arc::new(Mutex::new(State {
+            machine: ClientConnection::new(clock.now(), options.connection.clone()),
+            pending: HashMap::new(),
+            clock,
+        })),
+        sink: Arc::new(tokio::sync::Mutex::new(sink)),
+    };
     let mut ready = false;
     let mut why = String::from("the connection ended");
-    loop {
-        let mut wrote = false;
-        while let Some(msg) = machine.poll_message() {
-            wrote = true;
-            if sink.feed(WsMessage::Binary(msg)).await.is_err() {
-                machine.handle_transport_closed(clock.now());
-            }
-        }
-        if wrote && sink.flush().await.is_err() {
-            machine.handle_transport_closed(clock.now());
-        }
-        while let Some(ev) = machine.poll_event() {
-            match ev {
-                CoreEvent::Ready(conf) => {
-                    ready = true;
-                    shared.connected.store(true, Ordering::SeqCst);
-                    shared.emit(ClientEvent::Connected(conf));
-                    let key = shared
-                        .session
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .as_ref()
-                        .map(|s| s.key);
-                    if let (true, Some(key)) = (options.restore, key) {
-                        if let Ok(id) = machine.restore_session(clock.now(), &key) {
-                            pending.insert(id, Pending::Restore);
-                        }
-                    }
-                }
-                CoreEvent::Reply { id, result } => match pending.remove(&id) {
-                    Some(Pending::Request(reply)) => {
-                        let _ = reply.send(result.map_err(ClientError::Request));
-                    }
-                    Some(Pending::Restore) => {
-                        let restored = result.map_err(ClientError::Request).and_then(|p| {
-                            SessionInfo::from_json(&p.data)
-                                .map_err(|_| ClientError::Request(RequestError::InternalError))
-                        });
-                        let mut held = shared.session.lock().unwrap_or_else(|e| e.into_inner());
-                        match restored {
-                            Ok(info) => {
-                                *held = Some(info.clone());
-                                shared.emit(ClientEvent::Restored(info));
+    let ended = loop {
+        let (out, closed, deadline) = {
+            let mut st = lock(&live.state);
+            let out = st.drain();
+            let st = &mut *st;
+            while let Some(ev) = st.machine.poll_event() {
+                match ev {
+                    CoreEvent::Ready(conf) => {
+                        ready = true;
+                        shared.connected.store(true, Ordering::SeqCst);
+                        shared.emit(ClientEvent::Connected(conf));
+                        let key = lock(&shared.session).as_ref().map(|s| s.key);
+                        if let (true, Some(key)) = (options.restore, key) {
+                            if let Ok(id) = st.machine.restore_session(st.clock.now(), &key) {
+                                st.pending.insert(id, Pending::Restore);
                             }
-                            Err(ClientError::Request(e)) => {
-                                if e == RequestError::SessionNotFound {
-                                    *held = None;
-                                }
-                                shared.emit(ClientEvent::RestoreFailed(e));
-                            }
-                            Err(_) => {}
                         }
+                        *lock(&shared.live) = Some(live.clone());
                     }
-                    None => {}
-                },
-                CoreEvent::Signal { name, payload } => {
-                    shared.emit(ClientEvent::Signal(Incoming { name, payload }));
-                }
-                CoreEvent::SessionCreated(info) => {
-                    *shared.session.lock().unwrap_or_else(|e| e.into_inner()) = Some(info.clone());
-                    shared.emit(ClientEvent::SessionCreated(info));
-                }
-                CoreEvent::SessionClosed => {
-                    *shared.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
-                    shared.emit(ClientEvent::SessionClosed);
-                }
-                CoreEvent::Closed(reason) => why = reason.to_string(),
-                _ => {}
-            }
-        }
-        if machine.is_closed() {
-            // The machine failed what was pending; anything left is ours.
-            for (_, p) in pending.drain() {
-                if let Pending::Request(reply) = p {
-                    let _ = reply.send(Err(ClientError::Request(RequestError::Disconnected)));
+                    CoreEvent::Reply { id, result } => match st.pending.remove(&id) {
+                        Some(Pending::Request(reply)) => {
+                            let _ = reply.send(result.map_err(ClientError::Request));
+                        }
+                        Some(Pending::Restore) => restored(shared, result),
+                        None => {}
+                    },
+                    CoreEvent::Signal { name, payload } => {
+                        shared.emit(ClientEvent::Signal(Incoming { name, payload }));
+                    }
+                    CoreEvent::SessionCreated(info) => {
+                        *lock(&shared.session) = Some(info.clone());
+                        shared.emit(ClientEvent::SessionCreated(info));
+                    }
+                    CoreEvent::SessionClosed => {
+                        *lock(&shared.session) = None;
+                        shared.emit(ClientEvent::SessionClosed);
+                    }
+                    CoreEvent::Closed(reason) => why = reason.to_string(),
+                    _ => {}
                 }
             }
-            let _ = sink.close().await;
-            return Ended::Lost(why, ready);
-        }
-        if machine.has_messages() {
-            // An event queued a message (the restore after Ready).
+            let closed = st.machine.is_closed();
+            if closed {
+                *lock(&shared.live) = None;
+                // The machine failed what was pending; anything left is ours.
+                for (_, p) in st.pending.drain() {
+                    if let Pending::Request(reply) = p {
+                        let _ = reply.send(Err(ClientError::Request(RequestError::Disconnected)));
+                    }
+                }
+            }
+            let mut out = out;
+            // An event may have queued a message (the restore after Ready).
+            out.extend(st.drain());
+            (
+                out,
+                closed,
+                st.machine.poll_timeout().map(|d| clock.deadline(d)),
+            )
+        };
+        if write(&live.sink, out).await.is_err() {
+            lock(&live.state)
+                .machine
+                .handle_transport_closed(clock.now());
             continue;
         }
-        let deadline = machine.poll_timeout().map(|d| clock.deadline(d));
+        if closed {
+            break Ended::Lost(why, ready);
+        }
         tokio::select! {
-            msg = stream.next() => match msg {
-                Some(Ok(WsMessage::Binary(data))) => {
-                    let _ = machine.handle_message(clock.now(), data);
+            msg = stream.next() => {
+                let mut st = lock(&live.state);
+                let now = clock.now();
+                match msg {
+                    Some(Ok(WsMessage::Binary(data))) => {
+                        let _ = st.machine.handle_message(now, data);
+                    }
+                    Some(Ok(WsMessage::Text(_))) => st.machine.close(now, CloseReason::TextFrame),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        why = format!("transport failed: {e}");
+                        st.machine.handle_transport_closed(now);
+                    }
+                    None => st.machine.handle_transport_closed(now),
                 }
-                Some(Ok(WsMessage::Text(_))) => {
-                    machine.close(clock.now(), CloseReason::TextFrame);
-                }
-                Some(Ok(WsMessage::Ping(_))) => {
-                    let _ = sink.flush().await;
-                }
-                Some(Ok(_)) => {}
-                Some(Err(e)) => {
-                    why = format!("transport failed: {e}");
-                    machine.handle_transport_closed(clock.now());
-                }
-                None => machine.handle_transport_closed(clock.now()),
-            },
+            }
             cmd = rx.recv(), if ready => match cmd {
-                None => {
-                    let _ = sink.close().await;
-                    return Ended::Stopped;
-                }
+                None => break Ended::Stopped,
                 Some(cmd) => {
+                    let mut st = lock(&live.state);
                     let now = clock.now();
+                    let st = &mut *st;
                     match cmd {
                         Command::Request(name, payload, reply) => {
-                            match machine.request(now, name, payload) {
+                            match st.machine.request(now, name, payload) {
                                 Ok(id) => {
-                                    pending.insert(id, Pending::Request(reply));
+                                    st.pending.insert(id, Pending::Request(reply));
                                 }
                                 Err(e) => {
                                     let _ = reply.send(Err(ClientError::Refused(e)));
@@ -515,11 +574,11 @@ where
                             }
                         }
                         Command::Signal(name, payload) => {
-                            let _ = machine.signal(now, name, payload);
+                            let _ = st.machine.signal(now, name, payload);
                         }
-                        Command::CloseSession(reply) => match machine.close_session(now) {
+                        Command::CloseSession(reply) => match st.machine.close_session(now) {
                             Ok(id) => {
-                                pending.insert(id, Pending::Request(reply));
+                                st.pending.insert(id, Pending::Request(reply));
                             }
                             Err(e) => {
                                 let _ = reply.send(Err(ClientError::Refused(e)));
@@ -533,7 +592,29 @@ where
                     }
                 }
             },
-            _ = sleep_until(deadline) => machine.handle_timeout(clock.now()),
+            _ = sleep_until(deadline) => lock(&live.state).machine.handle_timeout(clock.now()),
+        }
+    };
+    *lock(&shared.live) = None;
+    let _ = live.sink.lock().await.close().await;
+    ended
+}
+
+/// The outcome of the restore sent after Ready.
+fn restored(shared: &Shared, result: Result<Payload, RequestError>) {
+    let restored = result
+        .and_then(|p| SessionInfo::from_json(&p.data).map_err(|_| RequestError::InternalError));
+    let mut held = lock(&shared.session);
+    match restored {
+        Ok(info) => {
+            *held = Some(info.clone());
+            shared.emit(ClientEvent::Restored(info));
+        }
+        Err(e) => {
+            if e == RequestError::SessionNotFound {
+                *held = None;
+            }
+            shared.emit(ClientEvent::RestoreFailed(e));
         }
     }
 }

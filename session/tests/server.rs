@@ -500,3 +500,45 @@ fn backoff_grows_is_capped_and_jitters_within_bounds() {
     }
     assert!(b.delay(1, 0.0) < b.delay(1, 0.999));
 }
+
+#[tokio::test]
+async fn signal_handlers_per_connection_are_bounded() {
+    let options = ServerOptions {
+        max_signal_handlers: 2,
+        ..ServerOptions::default()
+    };
+    let (server, app, _) = server_with(options);
+    let mut peer = pipe(&server);
+    assert!(matches!(peer.recv().await, Some(Message::AcceptConf(_))));
+    for _ in 0..10 {
+        peer.send(&Message::Signal {
+            name: Bytes::from_static(b"hold"),
+            payload: utf8("x"),
+        })
+        .await;
+    }
+    // A request after them: once it is answered, every signal was seen.
+    peer.send(&request(1, "echo", utf8("after"))).await;
+    assert!(matches!(
+        peer.reply_to(RequestId::from_u64(1)).await,
+        Some(Message::Reply { .. })
+    ));
+    assert_eq!(server.signals_dropped(), 8);
+    // The two admitted handlers start and wait (the runtime is one thread:
+    // once counted, each is parked on `release`).
+    while app.signals.load(Ordering::SeqCst) < 2 {
+        tokio::task::yield_now().await;
+    }
+    app.release.notify_waiters();
+    while server.in_flight() > 0 {
+        tokio::task::yield_now().await;
+    }
+    // Slots are free again.
+    peer.send(&Message::Signal {
+        name: Bytes::from_static(b"ping"),
+        payload: utf8("again"),
+    })
+    .await;
+    assert!(matches!(peer.recv().await, Some(Message::Signal { .. })));
+    assert_eq!(server.signals_dropped(), 8);
+}

@@ -77,6 +77,11 @@ pub struct ServerConfig {
     pub subprotocol: Bytes,
     /// Whether restore and close-session requests are served. Default true.
     pub sessions_enabled: bool,
+    /// Unsent bytes past which [`ServerConnection::signal`] refuses
+    /// (`SessionError::Backlog`): a client that stops reading cannot make
+    /// the server's signals pile up. Replies are always queued (their
+    /// number is bounded by `max_pending_requests`). Default 4 MiB.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -88,6 +93,7 @@ impl Default for ServerConfig {
             max_pending_requests: 128,
             subprotocol: Bytes::new(),
             sessions_enabled: true,
+            max_queued_bytes: 4 * 1024 * 1024,
         }
     }
 }
@@ -148,6 +154,14 @@ pub enum SessionError {
     Encode(EncodeError),
     /// Sessions are disabled in this server's config.
     SessionsDisabled,
+    /// A signal would pass [`ServerConfig::max_queued_bytes`] unsent (the
+    /// client is not reading); nothing was queued.
+    Backlog {
+        /// Bytes queued now.
+        queued: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 impl fmt::Display for SessionError {
@@ -160,6 +174,10 @@ impl fmt::Display for SessionError {
             }
             SessionError::Encode(e) => write!(f, "cannot encode: {e}"),
             SessionError::SessionsDisabled => f.write_str("sessions are disabled"),
+            SessionError::Backlog { queued, max } => write!(
+                f,
+                "{queued} bytes already wait for the client (limit {max}): signal not sent"
+            ),
         }
     }
 }
@@ -171,6 +189,8 @@ impl core::error::Error for SessionError {}
 pub struct ServerConnection {
     config: ServerConfig,
     out: VecDeque<Bytes>,
+    /// Bytes in `out`.
+    out_bytes: usize,
     events: VecDeque<ServerEvent>,
     in_flight: BTreeSet<RequestId>,
     read_deadline: Option<Instant>,
@@ -190,6 +210,7 @@ impl ServerConnection {
         });
         let mut c = ServerConnection {
             out: VecDeque::new(),
+            out_bytes: 0,
             events: VecDeque::new(),
             in_flight: BTreeSet::new(),
             read_deadline: None,
@@ -216,6 +237,7 @@ impl ServerConnection {
     /// Queues a message the machine built itself (always valid).
     fn push(&mut self, msg: &Message) {
         if let Ok(b) = msg.to_bytes() {
+            self.out_bytes += b.len();
             self.out.push_back(b);
         }
     }
@@ -342,7 +364,9 @@ impl ServerConnection {
     /// The next frame to send.
     #[must_use]
     pub fn poll_message(&mut self) -> Option<Bytes> {
-        self.out.pop_front()
+        let b = self.out.pop_front()?;
+        self.out_bytes -= b.len();
+        Some(b)
     }
 
     /// Whether a frame is queued.
@@ -398,6 +422,7 @@ impl ServerConnection {
         }
         let bytes = msg.to_bytes().map_err(SessionError::Encode)?;
         self.in_flight.remove(&id);
+        self.out_bytes += bytes.len();
         self.out.push_back(bytes);
         Ok(())
     }
@@ -473,6 +498,7 @@ impl ServerConnection {
             return Err(SessionError::Closed);
         }
         let bytes = msg.to_bytes().map_err(SessionError::Encode)?;
+        self.out_bytes += bytes.len();
         self.out.push_back(bytes);
         Ok(())
     }
@@ -480,8 +506,15 @@ impl ServerConnection {
     /// Sends a signal to the client.
     ///
     /// # Errors
-    /// Closed, or a bad name or payload.
+    /// Closed, a bad name or payload, or the backlog is full.
     pub fn signal(&mut self, name: impl Into<Bytes>, payload: Payload) -> Result<(), SessionError> {
+        let max = self.config.max_queued_bytes;
+        if self.closed.is_none() && self.out_bytes.saturating_add(payload.data.len()) > max {
+            return Err(SessionError::Backlog {
+                queued: self.out_bytes,
+                max,
+            });
+        }
         self.send(Message::Signal {
             name: name.into(),
             payload,

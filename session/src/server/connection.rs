@@ -1,45 +1,41 @@
 //! One client connection: its machine under a lock, the task that moves
 //! its messages, and the handle handlers get.
 
+use super::stream::SessionLayer;
 use super::{lock, Incoming, ServerInner};
 use crate::store::StoredSession;
-use bytes::{Bytes, BytesMut};
-use futures_util::{FutureExt, SinkExt, StreamExt};
+use crate::BoxFuture;
+use adapter_core::Shared;
+use bytes::Bytes;
+use futures_util::FutureExt;
 use proto_core::session::{
-    CloseReason, Framed, Payload, RequestId, ServerConnection, ServerEvent, SessionInfo,
-    SessionKey, SpecialReply,
+    CloseReason, Payload, RequestId, ServerConnection, ServerEvent, SessionInfo, SessionKey,
+    SpecialReply,
 };
-use proto_core::wire::Machine;
 use std::fmt;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::Notify;
-use tokio_tungstenite::tungstenite::Message as WsMessage;
-use tokio_tungstenite::WebSocketStream;
 
-/// Where the connection's messages go: whole messages (WebSocket) or a
-/// length-prefixed byte stream (a flow, a socket).
-enum Side {
-    Messages(ServerConnection),
-    Stream(Framed<ServerConnection>),
+/// Where the connection's machine lives.
+pub(crate) enum Machine {
+    /// A WebSocket: whole messages, moved by the connection's own task.
+    Messages(Box<Mutex<ServerConnection>>),
+    /// A byte stream (a flow, a socket), run by `adapter_core`'s one
+    /// driver on whichever runtime: length-prefixed messages.
+    Stream(Arc<Shared<SessionLayer>>),
 }
 
-impl Side {
-    fn core(&mut self) -> &mut ServerConnection {
-        match self {
-            Side::Messages(m) => m,
-            Side::Stream(f) => f.inner_mut(),
-        }
-    }
-}
+/// Spawns a handler on the runtime the connection runs on.
+pub(crate) type Spawner = Arc<dyn Fn(BoxFuture<'static, ()>) + Send + Sync>;
 
 struct State {
-    side: Side,
     session: Option<SessionInfo>,
     /// Handlers of this connection running now.
     handlers: usize,
+    /// Signal handlers running now.
+    signal_handlers: usize,
     /// Close once `handlers` is zero ([`Connection::close`]).
     close_when_idle: bool,
 }
@@ -47,9 +43,12 @@ struct State {
 pub(crate) struct Conn {
     pub(crate) id: u64,
     server: Arc<ServerInner>,
+    machine: Machine,
     state: Mutex<State>,
+    /// Wakes a WebSocket connection's task after a command.
     wake: Notify,
     remote: Option<SocketAddr>,
+    spawn: Spawner,
 }
 
 /// A client connection, as handlers see it; clones share it.
@@ -201,26 +200,22 @@ impl Connection {
     pub fn close(&self) {
         let mut st = lock(&self.conn.state);
         st.close_when_idle = true;
-        if st.handlers == 0 {
-            let now = self.conn.server.clock.now();
-            st.side.core().close(now, CloseReason::Local);
-        }
+        let idle = st.handlers == 0;
         drop(st);
-        self.conn.wake.notify_one();
+        if idle {
+            self.conn.close_now();
+        }
     }
 
     /// Forgets the session here and in the registry; tells the client when
     /// `notify`.
     pub(crate) fn drop_session(&self, notify: bool) -> Option<SessionInfo> {
-        let mut st = lock(&self.conn.state);
-        let session = st.session.take()?;
+        let session = lock(&self.conn.state).session.take()?;
         if notify {
             // A closed connection has no one to tell.
-            let _ = st.side.core().session_closed();
+            let _ = self.conn.command(|m| m.session_closed());
         }
-        drop(st);
         self.conn.server.registry().detach(self.conn.id);
-        self.conn.wake.notify_one();
         Some(session)
     }
 }
@@ -246,42 +241,61 @@ fn from_stored(s: StoredSession) -> Option<SessionInfo> {
     })
 }
 
-/// What one pass over the machine produced.
-struct Drained {
-    out: Vec<Bytes>,
-    events: Vec<ServerEvent>,
-    deadline: Option<proto_core::time::Instant>,
-    done: bool,
-}
-
 impl Conn {
-    fn new(server: Arc<ServerInner>, id: u64, side: Side, remote: Option<SocketAddr>) -> Arc<Self> {
+    fn new(
+        server: Arc<ServerInner>,
+        id: u64,
+        machine: Machine,
+        remote: Option<SocketAddr>,
+        spawn: Spawner,
+    ) -> Arc<Self> {
         Arc::new(Conn {
             id,
             server,
+            machine,
             state: Mutex::new(State {
-                side,
                 session: None,
                 handlers: 0,
+                signal_handlers: 0,
                 close_when_idle: false,
             }),
             wake: Notify::new(),
             remote,
+            spawn,
         })
     }
 
-    /// Runs a command on the machine and wakes the task; `None` when the
-    /// connection is closed.
-    fn command<R>(&self, f: impl FnOnce(&mut ServerConnection) -> R) -> Option<R> {
-        let mut st = lock(&self.state);
-        let core = st.side.core();
-        if core.is_closed() {
-            return None;
+    /// The machine's clock.
+    fn now(&self) -> proto_core::time::Instant {
+        match &self.machine {
+            Machine::Messages(_) => self.server.clock.now(),
+            Machine::Stream(shared) => shared.now(),
         }
-        let r = f(core);
-        drop(st);
-        self.wake.notify_one();
-        Some(r)
+    }
+
+    /// Runs a command on the machine and wakes whoever moves its output;
+    /// `None` when the connection is closed.
+    fn command<R>(&self, f: impl FnOnce(&mut ServerConnection) -> R) -> Option<R> {
+        match &self.machine {
+            Machine::Messages(m) => {
+                let mut m = lock(m);
+                if m.is_closed() {
+                    return None;
+                }
+                let r = f(&mut m);
+                drop(m);
+                self.wake.notify_one();
+                Some(r)
+            }
+            Machine::Stream(shared) => shared.with(|layer| {
+                let m = layer.connection();
+                if m.is_closed() {
+                    None
+                } else {
+                    Some(f(m))
+                }
+            }),
+        }
     }
 
     pub(crate) fn begin_shutdown(&self) {
@@ -289,74 +303,26 @@ impl Conn {
     }
 
     pub(crate) fn close_now(&self) {
-        let now = self.server.clock.now();
+        let now = self.now();
         self.command(|m| m.close(now, CloseReason::Local));
     }
 
-    fn drain(&self) -> Drained {
-        let mut st = lock(&self.state);
-        let mut out = Vec::new();
-        match &mut st.side {
-            Side::Messages(m) => {
-                while let Some(msg) = m.poll_message() {
-                    out.push(msg);
-                }
-            }
-            Side::Stream(f) => {
-                let mut buf = Vec::new();
-                while f.poll_transmit(&mut buf).is_some() {}
-                if !buf.is_empty() {
-                    out.push(Bytes::from(buf));
-                }
-            }
-        }
-        let core = st.side.core();
-        let mut events = Vec::new();
-        while let Some(ev) = core.poll_event() {
-            events.push(ev);
-        }
-        let deadline = match &st.side {
-            Side::Messages(m) => m.poll_timeout(),
-            Side::Stream(f) => f.poll_timeout(),
-        };
-        let closed = match &st.side {
-            Side::Messages(m) => m.is_closed(),
-            Side::Stream(f) => f.is_closed(),
-        };
-        Drained {
-            done: closed && out.is_empty(),
-            out,
-            events,
-            deadline,
-        }
-    }
-
-    fn input(&self, f: impl FnOnce(&mut Side, proto_core::time::Instant)) {
-        let now = self.server.clock.now();
-        f(&mut lock(&self.state).side, now);
-    }
-
-    fn timeout(&self) {
-        self.input(|side, now| match side {
-            Side::Messages(m) => m.handle_timeout(now),
-            Side::Stream(f) => f.handle_timeout(now),
-        });
-    }
-
-    fn transport_closed(&self) {
-        self.input(|side, now| match side {
-            Side::Messages(m) => m.handle_transport_closed(now),
-            Side::Stream(f) => f.handle_transport_closed(now),
-        });
-    }
-
     /// Starts the work an event asks for.
-    fn dispatch(self: &Arc<Self>, event: ServerEvent) {
+    pub(crate) fn dispatch(self: &Arc<Self>, event: ServerEvent) {
         let work = match event {
             ServerEvent::Request { id, name, payload } => {
                 Work::Request(id, Incoming { name, payload })
             }
-            ServerEvent::Signal { name, payload } => Work::Signal(Incoming { name, payload }),
+            ServerEvent::Signal { name, payload } => {
+                let mut st = lock(&self.state);
+                if st.signal_handlers >= self.server.options.max_signal_handlers {
+                    drop(st);
+                    self.server.signal_dropped();
+                    return;
+                }
+                st.signal_handlers += 1;
+                Work::Signal(Incoming { name, payload })
+            }
             ServerEvent::RestoreSession { id, key } => Work::Restore(id, key),
             ServerEvent::CloseSession { id } => Work::CloseSession(id),
             _ => return,
@@ -364,22 +330,32 @@ impl Conn {
         let guard = self.server.work();
         lock(&self.state).handlers += 1;
         let conn = self.clone();
-        tokio::spawn(async move {
+        let signal = matches!(work, Work::Signal(_));
+        let mut task: BoxFuture<'static, ()> = Box::pin(async move {
             conn.clone().run_work(work).await;
-            conn.handler_done();
+            conn.handler_done(signal);
             drop(guard);
         });
+        // A handler that needs no waiting (most replies) finishes here, in
+        // the connection's task: no spawn and no wake-up per request. One
+        // that waits is spawned and polled again with a real waker.
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        if task.as_mut().poll(&mut cx).is_pending() {
+            (self.spawn)(task);
+        }
     }
 
-    fn handler_done(&self) {
+    fn handler_done(&self, signal: bool) {
         let mut st = lock(&self.state);
         st.handlers -= 1;
-        if st.handlers == 0 && st.close_when_idle {
-            let now = self.server.clock.now();
-            st.side.core().close(now, CloseReason::Local);
+        if signal {
+            st.signal_handlers -= 1;
         }
+        let close = st.handlers == 0 && st.close_when_idle;
         drop(st);
-        self.wake.notify_one();
+        if close {
+            self.close_now();
+        }
     }
 
     async fn run_work(self: Arc<Self>, work: Work) {
@@ -493,140 +469,39 @@ enum Work {
 }
 
 impl ServerInner {
-    fn open(
+    /// Registers a connection and tells the application.
+    pub(crate) fn open(
         self: &Arc<Self>,
         id: u64,
-        side: impl FnOnce(ServerConnection) -> Side,
+        machine: Machine,
         remote: Option<SocketAddr>,
+        spawn: Spawner,
     ) -> Arc<Conn> {
-        let machine = ServerConnection::new(self.clock.now(), self.options.connection.clone());
-        let conn = Conn::new(self.clone(), id, side(machine), remote);
+        let conn = Conn::new(self.clone(), id, machine, remote, spawn);
         self.register(&conn);
         self.handler.on_connected(&Connection::new(conn.clone()));
         conn
     }
 
-    fn finish(&self, conn: &Arc<Conn>) {
+    /// Forgets a connection that ended and tells the application.
+    pub(crate) fn finish(&self, conn: &Arc<Conn>) {
         self.forget(conn.id);
         lock(&conn.state).session = None;
         self.handler.on_disconnected(&Connection::new(conn.clone()));
     }
-
-    /// Runs one WebSocket connection to its end.
-    pub(crate) async fn run_websocket<S>(
-        self: Arc<Self>,
-        id: u64,
-        ws: WebSocketStream<S>,
-        remote: Option<SocketAddr>,
-    ) where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let conn = self.open(id, Side::Messages, remote);
-        let (mut sink, mut stream) = ws.split();
-        loop {
-            let drained = conn.drain();
-            let wrote = !drained.out.is_empty();
-            let mut failed = false;
-            for msg in drained.out {
-                if sink.feed(WsMessage::Binary(msg)).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            if wrote && !failed && sink.flush().await.is_err() {
-                failed = true;
-            }
-            for ev in drained.events {
-                conn.dispatch(ev);
-            }
-            if failed {
-                conn.transport_closed();
-            }
-            if drained.done {
-                break;
-            }
-            let sleep = drained.deadline.map(|d| self.clock.deadline(d));
-            tokio::select! {
-                _ = conn.wake.notified() => {}
-                msg = stream.next() => match msg {
-                    Some(Ok(WsMessage::Binary(data))) => conn.input(|side, now| {
-                        if let Side::Messages(m) = side {
-                            let _ = m.handle_message(now, data);
-                        }
-                    }),
-                    Some(Ok(WsMessage::Text(_))) => conn.input(|side, now| {
-                        side.core().close(now, CloseReason::TextFrame);
-                    }),
-                    // tungstenite queues the pong; a flush sends it.
-                    Some(Ok(WsMessage::Ping(_))) => {
-                        let _ = sink.flush().await;
-                    }
-                    Some(Ok(WsMessage::Pong(_) | WsMessage::Frame(_))) => {}
-                    Some(Ok(WsMessage::Close(_))) | Some(Err(_)) | None => conn.transport_closed(),
-                },
-                _ = sleep_until(sleep) => conn.timeout(),
-            }
-        }
-        let _ = sink.close().await;
-        self.finish(&conn);
-    }
-
-    /// Runs one length-prefixed connection on a byte stream to its end.
-    pub(crate) async fn run_stream<S>(self: Arc<Self>, id: u64, io: S, remote: Option<SocketAddr>)
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let conn = self.open(id, |m| Side::Stream(Framed::new(m)), remote);
-        let (mut rd, mut wr) = tokio::io::split(io);
-        let mut buf = BytesMut::with_capacity(16 * 1024);
-        let mut eof = false;
-        loop {
-            let drained = conn.drain();
-            let mut failed = false;
-            for chunk in drained.out {
-                if wr.write_all(&chunk).await.is_err() {
-                    failed = true;
-                    break;
-                }
-            }
-            for ev in drained.events {
-                conn.dispatch(ev);
-            }
-            if failed {
-                conn.transport_closed();
-            }
-            if drained.done {
-                break;
-            }
-            let sleep = drained.deadline.map(|d| self.clock.deadline(d));
-            buf.reserve(16 * 1024);
-            tokio::select! {
-                _ = conn.wake.notified() => {}
-                n = rd.read_buf(&mut buf), if !eof => match n {
-                    Ok(0) | Err(_) => {
-                        eof = true;
-                        conn.transport_closed();
-                    }
-                    Ok(_) => {
-                        let data = buf.split().freeze();
-                        conn.input(|side, now| {
-                            if let Side::Stream(f) = side {
-                                let _ = f.handle_input(now, data);
-                            }
-                        });
-                    }
-                },
-                _ = sleep_until(sleep) => conn.timeout(),
-            }
-        }
-        let _ = wr.shutdown().await;
-        self.finish(&conn);
-    }
 }
 
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+impl Conn {
+    /// The WebSocket machine (`None` on a stream).
+    pub(crate) fn messages(&self) -> Option<&Mutex<ServerConnection>> {
+        match &self.machine {
+            Machine::Messages(m) => Some(m),
+            Machine::Stream(_) => None,
+        }
+    }
+
+    /// Waits for a command to wake a WebSocket connection's task.
+    pub(crate) async fn woken(&self) {
+        self.wake.notified().await
     }
 }

@@ -40,21 +40,6 @@ impl Server {
         }
     }
 
-    /// Runs one session connection on a byte stream (a weft flow, a TCP
-    /// or Unix socket): messages length-prefixed, as
-    /// [`Framed`](proto_core::session::Framed) frames them. Returns when it
-    /// ends; refused (closed at once) when shutting down or at
-    /// [`max_connections`](super::ServerOptions::max_connections).
-    pub async fn serve_stream<S>(&self, io: S, remote: Option<SocketAddr>)
-    where
-        S: AsyncRead + AsyncWrite + Unpin,
-    {
-        let Some(id) = self.inner.admit() else {
-            return;
-        };
-        self.inner.clone().run_stream(id, io, remote).await;
-    }
-
     /// Runs one session connection on a WebSocket the caller upgraded
     /// itself (with its own HTTP server).
     pub async fn serve_websocket<S>(&self, ws: WebSocketStream<S>, remote: Option<SocketAddr>)

@@ -25,6 +25,8 @@
 
 mod connection;
 mod http;
+mod stream;
+mod websocket;
 
 pub(crate) use connection::Conn;
 pub use connection::Connection;
@@ -126,6 +128,12 @@ pub struct ServerOptions {
     pub max_connections: usize,
     /// The path WebSocket upgrades are taken on. Default `/ws`.
     pub websocket_path: String,
+    /// Signal handlers running at once per connection; a signal beyond
+    /// it is dropped unhandled and counted ([`Server::signals_dropped`]),
+    /// so a client flooding signals cannot start unbounded work
+    /// (requests are bounded by the connection's `max_pending_requests`).
+    /// Default 64.
+    pub max_signal_handlers: usize,
 }
 
 impl Default for ServerOptions {
@@ -135,6 +143,7 @@ impl Default for ServerOptions {
             registry: RegistryConfig::default(),
             max_connections: 10_000,
             websocket_path: "/ws".into(),
+            max_signal_handlers: 64,
         }
     }
 }
@@ -174,6 +183,7 @@ pub(crate) struct ServerInner {
     /// Handlers (requests, signals, restores, closes) running now.
     in_flight: AtomicUsize,
     idle: Notify,
+    signals_dropped: AtomicU64,
     files: Mutex<HashMap<String, StaticFile>>,
 }
 
@@ -197,6 +207,7 @@ impl Server {
                 shutting_down: AtomicBool::new(false),
                 in_flight: AtomicUsize::new(0),
                 idle: Notify::new(),
+                signals_dropped: AtomicU64::new(0),
                 files: Mutex::new(HashMap::new()),
             }),
         }
@@ -250,6 +261,12 @@ impl Server {
         self.inner.shutting_down.load(Ordering::SeqCst)
     }
 
+    /// Signals dropped because a connection had
+    /// [`max_signal_handlers`](ServerOptions::max_signal_handlers) running.
+    pub fn signals_dropped(&self) -> u64 {
+        self.inner.signals_dropped.load(Ordering::Relaxed)
+    }
+
     /// Handlers running now.
     pub fn in_flight(&self) -> usize {
         self.inner.in_flight.load(Ordering::SeqCst)
@@ -282,6 +299,10 @@ impl ServerInner {
             return None;
         }
         Some(self.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    pub(crate) fn signal_dropped(&self) {
+        self.signals_dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     pub(crate) fn register(&self, conn: &Arc<Conn>) {

@@ -32,8 +32,12 @@ impl Handler for Shared {
         let app = self.0.clone();
         Box::pin(async move {
             app.signals.fetch_add(1, Ordering::SeqCst);
-            if &signal.name[..] == b"ping" {
-                let _ = conn.signal("pong", signal.payload);
+            match &signal.name[..] {
+                b"ping" => {
+                    let _ = conn.signal("pong", signal.payload);
+                }
+                b"hold" => app.release.notified().await,
+                _ => {}
             }
         })
     }
