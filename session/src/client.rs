@@ -352,7 +352,13 @@ async fn run(options: Arc<ClientOptions>, shared: Arc<Shared>, mut rx: mpsc::Rec
         if rx.is_closed() {
             return;
         }
-        match tokio_tungstenite::connect_async(options.url.as_str()).await {
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(crate::server::http::READ_BUFFER)
+            .max_message_size(Some(options.connection.max_message_size))
+            .max_frame_size(Some(options.connection.max_message_size));
+        let dial =
+            tokio_tungstenite::connect_async_with_config(options.url.as_str(), Some(config), true);
+        match dial.await {
             Ok((ws, _)) => {
                 let outcome = session(&options, &shared, &mut rx, ws).await;
                 shared.connected.store(false, Ordering::SeqCst);
@@ -470,6 +476,10 @@ async fn session(
     };
     let mut ready = false;
     let mut why = String::from("the connection ended");
+    // One timer for the connection, moved when the deadline moves.
+    let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+    tokio::pin!(sleep);
+    let mut armed = None;
     let ended = loop {
         let (out, closed, deadline) = {
             let mut st = lock(&live.state);
@@ -539,6 +549,12 @@ async fn session(
         if closed {
             break Ended::Lost(why, ready);
         }
+        if deadline != armed {
+            if let Some(at) = deadline {
+                sleep.as_mut().reset(at);
+            }
+            armed = deadline;
+        }
         tokio::select! {
             msg = stream.next() => {
                 let mut st = lock(&live.state);
@@ -592,7 +608,10 @@ async fn session(
                     }
                 }
             },
-            _ = sleep_until(deadline) => lock(&live.state).machine.handle_timeout(clock.now()),
+            _ = &mut sleep, if armed.is_some() => {
+                armed = None;
+                lock(&live.state).machine.handle_timeout(clock.now());
+            }
         }
     };
     *lock(&shared.live) = None;
@@ -616,12 +635,5 @@ fn restored(shared: &Shared, result: Result<Payload, RequestError>) {
             }
             shared.emit(ClientEvent::RestoreFailed(e));
         }
-    }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -24,7 +24,7 @@
 //! ```
 
 mod connection;
-mod http;
+pub(crate) mod http;
 mod stream;
 mod websocket;
 

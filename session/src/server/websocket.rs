@@ -4,7 +4,7 @@
 use super::connection::{Machine, Spawner};
 use super::{lock, ServerInner};
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use proto_core::session::{CloseReason, ServerConnection, ServerEvent};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -67,7 +67,14 @@ impl ServerInner {
             f(&mut lock(m), now);
         };
         let (mut sink, mut stream) = ws.split();
+        // One timer for the connection, moved when the deadline moves.
+        let sleep = tokio::time::sleep_until(tokio::time::Instant::now());
+        tokio::pin!(sleep);
+        let mut armed = None;
         loop {
+            // A wake-up queued by a command is stale now: this pass drains
+            // everything (and a spare pass would poll the socket for nothing).
+            let _ = conn.woken().now_or_never();
             let drained = drain(m);
             let wrote = !drained.out.is_empty();
             let mut failed = false;
@@ -98,7 +105,13 @@ impl ServerInner {
                 // A handler answered at once: send it before waiting.
                 continue;
             }
-            let sleep = drained.deadline.map(|d| self.clock.deadline(d));
+            let deadline = drained.deadline.map(|d| self.clock.deadline(d));
+            if deadline != armed {
+                if let Some(at) = deadline {
+                    sleep.as_mut().reset(at);
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 _ = conn.woken() => {}
                 msg = stream.next() => match msg {
@@ -122,17 +135,13 @@ impl ServerInner {
                         input(&mut |m, now| m.handle_transport_closed(now));
                     }
                 },
-                _ = sleep_until(sleep) => input(&mut |m, now| m.handle_timeout(now)),
+                _ = &mut sleep, if armed.is_some() => {
+                    armed = None;
+                    input(&mut |m, now| m.handle_timeout(now));
+                }
             }
         }
         let _ = sink.close().await;
         self.finish(&conn);
-    }
-}
-
-async fn sleep_until(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }
