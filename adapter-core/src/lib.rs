@@ -77,7 +77,7 @@ pub use listener::{ListenerCore, ListenerOptions, ListenerStats};
 pub use mux_layer::MuxLayer;
 pub use runtime::{RecvBuffer, Runtime, Timer, Transport};
 pub use secure::{spawn_secure_connection, Credentials, Security};
-pub use shared::{Layer, Shared, Wakeups};
+pub use shared::{to_core, Layer, Shared, Wakeups};
 pub use stack::MuxStack;
 
 pub use proto_core;

@@ -189,8 +189,9 @@ impl<L: Layer> Shared<L> {
     }
 }
 
-/// `t` as a machine instant measured from `origin`.
-pub(crate) fn to_core(origin: Instant, t: Instant) -> CoreInstant {
+/// `t` as a machine instant measured from `origin` (what every driver
+/// passes its machine as `now`).
+pub fn to_core(origin: Instant, t: Instant) -> CoreInstant {
     let nanos = t.saturating_duration_since(origin).as_nanos();
     CoreInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }

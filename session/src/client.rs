@@ -13,6 +13,7 @@
 //! ```
 
 use crate::clock::Clock;
+use crate::lock;
 use crate::server::Incoming;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -261,9 +262,7 @@ impl Client {
         }
         // The machine times out a request once sent; this covers the time
         // spent queued while disconnected.
-        let limit = self.options.connection.request_timeout;
-        let limit = Duration::from_nanos(limit.as_nanos() as u64);
-        match tokio::time::timeout(limit, answer).await {
+        match tokio::time::timeout(self.options.connection.request_timeout, answer).await {
             Ok(Ok(r)) => r,
             Ok(Err(_)) => Err(ClientError::Closed),
             Err(_) => Err(ClientError::Request(RequestError::Timeout)),
@@ -452,10 +451,6 @@ async fn write(sink: &tokio::sync::Mutex<Sink>, out: Vec<Bytes>) -> Result<(), (
         sink.feed(WsMessage::Binary(msg)).await.map_err(|_| ())?;
     }
     sink.flush().await.map_err(|_| ())
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 async fn session(

@@ -19,10 +19,7 @@ impl Clock {
 
     /// Now, as a machine instant.
     pub(crate) fn now(&self) -> CoreInstant {
-        let nanos = Instant::now()
-            .saturating_duration_since(self.origin)
-            .as_nanos();
-        CoreInstant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
+        adapter_core::to_core(self.origin, Instant::now())
     }
 
     /// A machine deadline on tokio's clock.

@@ -14,3 +14,9 @@ pub use client::{Backoff, Client, ClientError, ClientEvent, ClientOptions};
 pub use proto_core::session::{Encoding, Payload, RequestError, SessionInfo, SessionKey};
 pub use server::{Connection, Handler, HandlerError, Incoming, Server, ServerOptions};
 pub use store::BoxFuture;
+
+/// Locks, taking the data of a poisoned lock (a handler panicked while
+/// holding it: the data is still consistent, every update is one call).
+pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

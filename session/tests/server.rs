@@ -542,3 +542,21 @@ async fn signal_handlers_per_connection_are_bounded() {
     assert!(matches!(peer.recv().await, Some(Message::Signal { .. })));
     assert_eq!(server.signals_dropped(), 8);
 }
+
+#[tokio::test]
+async fn session_info_that_is_not_one_json_object_is_refused() {
+    let (server, _, store) = server_with(ServerOptions::default());
+    let mut peer = pipe(&server);
+    assert!(matches!(peer.recv().await, Some(Message::AcceptConf(_))));
+    // The test app splices the name into `{"user":"..."}`: a quote breaks it.
+    peer.send(&request(1, "login", utf8("a\"b"))).await;
+    assert!(matches!(
+        peer.reply_to(RequestId::from_u64(1)).await,
+        Some(Message::Special {
+            reply: SpecialReply::InternalError,
+            ..
+        })
+    ));
+    assert_eq!(store.len(), 0);
+    assert_eq!(server.active_sessions(), 0);
+}

@@ -2,7 +2,8 @@
 //! its messages, and the handle handlers get.
 
 use super::stream::SessionLayer;
-use super::{lock, Incoming, ServerInner};
+use super::{Incoming, ServerInner};
+use crate::lock;
 use crate::store::StoredSession;
 use crate::BoxFuture;
 use adapter_core::Shared;
@@ -145,11 +146,9 @@ impl Connection {
             return Err(SessionError::AlreadyHasSession);
         }
         if let Some(text) = info {
-            match serde_json::from_str::<serde_json::Value>(text) {
-                Ok(serde_json::Value::Object(_)) => {}
-                Ok(_) => return Err(SessionError::BadInfo("not an object".into())),
-                Err(e) => return Err(SessionError::BadInfo(e.to_string())),
-            }
+            // The core's bounded check: what a client will accept back.
+            SessionInfo::check_info(text.as_bytes(), &server.options.info_limits)
+                .map_err(|e| SessionError::BadInfo(e.to_string()))?;
         }
         let mut random = [0u8; 48];
         getrandom::fill(&mut random).map_err(|e| SessionError::NoRandomness(e.to_string()))?;

@@ -32,10 +32,13 @@ pub(crate) use connection::Conn;
 pub use connection::Connection;
 
 use crate::clock::Clock;
+use crate::lock;
 use crate::store::SessionStore;
 use crate::BoxFuture;
 use bytes::Bytes;
-use proto_core::session::{Payload, Registry, RegistryConfig, ServerConfig, SessionKey};
+use proto_core::session::{
+    InfoLimits, Payload, Registry, RegistryConfig, ServerConfig, SessionKey,
+};
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -134,6 +137,11 @@ pub struct ServerOptions {
     /// (requests are bounded by the connection's `max_pending_requests`).
     /// Default 64.
     pub max_signal_handlers: usize,
+    /// What session info [`Connection::create_session`] accepts: one JSON
+    /// object within these size and depth limits (the client's defaults,
+    /// so a client can read back every session made). Default
+    /// [`InfoLimits::default`].
+    pub info_limits: InfoLimits,
 }
 
 impl Default for ServerOptions {
@@ -144,6 +152,7 @@ impl Default for ServerOptions {
             max_connections: 10_000,
             websocket_path: "/ws".into(),
             max_signal_handlers: 64,
+            info_limits: InfoLimits::default(),
         }
     }
 }
@@ -363,10 +372,4 @@ impl Drop for WorkGuard {
             self.server.idle.notify_waiters();
         }
     }
-}
-
-/// Locks, taking the data of a poisoned lock (a handler panicked while
-/// holding it: the data is still consistent, every update is one call).
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -2,7 +2,8 @@
 //! the socket and the connection's machine.
 
 use super::connection::{Machine, Spawner};
-use super::{lock, ServerInner};
+use super::ServerInner;
+use crate::lock;
 use bytes::Bytes;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use proto_core::session::{CloseReason, ServerConnection, ServerEvent};

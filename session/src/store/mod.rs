@@ -50,7 +50,7 @@ pub use self::redis::{RedisConfig, RedisStore};
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Length of a session key: 48 random bytes in URL-safe base64.
-pub const KEY_LEN: usize = 64;
+pub const KEY_LEN: usize = proto_core::session::key::KEY_LEN;
 
 /// A session as a store keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,10 +162,7 @@ impl Default for StoreConfig {
 /// Whether `key` is a well-formed session key: exactly 64 chars of
 /// `[A-Za-z0-9_-]`.
 pub fn is_valid_key(key: &str) -> bool {
-    key.len() == KEY_LEN
-        && key
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    proto_core::session::SessionKey::parse(key.as_bytes()).is_ok()
 }
 
 /// [`is_valid_key`] as a `Result`: [`StoreError::BadKey`] if malformed.
