@@ -422,11 +422,8 @@ impl Conn {
     }
 
     async fn restore(self: &Arc<Self>, id: RequestId, key: SessionKey) {
+        // With sessions disabled the machine answers restores itself.
         let server = &self.server;
-        if !server.options.connection.sessions_enabled {
-            self.command(|m| m.reply_special(id, SpecialReply::SessionsDisabled));
-            return;
-        }
         let found = match server
             .store
             .lookup(key.as_str(), crate::clock::unix_ms())
